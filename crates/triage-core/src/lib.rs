@@ -1,0 +1,64 @@
+//! `triage-core`: find known material on seized evidence, and prove what was done.
+//!
+//! # Brief overview
+//!
+//! A scan is a pipeline of stages, one module each, in the order data flows:
+//!
+//! 1. [`walk`]: every entry under the evidence root, once, in byte order of
+//!    its path, never following links or opening pipes and devices.
+//! 2. [`read`]: open read-only without touching access times, stream the
+//!    bytes once (holes in sparse files cost no I/O), detect files that
+//!    change underneath.
+//! 3. [`hash`]: MD5, SHA-1, SHA-256 and BLAKE3 from that one read, the
+//!    hashers of a large file split across two threads.
+//! 4. [`identify`]: the content type from the leading bytes, and whether the
+//!    name's extension fits it.
+//! 5. [`record`]: one [`Entry`] per walked entry (hashed, skipped with a
+//!    reason, or failed with the OS error), written as JSON Lines, CSV or
+//!    hashdeep.
+//!
+//! [`scan`] ties the stages together: [`Scanner`] runs them on a thread pool
+//! and hands entries to the caller in walk order, so two scans of the same
+//! tree give the same records. [`device`] decides how many files to read at
+//! once from what the evidence sits on.
+//!
+//! The library never prints; progress is read from a [`Progress`] handle and
+//! scans are stopped with a [`CancelHandle`].
+//!
+//! ```
+//! use triage_core::{Scanner, ScanConfig, record::{OutputFormat, RecordWriter}};
+//! # let dir = std::env::temp_dir().join(format!("triage-lib-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! # std::fs::write(dir.join("photo.jpg"), b"\xFF\xD8\xFF\xE0 not really").unwrap();
+//! let scanner = Scanner::new(ScanConfig::new(&dir))?;
+//! let mut out = Vec::new();
+//! let mut writer = OutputFormat::Jsonl.writer(&mut out, scanner.root());
+//! writer.header(&scanner.header())?;
+//! let summary = scanner.run(|entry| writer.entry(&entry))?;
+//! writer.summary(&summary)?;
+//! drop(writer);
+//!
+//! let text = String::from_utf8(out).unwrap();
+//! assert_eq!(text.lines().count(), 3); // header, one file, summary
+//! assert!(text.contains(r#""type":"jpeg""#));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod device;
+pub mod hash;
+pub mod identify;
+pub mod path;
+pub mod read;
+pub mod record;
+pub mod scan;
+pub mod time;
+pub mod walk;
+
+pub use hash::{Algorithm, AlgorithmSet, Digests, MultiHasher, hash_bytes};
+pub use path::RawPath;
+pub use record::{Entry, Failure, FailureKind, Hashed, Outcome, ScanHeader, SkipReason, Summary};
+pub use scan::{CancelHandle, Progress, ProgressSnapshot, ScanConfig, ScanError, Scanner};
+pub use time::Timestamp;

@@ -1,0 +1,408 @@
+//! Read stage: open evidence without changing it, and stream its bytes once.
+//!
+//! Input: a path the walk found to be a regular file, with the (device,
+//! inode) seen then. Output: the file's bytes, fed in order to a sink (the
+//! hash stage), and the number read; or a [`Failure`] naming the stage, the OS
+//! error and the bytes read before it.
+//!
+//! How the evidence is protected:
+//! - `open` is read-only with `O_NOFOLLOW` (a file swapped for a symlink is
+//!   not followed), `O_NONBLOCK` (a file swapped for a FIFO does not block
+//!   the open) and `O_NOATIME` (the access time stays as found; the kernel
+//!   allows it only to the owner or root, so without permission it is
+//!   dropped, silently, as reading is still correct).
+//! - After opening, `fstat` must show a regular file with the inode the walk
+//!   saw; anything else is recorded as replaced, and not read.
+//! - Bytes are read with `pread` into a reused buffer, never mapped: on a
+//!   disk with bad sectors a mapped read turns `EIO` into `SIGBUS`, which
+//!   would kill the whole scan, while `pread` gives an error for this file
+//!   and the scan goes on. (`benches/README.md` has the measurements.)
+//! - Holes in sparse files (`SEEK_DATA`/`SEEK_HOLE`) are fed as zeros
+//!   without reading them, so a 100 GiB sparse file costs no I/O; the digest
+//!   is the same as a plain read's.
+//! - The size is checked after the read; a file that grew or shrank is a
+//!   failure ([`FailureKind::ChangedDuringRead`]), not a silent digest of
+//!   half a file.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::record::{Failure, FailureKind, FileKind, FileMeta, Stage};
+
+/// Zeros fed to the sink for holes; static so holes cost no allocation.
+static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
+
+/// Opens `path` for reading evidence (see the module doc for the flags), and
+/// checks that it is a regular file with identity `expect` = (device, inode)
+/// when given. Returns the file and its metadata at open time.
+pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+    let file = match open(base | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
+        r => r,
+    };
+    let file = file.map_err(|e| {
+        let kind = if e.raw_os_error() == Some(libc::ELOOP) {
+            // O_NOFOLLOW on a symlink: the regular file seen by the walk has
+            // been replaced by a link since.
+            FailureKind::Replaced {
+                now: FileKind::Symlink,
+            }
+        } else {
+            FailureKind::Io((&e).into())
+        };
+        Failure {
+            stage: Stage::Open,
+            kind,
+            bytes_read: 0,
+        }
+    })?;
+    let meta = file.metadata().map(|m| FileMeta::from_std(&m)).map_err(|e| Failure {
+        stage: Stage::Open,
+        kind: FailureKind::Io((&e).into()),
+        bytes_read: 0,
+    })?;
+    let replaced = meta.kind() != FileKind::Regular
+        || expect.is_some_and(|(dev, ino)| (meta.dev, meta.ino) != (dev, ino));
+    if replaced {
+        return Err(Failure {
+            stage: Stage::Open,
+            kind: FailureKind::Replaced { now: meta.kind() },
+            bytes_read: 0,
+        });
+    }
+    // Sequential hint: doubles read-ahead, which helps spinning disks. Advice
+    // only; failure changes nothing.
+    unsafe {
+        // SAFETY: plain syscall on a valid open descriptor.
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    }
+    Ok((file, meta))
+}
+
+/// Where evidence bytes come from. A seam: the scan reads [`File`]s, tests
+/// inject faults (EIO at an offset, short reads, EINTR, growth) through
+/// their own implementations.
+pub trait Source {
+    /// `pread`: up to `buf.len()` bytes at `offset`; 0 at end of file.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Start of the next data region at or after `offset` (`SEEK_DATA`);
+    /// `Ok(None)` when only a hole remains. An `Unsupported` error means the
+    /// filesystem cannot tell, and the reader reads everything.
+    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>>;
+    /// Start of the next hole at or after `offset` (`SEEK_HOLE`).
+    fn next_hole(&mut self, offset: u64) -> io::Result<u64>;
+    /// The current size (`fstat`).
+    fn size_now(&mut self) -> io::Result<u64>;
+}
+
+impl Source for File {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+
+    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        match seek(self, offset, libc::SEEK_DATA) {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(io::Error::new(io::ErrorKind::Unsupported, e))
+            }
+            r => r.map(Some),
+        }
+    }
+
+    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+        seek(self, offset, libc::SEEK_HOLE)
+    }
+
+    fn size_now(&mut self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+fn seek(f: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
+    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+    // SAFETY: lseek on a valid descriptor; we use pread elsewhere, so moving
+    // the file position affects nothing.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off, whence) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// Whether the file has fewer allocated blocks than its size needs: only
+/// then is hole detection worth the two extra syscalls per region.
+pub fn looks_sparse(meta: &FileMeta) -> bool {
+    meta.blocks.saturating_mul(512) < meta.size
+}
+
+/// Reads all of `src` once, in order, into `sink`, using `buf` as the read
+/// buffer (its length is the read size). `size_at_open` is the size `fstat`
+/// gave; `sparse` enables hole skipping. Returns the bytes fed to the sink.
+pub fn read_all(
+    src: &mut dyn Source,
+    size_at_open: u64,
+    sparse: bool,
+    buf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<u64, Failure> {
+    let fail = |e: io::Error, pos: u64| Failure {
+        stage: Stage::Read,
+        kind: FailureKind::Io((&e).into()),
+        bytes_read: pos,
+    };
+    let mut pos = 0u64;
+    if sparse {
+        pos = read_sparse(src, size_at_open, buf, sink).map_err(|(e, p)| fail(e, p))?;
+    }
+    // The whole file when not sparse; after a sparse read, the tail beyond
+    // the size at open (normally nothing, but a growing file shows here).
+    loop {
+        let n = read_retrying(src, buf, pos).map_err(|e| fail(e, pos))?;
+        if n == 0 {
+            break;
+        }
+        sink(&buf[..n]);
+        pos += n as u64;
+    }
+    let size_after = src.size_now().map_err(|e| fail(e, pos))?;
+    if pos != size_at_open || size_after != size_at_open {
+        return Err(Failure {
+            stage: Stage::Read,
+            kind: FailureKind::ChangedDuringRead {
+                size_at_open,
+                size_after,
+            },
+            bytes_read: pos,
+        });
+    }
+    Ok(pos)
+}
+
+fn read_retrying(src: &mut dyn Source, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    loop {
+        match src.read_at(buf, pos) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Reads data regions up to `size`, feeding holes as zeros. Returns the
+/// position reached, which is `size` unless the file shrank; on error, the
+/// error and the bytes fed before it.
+fn read_sparse(
+    src: &mut dyn Source,
+    size: u64,
+    buf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<u64, (io::Error, u64)> {
+    let zeros = |sink: &mut dyn FnMut(&[u8]), mut n: u64| {
+        while n > 0 {
+            let k = n.min(ZEROS.len() as u64) as usize;
+            sink(&ZEROS[..k]);
+            n -= k as u64;
+        }
+    };
+    let mut pos = 0u64;
+    while pos < size {
+        let data = match src.next_data(pos) {
+            Ok(Some(d)) => d.min(size),
+            Ok(None) => size,
+            // Cannot tell holes here: the plain read that follows does it all.
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(pos),
+            Err(e) => return Err((e, pos)),
+        };
+        zeros(sink, data - pos);
+        pos = data;
+        if pos >= size {
+            break;
+        }
+        let hole = src.next_hole(pos).map_err(|e| (e, pos))?.min(size);
+        while pos < hole {
+            let want = buf.len().min((hole - pos) as usize);
+            let n = read_retrying(src, &mut buf[..want], pos).map_err(|e| (e, pos))?;
+            if n == 0 {
+                // Shrank under us; the caller's size check reports it.
+                return Ok(pos);
+            }
+            sink(&buf[..n]);
+            pos += n as u64;
+        }
+    }
+    Ok(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An in-memory source with holes and injectable faults.
+    struct Fake {
+        data: Vec<u8>,
+        /// (start, end) of data regions; the rest are holes.
+        regions: Vec<(u64, u64)>,
+        eio_at: Option<u64>,
+        eintr_every: usize,
+        calls: usize,
+        max_read: usize,
+        grow_by: usize,
+        reads_of_holes: u64,
+    }
+
+    impl Fake {
+        fn new(data: Vec<u8>) -> Self {
+            let len = data.len() as u64;
+            Fake {
+                data,
+                regions: vec![(0, len)],
+                eio_at: None,
+                eintr_every: 0,
+                calls: 0,
+                max_read: usize::MAX,
+                grow_by: 0,
+                reads_of_holes: 0,
+            }
+        }
+    }
+
+    impl Source for Fake {
+        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            self.calls += 1;
+            if self.eintr_every > 0 && self.calls % self.eintr_every == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EINTR));
+            }
+            if self.eio_at.is_some_and(|at| offset + buf.len() as u64 > at) {
+                let at = self.eio_at.unwrap();
+                if offset >= at {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                let n = (at - offset) as usize;
+                buf[..n].copy_from_slice(&self.data[offset as usize..at as usize]);
+                return Ok(n);
+            }
+            if !self.regions.iter().any(|&(s, e)| offset >= s && offset < e) && offset < self.data.len() as u64 {
+                self.reads_of_holes += 1;
+            }
+            let off = offset as usize;
+            if off >= self.data.len() {
+                if self.grow_by > 0 {
+                    self.data.extend(std::iter::repeat_n(7u8, self.grow_by));
+                    self.grow_by = 0;
+                } else {
+                    return Ok(0);
+                }
+            }
+            let n = buf.len().min(self.max_read).min(self.data.len() - off);
+            buf[..n].copy_from_slice(&self.data[off..off + n]);
+            Ok(n)
+        }
+        fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+            Ok(self
+                .regions
+                .iter()
+                .filter(|&&(_, e)| e > offset)
+                .map(|&(s, _)| s.max(offset))
+                .min())
+        }
+        fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+            Ok(self
+                .regions
+                .iter()
+                .find(|&&(s, e)| offset >= s && offset < e)
+                .map(|&(_, e)| e)
+                .unwrap_or(offset))
+        }
+        fn size_now(&mut self) -> io::Result<u64> {
+            Ok(self.data.len() as u64)
+        }
+    }
+
+    fn run(f: &mut Fake, sparse: bool, buf_len: usize) -> (Result<u64, Failure>, Vec<u8>) {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; buf_len];
+        let size = f.data.len() as u64;
+        let r = read_all(f, size, sparse, &mut buf, &mut |b| got.extend_from_slice(b));
+        (r, got)
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn plain_read_at_buffer_boundaries() {
+        for len in [0, 1, 4095, 4096, 4097, 8191, 8192, 8193] {
+            let mut f = Fake::new(pattern(len));
+            let (r, got) = run(&mut f, false, 4096);
+            assert_eq!(r.unwrap(), len as u64);
+            assert_eq!(got, pattern(len));
+        }
+    }
+
+    #[test]
+    fn short_reads_and_eintr_lose_nothing() {
+        let mut f = Fake::new(pattern(100_000));
+        f.max_read = 777;
+        f.eintr_every = 3;
+        let (r, got) = run(&mut f, false, 4096);
+        assert_eq!(r.unwrap(), 100_000);
+        assert_eq!(got, pattern(100_000));
+    }
+
+    #[test]
+    fn eio_reports_bytes_read_before_it() {
+        let mut f = Fake::new(pattern(50_000));
+        f.eio_at = Some(10_000);
+        let (r, got) = run(&mut f, false, 4096);
+        let fail = r.unwrap_err();
+        assert_eq!(fail.stage, Stage::Read);
+        assert_eq!(fail.bytes_read, 10_000);
+        assert_eq!(got.len(), 10_000);
+        match fail.kind {
+            FailureKind::Io(e) => assert_eq!(e.errno, Some(libc::EIO)),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn holes_are_zeros_without_reads() {
+        let mut data = vec![0u8; 1 << 20];
+        data[100_000..100_010].copy_from_slice(b"0123456789");
+        data[(1 << 20) - 5..].copy_from_slice(b"tail!");
+        let mut f = Fake::new(data.clone());
+        f.regions = vec![(98_304, 102_400), ((1 << 20) - 4096, 1 << 20)];
+        let (r, got) = run(&mut f, true, 4096);
+        assert_eq!(r.unwrap(), 1 << 20);
+        assert_eq!(got, data);
+        assert_eq!(f.reads_of_holes, 0);
+        // Trailing hole: data only at the start.
+        let mut f = Fake::new(data[..200_000].to_vec());
+        f.regions = vec![(98_304, 102_400)];
+        let (r, got) = run(&mut f, true, 4096);
+        assert_eq!(r.unwrap(), 200_000);
+        assert_eq!(got, &data[..200_000]);
+    }
+
+    #[test]
+    fn growth_during_read_is_a_failure() {
+        let mut f = Fake::new(pattern(10_000));
+        f.grow_by = 10;
+        let (r, _) = run(&mut f, false, 4096);
+        let fail = r.unwrap_err();
+        assert_eq!(
+            fail.kind,
+            FailureKind::ChangedDuringRead {
+                size_at_open: 10_000,
+                size_after: 10_010
+            }
+        );
+        assert_eq!(fail.bytes_read, 10_010);
+    }
+}

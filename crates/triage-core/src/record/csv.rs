@@ -1,0 +1,113 @@
+//! CSV: one row per entry, for spreadsheets and databases.
+//!
+//! RFC 4180 quoting (the `csv` crate), so commas, quotes and newlines in
+//! names stay intact. Fixed columns, see [`COLUMNS`]; cells that do not apply
+//! to an entry are empty. A name that is not UTF-8 goes to `path_b64` as
+//! base64, leaving `path` empty. The header and summary records have no rows:
+//! the JSON Lines form carries them.
+
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::{Entry, FailureKind, Outcome, RecordWriter, ScanHeader, SkipReason, Summary};
+use crate::hash::Algorithm;
+use crate::path::RawPath;
+
+/// The column names, in order.
+pub const COLUMNS: [&str; 22] = [
+    "record", "path", "path_b64", "kind", "size", "mtime", "atime", "ctime", "btime", "dev",
+    "ino", "mode", "type", "ext_mismatch", "empty", "md5", "sha1", "sha256", "blake3", "reason",
+    "error", "bytes_read",
+];
+
+/// Writes entries as CSV rows.
+pub struct Writer<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer over `out`.
+    pub fn new(out: W) -> Self {
+        Writer {
+            out: csv::WriterBuilder::new()
+                .quote_style(csv::QuoteStyle::Necessary)
+                .from_writer(out),
+        }
+    }
+}
+
+fn path_cells(p: &RawPath) -> [String; 2] {
+    match p.to_str() {
+        Some(s) => [s.to_string(), String::new()],
+        None => [String::new(), B64.encode(p.as_bytes())],
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl<W: Write> RecordWriter for Writer<W> {
+    fn header(&mut self, _header: &ScanHeader) -> io::Result<()> {
+        self.out.write_record(COLUMNS)?;
+        Ok(())
+    }
+
+    fn entry(&mut self, e: &Entry) -> io::Result<()> {
+        let m = e.meta.as_ref();
+        let [path, path_b64] = path_cells(&e.path);
+        let mut row: Vec<String> = vec![
+            e.outcome.label().to_string(),
+            path,
+            path_b64,
+            opt(m.map(|m| m.kind().name())),
+            opt(m.map(|m| m.size)),
+            opt(m.map(|m| m.mtime)),
+            opt(m.map(|m| m.atime)),
+            opt(m.map(|m| m.ctime)),
+            opt(m.and_then(|m| m.btime)),
+            opt(m.map(|m| m.dev)),
+            opt(m.map(|m| m.ino)),
+            opt(m.map(|m| format!("{:o}", m.mode))),
+        ];
+        match &e.outcome {
+            Outcome::Hashed(h) => {
+                row.push(h.file_type.name().to_string());
+                row.push(opt(h.ext_mismatch));
+                row.push(h.empty.to_string());
+                for alg in Algorithm::ALL {
+                    row.push(h.digests.hex(alg).unwrap_or_default());
+                }
+                row.extend([String::new(), String::new(), h.bytes_read.to_string()]);
+            }
+            Outcome::Skipped(r) => {
+                row.extend(std::iter::repeat_n(String::new(), 7));
+                row.push(r.code().to_string());
+                // The symlink target or loop ancestor, escaped: a CSV cell is
+                // for reading, the JSON Lines form keeps the raw bytes.
+                let detail = match r {
+                    SkipReason::Symlink { .. } | SkipReason::DirectoryLoop { .. } => r.to_string(),
+                    _ => String::new(),
+                };
+                row.extend([detail, String::new()]);
+            }
+            Outcome::Failed(f) => {
+                row.extend(std::iter::repeat_n(String::new(), 7));
+                let reason = match &f.kind {
+                    FailureKind::Io(_) => format!("{}_error", f.stage.code()),
+                    k => k.code().to_string(),
+                };
+                row.extend([reason, f.kind.to_string(), f.bytes_read.to_string()]);
+            }
+        }
+        debug_assert_eq!(row.len(), COLUMNS.len());
+        self.out.write_record(&row)?;
+        Ok(())
+    }
+
+    fn summary(&mut self, _summary: &Summary) -> io::Result<()> {
+        self.out.flush()
+    }
+}

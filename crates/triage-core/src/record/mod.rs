@@ -1,0 +1,528 @@
+//! Record stage: what happened to every entry, and the writers that put it on disk.
+//!
+//! Input: one [`Entry`] per walked entry, in walk order, plus a
+//! [`ScanHeader`] before and a [`Summary`] after. Output: bytes in one of the
+//! [`OutputFormat`]s. A writer fails only when its output cannot be written;
+//! that aborts the scan, because a record that cannot be kept is worse than
+//! no scan.
+//!
+//! Every entry ends in exactly one [`Outcome`]: hashed, skipped with a
+//! [`SkipReason`], or failed with a [`Failure`] naming the stage, the OS error
+//! and how many bytes were read. Nothing is dropped silently.
+//!
+//! The JSON Lines form is the reference: it is versioned
+//! ([`SCHEMA_VERSION`]), documented in `docs/scan-schema.md`, and read back by
+//! [`jsonl::Reader`]. CSV and hashdeep are views of it for other tools.
+
+pub mod csv;
+pub mod hashdeep;
+pub mod jsonl;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::hash::{AlgorithmSet, Digests};
+use crate::identify::FileType;
+use crate::path::RawPath;
+use crate::time::Timestamp;
+
+/// Name of the JSON Lines schema written by [`jsonl::Writer`].
+pub const SCHEMA_NAME: &str = "triage-scan";
+/// Version of that schema. Bumped on any change a reader could notice;
+/// additions of optional keys keep the version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What kind of filesystem object an entry is, from its `lstat` mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A block device node.
+    BlockDevice,
+    /// A character device node.
+    CharDevice,
+    /// Anything else the filesystem reports.
+    Unknown,
+}
+
+impl FileKind {
+    /// From the `st_mode` file-type bits.
+    pub fn from_mode(mode: u32) -> Self {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::Regular,
+            libc::S_IFDIR => FileKind::Directory,
+            libc::S_IFLNK => FileKind::Symlink,
+            libc::S_IFIFO => FileKind::Fifo,
+            libc::S_IFSOCK => FileKind::Socket,
+            libc::S_IFBLK => FileKind::BlockDevice,
+            libc::S_IFCHR => FileKind::CharDevice,
+            _ => FileKind::Unknown,
+        }
+    }
+
+    /// The name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::BlockDevice => "block_device",
+            FileKind::CharDevice => "char_device",
+            FileKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// Metadata of an entry as `statx` reported it when the entry was walked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// Mode bits including the file type (`st_mode`).
+    pub mode: u32,
+    /// Device the entry lives on (`st_dev`).
+    pub dev: u64,
+    /// Inode number (`st_ino`).
+    pub ino: u64,
+    /// Hard-link count.
+    pub nlink: u64,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Last modification.
+    pub mtime: Timestamp,
+    /// Last access (as recorded on the evidence; `triage` does not change it).
+    pub atime: Timestamp,
+    /// Last status change.
+    pub ctime: Timestamp,
+    /// Creation ("birth") time, when the filesystem records it.
+    pub btime: Option<Timestamp>,
+    /// 512-byte blocks allocated; fewer than the size needs means holes.
+    pub blocks: u64,
+}
+
+impl FileMeta {
+    /// From a `std` metadata value (which Linux fills from `statx`).
+    pub fn from_std(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileMeta {
+            size: m.size(),
+            mode: m.mode(),
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: Timestamp::new(m.mtime(), m.mtime_nsec()),
+            atime: Timestamp::new(m.atime(), m.atime_nsec()),
+            ctime: Timestamp::new(m.ctime(), m.ctime_nsec()),
+            btime: m.created().ok().map(Timestamp::from),
+            blocks: m.blocks(),
+        }
+    }
+
+    /// The file type from the mode bits.
+    pub fn kind(&self) -> FileKind {
+        FileKind::from_mode(self.mode)
+    }
+}
+
+/// One walked entry and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the scan root (empty when the root itself is the file).
+    pub path: RawPath,
+    /// Metadata from the walk; `None` only when `lstat` itself failed.
+    pub meta: Option<FileMeta>,
+    /// Hashed, skipped or failed.
+    pub outcome: Outcome,
+}
+
+/// The three ways an entry can end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read completely and hashed.
+    Hashed(Hashed),
+    /// Deliberately not read.
+    Skipped(SkipReason),
+    /// Could not be read completely.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// `"file"`, `"skipped"` or `"failed"`: the `record` key of the JSON form.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Hashed(_) => "file",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The result of reading and hashing a regular file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hashed {
+    /// Digests of exactly the bytes read.
+    pub digests: Digests,
+    /// Bytes read (equal to the size; a file whose size changed is a failure).
+    pub bytes_read: u64,
+    /// Content type from the leading bytes.
+    pub file_type: FileType,
+    /// `Some(true)` when the extension does not fit the content type (a JPEG
+    /// named `.dll`); `None` when there is no extension or the type is unknown.
+    pub ext_mismatch: Option<bool>,
+    /// Zero-length: its digests appear in many published lists and cause false hits.
+    pub empty: bool,
+}
+
+/// Why an entry was not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A symbolic link: never followed, its target is recorded.
+    Symlink {
+        /// The link's target as stored, if `readlink` succeeded.
+        target: Option<RawPath>,
+    },
+    /// A named pipe: opening it could block forever.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A block device node.
+    BlockDevice,
+    /// A character device node.
+    CharDevice,
+    /// A file type the OS does not name.
+    UnknownType,
+    /// A directory that is its own ancestor (bind mount, loop); not entered again.
+    DirectoryLoop {
+        /// The ancestor with the same (device, inode).
+        ancestor: RawPath,
+    },
+    /// A directory on another file system, with `--one-file-system`.
+    OtherFileSystem,
+}
+
+impl SkipReason {
+    /// The stable code used in records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::Symlink { .. } => "symlink",
+            SkipReason::Fifo => "fifo",
+            SkipReason::Socket => "socket",
+            SkipReason::BlockDevice => "block_device",
+            SkipReason::CharDevice => "char_device",
+            SkipReason::UnknownType => "unknown_type",
+            SkipReason::DirectoryLoop { .. } => "directory_loop",
+            SkipReason::OtherFileSystem => "other_filesystem",
+        }
+    }
+
+    /// Parses [`SkipReason::code`]; the payload fields come separately.
+    fn from_code(code: &str) -> Option<SkipReason> {
+        Some(match code {
+            "symlink" => SkipReason::Symlink { target: None },
+            "fifo" => SkipReason::Fifo,
+            "socket" => SkipReason::Socket,
+            "block_device" => SkipReason::BlockDevice,
+            "char_device" => SkipReason::CharDevice,
+            "unknown_type" => SkipReason::UnknownType,
+            "directory_loop" => SkipReason::DirectoryLoop {
+                ancestor: RawPath::default(),
+            },
+            "other_filesystem" => SkipReason::OtherFileSystem,
+            _ => return None,
+        })
+    }
+
+    /// The skip reason for a non-regular, non-directory file kind.
+    pub fn for_kind(kind: FileKind) -> Option<SkipReason> {
+        Some(match kind {
+            FileKind::Fifo => SkipReason::Fifo,
+            FileKind::Socket => SkipReason::Socket,
+            FileKind::BlockDevice => SkipReason::BlockDevice,
+            FileKind::CharDevice => SkipReason::CharDevice,
+            FileKind::Unknown => SkipReason::UnknownType,
+            FileKind::Symlink => SkipReason::Symlink { target: None },
+            FileKind::Regular | FileKind::Directory => return None,
+        })
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Symlink { target: Some(t) } => write!(f, "symlink to {t} (not followed)"),
+            SkipReason::Symlink { target: None } => f.write_str("symlink (not followed)"),
+            SkipReason::Fifo => f.write_str("named pipe (not opened)"),
+            SkipReason::Socket => f.write_str("socket (not opened)"),
+            SkipReason::BlockDevice => f.write_str("block device (not opened)"),
+            SkipReason::CharDevice => f.write_str("character device (not opened)"),
+            SkipReason::UnknownType => f.write_str("unknown file type (not opened)"),
+            SkipReason::DirectoryLoop { ancestor } => {
+                write!(f, "directory loop: same device and inode as '{ancestor}'")
+            }
+            SkipReason::OtherFileSystem => {
+                f.write_str("on another file system (--one-file-system)")
+            }
+        }
+    }
+}
+
+/// The pipeline stage at which an entry failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// `lstat` of the entry.
+    Stat,
+    /// Listing a directory.
+    ReadDir,
+    /// Opening the file.
+    Open,
+    /// Reading the file's bytes.
+    Read,
+}
+
+impl Stage {
+    /// The stable code used in records.
+    pub fn code(self) -> &'static str {
+        match self {
+            Stage::Stat => "stat",
+            Stage::ReadDir => "read_dir",
+            Stage::Open => "open",
+            Stage::Read => "read",
+        }
+    }
+
+    fn from_code(s: &str) -> Option<Stage> {
+        Some(match s {
+            "stat" => Stage::Stat,
+            "read_dir" => Stage::ReadDir,
+            "open" => Stage::Open,
+            "read" => Stage::Read,
+            _ => return None,
+        })
+    }
+}
+
+/// Why and where an entry failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Where it failed.
+    pub stage: Stage,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// Bytes successfully read before the failure.
+    pub bytes_read: u64,
+}
+
+/// The cause of a [`Failure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The OS returned an error.
+    Io(OsError),
+    /// The size changed while it was read (a live system, a fragile mount).
+    ChangedDuringRead {
+        /// `st_size` when opened.
+        size_at_open: u64,
+        /// `st_size` after the read ended.
+        size_after: u64,
+    },
+    /// Between the walk and the open, the path came to name a different
+    /// object (another inode or a non-regular file).
+    Replaced {
+        /// What the path named at open time.
+        now: FileKind,
+    },
+    /// A bug in `triage` (a panic) while processing this entry; the scan went
+    /// on. The message should be reported to the developers.
+    Internal {
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl FailureKind {
+    /// The stable code used in records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FailureKind::Io(_) => "io",
+            FailureKind::ChangedDuringRead { .. } => "changed_during_read",
+            FailureKind::Replaced { .. } => "replaced",
+            FailureKind::Internal { .. } => "internal",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::Io(e) => e.fmt(f),
+            FailureKind::ChangedDuringRead {
+                size_at_open,
+                size_after,
+            } => write!(
+                f,
+                "file changed while it was read (size {size_at_open} at open, {size_after} after)"
+            ),
+            FailureKind::Replaced { now } => write!(
+                f,
+                "path was replaced between listing and opening (now a {} object)",
+                now.name()
+            ),
+            FailureKind::Internal { message } => {
+                write!(f, "internal error in triage (please report): {message}")
+            }
+        }
+    }
+}
+
+/// An operating-system error, kept as data so records can be compared and stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OsError {
+    /// `errno`, when the error came from the OS.
+    pub errno: Option<i32>,
+    /// The OS's message, e.g. `Permission denied (os error 13)`.
+    pub message: String,
+}
+
+impl From<&io::Error> for OsError {
+    fn from(e: &io::Error) -> Self {
+        OsError {
+            errno: e.raw_os_error(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What the scan was asked to do: written before the first entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanHeader {
+    /// `triage` version that wrote the records.
+    pub tool_version: String,
+    /// The evidence root, absolute.
+    pub root: PathBuf,
+    /// When the scan started.
+    pub started: Timestamp,
+    /// Digests computed for every regular file.
+    pub algorithms: AlgorithmSet,
+    /// Whether directories on other file systems were skipped.
+    pub one_file_system: bool,
+    /// Hashing threads.
+    pub threads: usize,
+    /// Files read concurrently.
+    pub readers: usize,
+    /// What the scanner assumed about the evidence's storage, in words.
+    pub device: String,
+}
+
+/// Totals: written after the last entry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Regular files read and hashed (zero-length ones included).
+    pub files_hashed: u64,
+    /// Of those, zero-length files.
+    pub empty_files: u64,
+    /// Bytes read and hashed.
+    pub bytes_hashed: u64,
+    /// Entries skipped, by [`SkipReason::code`].
+    pub skipped: BTreeMap<String, u64>,
+    /// Entries failed, by [`Stage::code`].
+    pub failed: BTreeMap<String, u64>,
+    /// Directories listed (they are not entries of their own).
+    pub directories: u64,
+    /// When the scan started.
+    pub started: Option<Timestamp>,
+    /// When it ended.
+    pub finished: Option<Timestamp>,
+    /// Wall-clock seconds.
+    pub duration_secs: f64,
+    /// Whether the scan was cancelled before the walk finished.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Counts one entry.
+    pub fn count(&mut self, e: &Entry) {
+        match &e.outcome {
+            Outcome::Hashed(h) => {
+                self.files_hashed += 1;
+                self.bytes_hashed += h.bytes_read;
+                self.empty_files += h.empty as u64;
+            }
+            Outcome::Skipped(r) => *self.skipped.entry(r.code().to_string()).or_default() += 1,
+            Outcome::Failed(f) => *self.failed.entry(f.stage.code().to_string()).or_default() += 1,
+        }
+    }
+
+    /// Total entries skipped.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// Total entries failed.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    /// Total entries recorded.
+    pub fn entries(&self) -> u64 {
+        self.files_hashed + self.skipped_total() + self.failed_total()
+    }
+}
+
+/// A destination for scan records in some format.
+pub trait RecordWriter {
+    /// Writes what precedes the entries.
+    fn header(&mut self, header: &ScanHeader) -> io::Result<()>;
+    /// Writes one entry.
+    fn entry(&mut self, entry: &Entry) -> io::Result<()>;
+    /// Writes the totals and flushes.
+    fn summary(&mut self, summary: &Summary) -> io::Result<()>;
+}
+
+/// The output formats of `triage scan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// JSON Lines, schema [`SCHEMA_NAME`] v[`SCHEMA_VERSION`]: the complete record.
+    Jsonl,
+    /// CSV, one row per entry, RFC 4180 quoting.
+    Csv,
+    /// `HASHDEEP-1.0`, readable by `hashdeep -k` (MD5/SHA-1/SHA-256 only).
+    Hashdeep,
+}
+
+impl OutputFormat {
+    /// A writer of this format over `out`. `root` is the absolute evidence
+    /// root, needed by formats that store absolute paths (hashdeep).
+    pub fn writer<'w, W: io::Write + 'w>(
+        self,
+        out: W,
+        root: &std::path::Path,
+    ) -> Box<dyn RecordWriter + 'w> {
+        match self {
+            OutputFormat::Jsonl => Box::new(jsonl::Writer::new(out)),
+            OutputFormat::Csv => Box::new(csv::Writer::new(out)),
+            OutputFormat::Hashdeep => Box::new(hashdeep::Writer::new(out, root)),
+        }
+    }
+}

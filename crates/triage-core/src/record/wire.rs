@@ -1,0 +1,514 @@
+//! The flat serde shape of every JSON Lines record (schema `triage-scan` v1).
+//!
+//! Domain types ([`Entry`], [`ScanHeader`], [`Summary`]) are free to change
+//! shape; this module is the one place that fixes the key names on disk.
+//! `docs/scan-schema.md` documents every key.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Entry, Failure, FailureKind, FileKind, FileMeta, Hashed, OsError, Outcome, SCHEMA_NAME,
+    SCHEMA_VERSION, ScanHeader, SkipReason, Stage, Summary,
+};
+use crate::hash::{Algorithm, AlgorithmSet, Digests, from_hex};
+use crate::identify::FileType;
+use crate::path::RawPath;
+use crate::time::Timestamp;
+
+/// One line of the JSON Lines file.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub(crate) enum WireLine {
+    Header(WireHeader),
+    File(WireEntry),
+    Skipped(WireEntry),
+    Failed(WireEntry),
+    Summary(WireSummary),
+}
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireHeader {
+    schema: String,
+    schema_version: u32,
+    tool: String,
+    tool_version: String,
+    #[serde(flatten)]
+    root: WirePath<RootKeys>,
+    started: String,
+    algorithms: Vec<String>,
+    one_file_system: bool,
+    threads: usize,
+    readers: usize,
+    device: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireSummary {
+    files_hashed: u64,
+    empty_files: u64,
+    bytes_hashed: u64,
+    skipped: BTreeMap<String, u64>,
+    failed: BTreeMap<String, u64>,
+    directories: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished: Option<String>,
+    duration_secs: f64,
+    interrupted: bool,
+}
+
+/// Key names of one lossless path field: UTF-8 text under `TEXT`, anything
+/// else as base64 under `B64`.
+pub(crate) trait PathKeys {
+    const TEXT: &'static str;
+    const B64: &'static str;
+}
+
+macro_rules! path_keys {
+    ($name:ident, $text:literal, $b64:literal) => {
+        #[derive(Debug, Default, Clone)]
+        pub(crate) struct $name;
+        impl PathKeys for $name {
+            const TEXT: &'static str = $text;
+            const B64: &'static str = $b64;
+        }
+    };
+}
+path_keys!(RootKeys, "root", "root_b64");
+path_keys!(EntryPathKeys, "path", "path_b64");
+path_keys!(TargetKeys, "target", "target_b64");
+path_keys!(AncestorKeys, "ancestor", "ancestor_b64");
+
+/// A raw path stored losslessly under one of two keys (see [`PathKeys`]), so
+/// the same rule serves `path`, `target`, `ancestor` and `root`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WirePath<K>(Option<RawPath>, PhantomData<K>);
+
+impl<K> WirePath<K> {
+    fn of(p: Option<RawPath>) -> Self {
+        WirePath(p, PhantomData)
+    }
+}
+
+impl<K: PathKeys> Serialize for WirePath<K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(p) = &self.0 {
+            match p.to_str() {
+                Some(text) => m.serialize_entry(K::TEXT, text)?,
+                None => m.serialize_entry(K::B64, &B64.encode(p.as_bytes()))?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl<'de, K: PathKeys> Deserialize<'de> for WirePath<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K>(PhantomData<K>);
+        impl<'de, K: PathKeys> serde::de::Visitor<'de> for Visit<K> {
+            type Value = WirePath<K>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a map with '{}' or '{}'", K::TEXT, K::B64)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let (mut text, mut b64) = (None::<String>, None::<String>);
+                while let Some(k) = m.next_key::<String>()? {
+                    if k == K::TEXT {
+                        text = Some(m.next_value()?);
+                    } else if k == K::B64 {
+                        b64 = Some(m.next_value()?);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                let path = match (text, b64) {
+                    (Some(_), Some(_)) => {
+                        return Err(A::Error::custom(format!("both '{}' and '{}' given", K::TEXT, K::B64)));
+                    }
+                    (Some(t), None) => Some(RawPath::from(t.as_str())),
+                    (None, Some(b)) => Some(RawPath::from_bytes(B64.decode(b).map_err(|e| {
+                        A::Error::custom(format!("'{}' is not base64: {e}", K::B64))
+                    })?)),
+                    (None, None) => None,
+                };
+                Ok(WirePath::of(path))
+            }
+        }
+        d.deserialize_map(Visit(PhantomData))
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireEntry {
+    #[serde(flatten)]
+    path: WirePath<EntryPathKeys>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    atime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    btime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ino: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nlink: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocks: Option<u64>,
+    // Hashed.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    file_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ext_mismatch: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blake3: Option<String>,
+    // Skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(flatten)]
+    target: WirePath<TargetKeys>,
+    #[serde(flatten)]
+    ancestor: WirePath<AncestorKeys>,
+    // Failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_at_open: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    now_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_read: Option<u64>,
+}
+
+impl WireLine {
+    pub(crate) fn header(h: &ScanHeader) -> WireLine {
+        WireLine::Header(WireHeader {
+            schema: SCHEMA_NAME.to_string(),
+            schema_version: SCHEMA_VERSION,
+            tool: "triage".to_string(),
+            tool_version: h.tool_version.clone(),
+            root: WirePath::of(Some(RawPath::from_path(&h.root))),
+            started: h.started.to_string(),
+            algorithms: h.algorithms.iter().map(|a| a.name().to_string()).collect(),
+            one_file_system: h.one_file_system,
+            threads: h.threads,
+            readers: h.readers,
+            device: h.device.clone(),
+        })
+    }
+
+    pub(crate) fn summary(s: &Summary) -> WireLine {
+        WireLine::Summary(WireSummary {
+            files_hashed: s.files_hashed,
+            empty_files: s.empty_files,
+            bytes_hashed: s.bytes_hashed,
+            skipped: s.skipped.clone(),
+            failed: s.failed.clone(),
+            directories: s.directories,
+            started: s.started.map(|t| t.to_string()),
+            finished: s.finished.map(|t| t.to_string()),
+            duration_secs: s.duration_secs,
+            interrupted: s.interrupted,
+        })
+    }
+
+    pub(crate) fn entry(e: &Entry) -> WireLine {
+        let w = WireEntry::from_entry(e);
+        match e.outcome {
+            Outcome::Hashed(_) => WireLine::File(w),
+            Outcome::Skipped(_) => WireLine::Skipped(w),
+            Outcome::Failed(_) => WireLine::Failed(w),
+        }
+    }
+}
+
+/// A record that parsed as JSON but does not make sense as schema v1.
+pub(crate) fn bad(what: impl Into<String>) -> String {
+    what.into()
+}
+
+fn ts(s: &Option<String>, key: &str) -> Result<Option<Timestamp>, String> {
+    s.as_deref()
+        .map(|t| t.parse().map_err(|e| format!("{key}: {e}")))
+        .transpose()
+}
+
+impl WireHeader {
+    pub(crate) fn into_header(self) -> Result<ScanHeader, String> {
+        if self.schema != SCHEMA_NAME {
+            return Err(bad(format!("schema is '{}', not '{SCHEMA_NAME}'", self.schema)));
+        }
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(bad(format!(
+                "schema version {} is not supported (this build reads {SCHEMA_VERSION})",
+                self.schema_version
+            )));
+        }
+        let mut algorithms = AlgorithmSet::empty();
+        for a in &self.algorithms {
+            algorithms = algorithms.with(a.parse().map_err(|e| format!("{e}"))?);
+        }
+        let root = self.root.0.ok_or_else(|| bad("header has no root"))?;
+        Ok(ScanHeader {
+            tool_version: self.tool_version,
+            root: PathBuf::from(std::ffi::OsStr::from_bytes(root.as_bytes())),
+            started: self.started.parse().map_err(|e| format!("started: {e}"))?,
+            algorithms,
+            one_file_system: self.one_file_system,
+            threads: self.threads,
+            readers: self.readers,
+            device: self.device,
+        })
+    }
+}
+
+impl WireSummary {
+    pub(crate) fn into_summary(self) -> Result<Summary, String> {
+        Ok(Summary {
+            files_hashed: self.files_hashed,
+            empty_files: self.empty_files,
+            bytes_hashed: self.bytes_hashed,
+            skipped: self.skipped,
+            failed: self.failed,
+            directories: self.directories,
+            started: ts(&self.started, "started")?,
+            finished: ts(&self.finished, "finished")?,
+            duration_secs: self.duration_secs,
+            interrupted: self.interrupted,
+        })
+    }
+}
+
+impl WireEntry {
+    pub(crate) fn from_entry(e: &Entry) -> WireEntry {
+        let mut w = WireEntry {
+            path: WirePath::of(Some(e.path.clone())),
+            ..WireEntry::default()
+        };
+        if let Some(m) = &e.meta {
+            w.kind = Some(m.kind().name().to_string());
+            w.size = Some(m.size);
+            w.mtime = Some(m.mtime.to_string());
+            w.atime = Some(m.atime.to_string());
+            w.ctime = Some(m.ctime.to_string());
+            w.btime = m.btime.map(|t| t.to_string());
+            w.dev = Some(m.dev);
+            w.ino = Some(m.ino);
+            w.mode = Some(m.mode);
+            w.nlink = Some(m.nlink);
+            w.uid = Some(m.uid);
+            w.gid = Some(m.gid);
+            w.blocks = Some(m.blocks);
+        }
+        match &e.outcome {
+            Outcome::Hashed(h) => {
+                w.file_type = Some(h.file_type.name().to_string());
+                w.mime = Some(h.file_type.mime().to_string());
+                w.ext_mismatch = h.ext_mismatch;
+                w.empty = Some(h.empty);
+                w.bytes_read = Some(h.bytes_read);
+                w.md5 = h.digests.hex(Algorithm::Md5);
+                w.sha1 = h.digests.hex(Algorithm::Sha1);
+                w.sha256 = h.digests.hex(Algorithm::Sha256);
+                w.blake3 = h.digests.hex(Algorithm::Blake3);
+            }
+            Outcome::Skipped(r) => {
+                w.reason = Some(r.code().to_string());
+                w.error = Some(r.to_string());
+                match r {
+                    SkipReason::Symlink { target } => w.target = WirePath::of(target.clone()),
+                    SkipReason::DirectoryLoop { ancestor } => {
+                        w.ancestor = WirePath::of(Some(ancestor.clone()))
+                    }
+                    _ => {}
+                }
+            }
+            Outcome::Failed(f) => {
+                w.stage = Some(f.stage.code().to_string());
+                w.error_kind = Some(f.kind.code().to_string());
+                w.error = Some(f.kind.to_string());
+                w.bytes_read = Some(f.bytes_read);
+                match &f.kind {
+                    FailureKind::Io(e) => w.errno = e.errno,
+                    FailureKind::ChangedDuringRead {
+                        size_at_open,
+                        size_after,
+                    } => {
+                        w.size_at_open = Some(*size_at_open);
+                        w.size_after = Some(*size_after);
+                    }
+                    FailureKind::Replaced { now } => w.now_kind = Some(now.name().to_string()),
+                    FailureKind::Internal { .. } => {}
+                }
+            }
+        }
+        w
+    }
+
+    fn meta(&self) -> Result<Option<FileMeta>, String> {
+        let Some(size) = self.size else {
+            return Ok(None);
+        };
+        let need = |v: Option<u64>, k: &str| v.ok_or_else(|| format!("'{k}' missing"));
+        let need_ts = |v: &Option<String>, k: &str| -> Result<Timestamp, String> {
+            ts(v, k)?.ok_or_else(|| format!("'{k}' missing"))
+        };
+        Ok(Some(FileMeta {
+            size,
+            mode: self.mode.ok_or("'mode' missing")?,
+            dev: need(self.dev, "dev")?,
+            ino: need(self.ino, "ino")?,
+            nlink: need(self.nlink, "nlink")?,
+            uid: self.uid.ok_or("'uid' missing")?,
+            gid: self.gid.ok_or("'gid' missing")?,
+            mtime: need_ts(&self.mtime, "mtime")?,
+            atime: need_ts(&self.atime, "atime")?,
+            ctime: need_ts(&self.ctime, "ctime")?,
+            btime: ts(&self.btime, "btime")?,
+            blocks: need(self.blocks, "blocks")?,
+        }))
+    }
+
+    pub(crate) fn into_entry(self, record: &str) -> Result<Entry, String> {
+        let path = self.path.0.clone().ok_or("'path' missing")?;
+        let meta = self.meta()?;
+        let outcome = match record {
+            "file" => {
+                let mut digests = Digests::default();
+                for (alg, hex) in [
+                    (Algorithm::Md5, &self.md5),
+                    (Algorithm::Sha1, &self.sha1),
+                    (Algorithm::Sha256, &self.sha256),
+                    (Algorithm::Blake3, &self.blake3),
+                ] {
+                    if let Some(hex) = hex {
+                        let ok = from_hex(hex).is_some_and(|b| digests.set(alg, &b));
+                        if !ok {
+                            return Err(format!("'{}' is not a {alg} digest", alg.name()));
+                        }
+                    }
+                }
+                let type_name = self.file_type.as_deref().ok_or("'type' missing")?;
+                Outcome::Hashed(Hashed {
+                    digests,
+                    bytes_read: self.bytes_read.ok_or("'bytes_read' missing")?,
+                    file_type: FileType::from_name(type_name)
+                        .ok_or_else(|| format!("unknown type '{type_name}'"))?,
+                    ext_mismatch: self.ext_mismatch,
+                    empty: self.empty.ok_or("'empty' missing")?,
+                })
+            }
+            "skipped" => {
+                let code = self.reason.as_deref().ok_or("'reason' missing")?;
+                let mut r = SkipReason::from_code(code)
+                    .ok_or_else(|| format!("unknown skip reason '{code}'"))?;
+                match &mut r {
+                    SkipReason::Symlink { target } => *target = self.target.0,
+                    SkipReason::DirectoryLoop { ancestor } => {
+                        *ancestor = self.ancestor.0.ok_or("'ancestor' missing")?
+                    }
+                    _ => {}
+                }
+                Outcome::Skipped(r)
+            }
+            "failed" => {
+                let stage = self.stage.as_deref().ok_or("'stage' missing")?;
+                let stage =
+                    Stage::from_code(stage).ok_or_else(|| format!("unknown stage '{stage}'"))?;
+                let kind = match self.error_kind.as_deref() {
+                    Some("io") => FailureKind::Io(OsError {
+                        errno: self.errno,
+                        message: self.error.clone().unwrap_or_default(),
+                    }),
+                    Some("changed_during_read") => FailureKind::ChangedDuringRead {
+                        size_at_open: self.size_at_open.ok_or("'size_at_open' missing")?,
+                        size_after: self.size_after.ok_or("'size_after' missing")?,
+                    },
+                    Some("replaced") => {
+                        let k = self.now_kind.as_deref().ok_or("'now_kind' missing")?;
+                        FailureKind::Replaced {
+                            now: kind_from_name(k)
+                                .ok_or_else(|| format!("unknown kind '{k}'"))?,
+                        }
+                    }
+                    Some("internal") => {
+                        let msg = self.error.clone().unwrap_or_default();
+                        let prefix = "internal error in triage (please report): ";
+                        FailureKind::Internal {
+                            message: msg.strip_prefix(prefix).unwrap_or(&msg).to_string(),
+                        }
+                    }
+                    other => return Err(format!("unknown error_kind {other:?}")),
+                };
+                Outcome::Failed(Failure {
+                    stage,
+                    kind,
+                    bytes_read: self.bytes_read.ok_or("'bytes_read' missing")?,
+                })
+            }
+            other => return Err(format!("'{other}' is not an entry record")),
+        };
+        Ok(Entry {
+            path,
+            meta,
+            outcome,
+        })
+    }
+}
+
+fn kind_from_name(s: &str) -> Option<FileKind> {
+    [
+        FileKind::Regular,
+        FileKind::Directory,
+        FileKind::Symlink,
+        FileKind::Fifo,
+        FileKind::Socket,
+        FileKind::BlockDevice,
+        FileKind::CharDevice,
+        FileKind::Unknown,
+    ]
+    .into_iter()
+    .find(|k| k.name() == s)
+}

@@ -1,0 +1,578 @@
+//! The scan: walk → read → hash → record, in parallel, in a fixed order.
+//!
+//! Input: a [`ScanConfig`]. Output: one [`Entry`] per walked entry, handed
+//! in walk order to the caller's sink on the caller's thread, then a
+//! [`Summary`]. Per-entry problems become entries; only an unusable root, a
+//! sink that cannot write, or cancellation end a scan early.
+//!
+//! Threads: the walk runs on its own thread and hands regular files to a
+//! rayon pool; finished entries come back over a channel and are put back
+//! into walk order before the sink sees them. Two semaphores bound the work:
+//! the *window* (entries walked but not yet handed to the sink) bounds memory
+//! whatever the tree's size, and *readers* bounds files read at once (1 on a
+//! spinning disk). A thread with no file of its own steals half of another
+//! file's hashing ([`MultiHasher::update_parallel`]), so one huge file still
+//! uses every core.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::Instant;
+
+use crate::device::{DeviceInfo, IoPolicy};
+use crate::hash::{AlgorithmSet, MultiHasher};
+use crate::identify::{SNIFF_LEN, sniff};
+use crate::path::RawPath;
+use crate::read::{Source, looks_sparse, open_evidence, read_all};
+use crate::record::{
+    Entry, Failure, FailureKind, FileMeta, Hashed, Outcome, ScanHeader, Stage, Summary,
+};
+use crate::time::Timestamp;
+use crate::walk::{Next, RootError, WalkOptions, Walked, Walker};
+
+/// Entries walked but not yet handed to the sink, at most. Bounds memory
+/// (a few hundred bytes each) while letting small files flow past a big one.
+const WINDOW: usize = 8192;
+/// Read size. Measured (benches/README.md): large enough that syscall cost
+/// vanishes next to hashing, small enough to stay in L2 between hashers.
+const READ_LEN: usize = 256 * 1024;
+/// Files at least this large have their hashers split across two threads.
+const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
+
+/// What to scan and how. Plain data; build it, then call [`Scanner::new`].
+#[derive(Clone, Debug)]
+pub struct ScanConfig {
+    /// Evidence root: a directory, or a single regular file.
+    pub root: PathBuf,
+    /// Digests to compute for every regular file.
+    pub algorithms: AlgorithmSet,
+    /// Do not enter directories on other file systems.
+    pub one_file_system: bool,
+    /// Hashing threads; `None` = available CPUs.
+    pub threads: Option<usize>,
+    /// Files read at once; `None` = by device (1 on a spinning disk).
+    pub readers: Option<usize>,
+    /// Walk the tree once more in the background to count files and bytes,
+    /// so progress can show totals and an ETA. Costs one extra `lstat` per
+    /// entry; off by default.
+    pub count_totals: bool,
+}
+
+impl ScanConfig {
+    /// Defaults: all four digests, every file system, threads and readers by
+    /// detection, no background count.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ScanConfig {
+            root: root.into(),
+            algorithms: AlgorithmSet::all(),
+            one_file_system: false,
+            threads: None,
+            readers: None,
+            count_totals: false,
+        }
+    }
+}
+
+/// Why a scan could not run or finish.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The root cannot be walked.
+    Root(RootError),
+    /// The sink failed (output disk full, pipe closed).
+    Sink(io::Error),
+    /// No thread pool could be started.
+    Threads(String),
+    /// No algorithm selected.
+    NoAlgorithms,
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanError::Root(e) => e.fmt(f),
+            ScanError::Sink(e) => write!(f, "cannot write the scan records: {e}"),
+            ScanError::Threads(e) => write!(f, "cannot start hashing threads: {e}"),
+            ScanError::NoAlgorithms => f.write_str("no hash algorithm selected"),
+        }
+    }
+}
+
+impl std::error::Error for ScanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ScanError::Root(e) => Some(e),
+            ScanError::Sink(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl ScanError {
+    /// The underlying I/O error, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            ScanError::Sink(e) => Some(e),
+            ScanError::Root(RootError::Stat(e) | RootError::List(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Live counters of a running scan; clone it, and read it from any thread
+/// with [`Progress::snapshot`]. Updating costs an atomic add per read chunk.
+#[derive(Clone, Default)]
+pub struct Progress(Arc<ProgressInner>);
+
+#[derive(Default)]
+struct ProgressInner {
+    entries_done: AtomicU64,
+    bytes_done: AtomicU64,
+    failed: AtomicU64,
+    counted_files: AtomicU64,
+    counted_bytes: AtomicU64,
+    counting_done: AtomicBool,
+    current: Mutex<RawPath>,
+}
+
+/// A reading of [`Progress`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// Entries handed to the sink.
+    pub entries_done: u64,
+    /// Bytes read and hashed so far (partial files included).
+    pub bytes_done: u64,
+    /// Entries that failed so far.
+    pub failed: u64,
+    /// Entries found by the background count (see [`ScanConfig::count_totals`]).
+    pub total_entries: u64,
+    /// Bytes of regular files found by the background count.
+    pub total_bytes: u64,
+    /// Whether the background count has finished, so the totals are final.
+    pub totals_final: bool,
+    /// The file most recently started.
+    pub current: RawPath,
+}
+
+impl Progress {
+    /// The current counters.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let p = &self.0;
+        ProgressSnapshot {
+            entries_done: p.entries_done.load(Ordering::Relaxed),
+            bytes_done: p.bytes_done.load(Ordering::Relaxed),
+            failed: p.failed.load(Ordering::Relaxed),
+            total_entries: p.counted_files.load(Ordering::Relaxed),
+            total_bytes: p.counted_bytes.load(Ordering::Relaxed),
+            totals_final: p.counting_done.load(Ordering::Relaxed),
+            current: p.current.lock().map(|c| c.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Stops a running scan from another thread (a Ctrl-C handler, a GUI
+/// button). The scan finishes the entries it can hand over in order, then
+/// returns a [`Summary`] with `interrupted` set.
+#[derive(Clone, Default)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    /// Asks the scan to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`CancelHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A counting semaphore (std has none).
+struct Semaphore {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Semaphore {
+    fn new(n: usize) -> Self {
+        Semaphore {
+            free: Mutex::new(n),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+
+    fn release(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_one();
+    }
+}
+
+/// Runs one scan. See the module doc for how the work is spread.
+///
+/// ```
+/// use triage_core::{Scanner, ScanConfig, Outcome, Algorithm};
+/// # let dir = std::env::temp_dir().join(format!("triage-scan-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("a.txt"), b"abc").unwrap();
+///
+/// let scanner = Scanner::new(ScanConfig::new(&dir)).unwrap();
+/// let mut entries = Vec::new();
+/// let summary = scanner.run(|e| { entries.push(e); Ok(()) }).unwrap();
+///
+/// assert_eq!(summary.files_hashed, 1);
+/// let Outcome::Hashed(h) = &entries[0].outcome else { panic!() };
+/// assert_eq!(h.digests.hex(Algorithm::Md5).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct Scanner {
+    config: ScanConfig,
+    walker: Walker,
+    policy: IoPolicy,
+    root_abs: PathBuf,
+    started: Timestamp,
+    progress: Progress,
+    cancel: CancelHandle,
+}
+
+impl Scanner {
+    /// Checks the root and detects the device. Nothing is read yet.
+    pub fn new(config: ScanConfig) -> Result<Scanner, ScanError> {
+        if config.algorithms.is_empty() {
+            return Err(ScanError::NoAlgorithms);
+        }
+        let walker = Walker::new(
+            &config.root,
+            WalkOptions {
+                one_file_system: config.one_file_system,
+            },
+        )
+        .map_err(ScanError::Root)?;
+        let root_abs = std::path::absolute(walker.root())
+            .map_err(|e| ScanError::Root(RootError::Stat(e)))?;
+        let policy = IoPolicy::new(DeviceInfo::detect(&root_abs), config.threads, config.readers);
+        Ok(Scanner {
+            config,
+            walker,
+            policy,
+            root_abs,
+            started: Timestamp::now(),
+            progress: Progress::default(),
+            cancel: CancelHandle::default(),
+        })
+    }
+
+    /// The directory record paths are relative to, absolute.
+    pub fn root(&self) -> &Path {
+        &self.root_abs
+    }
+
+    /// The threads and readers this scan will use, and why.
+    pub fn policy(&self) -> &IoPolicy {
+        &self.policy
+    }
+
+    /// What to write before the first entry.
+    pub fn header(&self) -> ScanHeader {
+        ScanHeader {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            root: self.root_abs.clone(),
+            started: self.started,
+            algorithms: self.config.algorithms,
+            one_file_system: self.config.one_file_system,
+            threads: self.policy.threads,
+            readers: self.policy.readers,
+            device: self.policy.describe(),
+        }
+    }
+
+    /// A handle for reading progress while [`Scanner::run`] runs.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    /// A handle for stopping [`Scanner::run`] from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Scans, handing each entry to `sink` in walk order on this thread.
+    /// Returns the totals, or the first sink error (which stops the scan).
+    pub fn run<F>(self, mut sink: F) -> Result<Summary, ScanError>
+    where
+        F: FnMut(Entry) -> io::Result<()>,
+    {
+        let t0 = Instant::now();
+        let Scanner {
+            config,
+            walker,
+            policy,
+            started,
+            progress,
+            cancel,
+            ..
+        } = self;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(policy.threads)
+            .thread_name(|i| format!("triage-hash-{i}"))
+            .build()
+            .map_err(|e| ScanError::Threads(e.to_string()))?;
+        let root = walker.root().to_path_buf();
+        let window = Semaphore::new(WINDOW);
+        let readers = Semaphore::new(policy.readers);
+        let finished = AtomicBool::new(false);
+        let algorithms = config.algorithms;
+        let mut summary = Summary {
+            started: Some(started),
+            ..Summary::default()
+        };
+        let mut sink_error = None;
+        let (tx, rx) = mpsc::channel::<(u64, Option<Entry>)>();
+
+        let directories = std::thread::scope(|s| {
+            if config.count_totals {
+                let (progress, finished, config) = (&progress, &finished, &config);
+                s.spawn(move || count_totals(config, progress, finished));
+            }
+            let walk_thread = s.spawn(|| {
+                let (root, window, readers) = (&root, &window, &readers);
+                let (progress, cancel) = (&progress, &cancel);
+                let mut walker = walker;
+                pool.in_place_scope(|scope| {
+                    for (seq, w) in (0u64..).zip(walker.by_ref()) {
+                        window.acquire();
+                        if cancel.is_cancelled() {
+                            break;
+                        }
+                        match w.next {
+                            Next::Done(outcome) => {
+                                let e = Entry {
+                                    path: w.path,
+                                    meta: w.meta,
+                                    outcome,
+                                };
+                                let _ = tx.send((seq, Some(e)));
+                            }
+                            Next::Read => {
+                                readers.acquire();
+                                let tx = tx.clone();
+                                scope.spawn(move |_| {
+                                    let e = process_file(w, root, algorithms, progress, cancel);
+                                    readers.release();
+                                    let _ = tx.send((seq, e));
+                                });
+                            }
+                        }
+                    }
+                    drop(tx);
+                });
+                walker.directories()
+            });
+
+            // The sink side: restore walk order, hand over, release the window.
+            let mut pending: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut stopped = false;
+            for (seq, e) in rx {
+                pending.insert(seq, e);
+                while let Some(e) = pending.remove(&next) {
+                    next += 1;
+                    window.release();
+                    match e {
+                        Some(e) if !stopped => {
+                            summary.count(&e);
+                            if matches!(e.outcome, Outcome::Failed(_)) {
+                                progress.0.failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
+                            if let Err(err) = sink(e) {
+                                sink_error = Some(err);
+                                cancel.cancel();
+                                stopped = true;
+                            }
+                        }
+                        // Abandoned by cancellation: nothing after it can be
+                        // handed over without leaving a gap in walk order.
+                        _ => stopped = true,
+                    }
+                }
+            }
+            finished.store(true, Ordering::Relaxed);
+            // The walk thread catches every per-file panic, so a panic here is
+            // a bug in the walk itself; propagate it rather than hide it.
+            match walk_thread.join() {
+                Ok(d) => d,
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        });
+
+        if let Some(e) = sink_error {
+            return Err(ScanError::Sink(e));
+        }
+        summary.directories = directories;
+        summary.interrupted = cancel.is_cancelled();
+        summary.finished = Some(Timestamp::now());
+        summary.duration_secs = t0.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+}
+
+/// Background count for progress totals; stops when the scan finishes.
+fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool) {
+    let opts = WalkOptions {
+        one_file_system: config.one_file_system,
+    };
+    let Ok(walker) = Walker::new(&config.root, opts) else {
+        return;
+    };
+    for w in walker {
+        if finished.load(Ordering::Relaxed) {
+            return;
+        }
+        progress.0.counted_files.fetch_add(1, Ordering::Relaxed);
+        if let (Next::Read, Some(m)) = (&w.next, &w.meta) {
+            progress.0.counted_bytes.fetch_add(m.size, Ordering::Relaxed);
+        }
+    }
+    progress.0.counting_done.store(true, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// Read buffers of this thread. A pool, not one buffer: while waiting in
+    /// a rayon join, a thread may run another file's job on the same stack.
+    static BUFFERS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads and hashes one regular file. `None` when cancelled mid-file.
+fn process_file(
+    w: Walked,
+    root: &Path,
+    algorithms: AlgorithmSet,
+    progress: &Progress,
+    cancel: &CancelHandle,
+) -> Option<Entry> {
+    if cancel.is_cancelled() {
+        return None;
+    }
+    if let Ok(mut c) = progress.0.current.lock() {
+        c.clone_from(&w.path);
+    }
+    let path = w.path;
+    let walk_meta = w.meta;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        hash_file(&path, walk_meta.as_ref(), root, algorithms, progress, cancel)
+    }));
+    let (meta, outcome) = match result {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let failure = Failure {
+                stage: Stage::Read,
+                kind: FailureKind::Internal { message },
+                bytes_read: 0,
+            };
+            (walk_meta, Outcome::Failed(failure))
+        }
+    };
+    Some(Entry {
+        path,
+        meta,
+        outcome,
+    })
+}
+
+/// A file that reports an error once the scan is cancelled, so a long read
+/// stops within one chunk.
+struct Cancellable<'a> {
+    file: std::fs::File,
+    cancel: &'a CancelHandle,
+}
+
+impl Source for Cancellable<'_> {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other("scan cancelled"));
+        }
+        self.file.read_at(buf, offset)
+    }
+    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        self.file.next_data(offset)
+    }
+    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+        self.file.next_hole(offset)
+    }
+    fn size_now(&mut self) -> io::Result<u64> {
+        self.file.size_now()
+    }
+}
+
+/// Open, read, hash, identify. Returns the metadata to record (from `fstat`
+/// at open when the file was opened, as that is what was read) and the
+/// outcome; `None` when cancelled mid-read.
+fn hash_file(
+    path: &RawPath,
+    walk_meta: Option<&FileMeta>,
+    root: &Path,
+    algorithms: AlgorithmSet,
+    progress: &Progress,
+    cancel: &CancelHandle,
+) -> Option<(Option<FileMeta>, Outcome)> {
+    let expect = walk_meta.map(|m| (m.dev, m.ino));
+    let (file, meta) = match open_evidence(&path.under(root), expect) {
+        Ok(r) => r,
+        Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
+    };
+    let mut hasher = MultiHasher::new(algorithms);
+    let parallel = meta.size >= PARALLEL_MIN;
+    let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
+    let mut buf = BUFFERS
+        .with(|b| b.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice());
+    let mut src = Cancellable { file, cancel };
+    let result = read_all(&mut src, meta.size, looks_sparse(&meta), &mut buf, &mut |chunk| {
+        if head.len() < SNIFF_LEN {
+            let take = chunk.len().min(SNIFF_LEN - head.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        if parallel {
+            hasher.update_parallel(chunk);
+        } else {
+            hasher.update(chunk);
+        }
+        progress.0.bytes_done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    });
+    BUFFERS.with(|b| b.borrow_mut().push(buf));
+    if cancel.is_cancelled() && result.is_err() {
+        return None;
+    }
+    let outcome = match result {
+        Err(f) => Outcome::Failed(f),
+        Ok(bytes_read) => {
+            let file_type = sniff(&head, bytes_read);
+            Outcome::Hashed(Hashed {
+                digests: hasher.finalize(),
+                bytes_read,
+                file_type,
+                ext_mismatch: file_type.ext_mismatch(path.extension()),
+                empty: bytes_read == 0,
+            })
+        }
+    };
+    Some((Some(meta), outcome))
+}
