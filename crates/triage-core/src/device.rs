@@ -44,7 +44,8 @@ impl DeviceInfo {
     /// The lookup against a sysfs tree at `sys` (a parameter so tests can
     /// build a fake one).
     fn from_sysfs(sys: &Path, major: u32, minor: u32) -> Option<DeviceInfo> {
-        let mut dir: PathBuf = fs::canonicalize(sys.join(format!("dev/block/{major}:{minor}"))).ok()?;
+        let mut dir: PathBuf =
+            fs::canonicalize(sys.join(format!("dev/block/{major}:{minor}"))).ok()?;
         // A partition has no queue of its own; its parent directory is the disk.
         if dir.join("partition").exists() {
             dir = dir.parent()?.to_path_buf();
@@ -149,7 +150,10 @@ mod tests {
         };
         let p = IoPolicy::new(hdd.clone(), Some(2), None);
         assert_eq!((p.threads, p.readers), (2, 1));
-        assert!(p.describe().contains("sda: rotational (spinning disk); 1 concurrent"));
+        assert!(
+            p.describe()
+                .contains("sda: rotational (spinning disk); 1 concurrent")
+        );
         let p = IoPolicy::new(hdd, Some(2), Some(3));
         assert_eq!(p.readers, 3);
         assert!(p.describe().contains("set by --readers"));

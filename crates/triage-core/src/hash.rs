@@ -151,7 +151,9 @@ impl AlgorithmSet {
 
     /// The algorithms, in output column order.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 
     /// Parses a comma-separated list such as `md5,sha256`.
@@ -176,7 +178,8 @@ impl AlgorithmSet {
 
 impl FromIterator<Algorithm> for AlgorithmSet {
     fn from_iter<I: IntoIterator<Item = Algorithm>>(iter: I) -> Self {
-        iter.into_iter().fold(AlgorithmSet::empty(), AlgorithmSet::with)
+        iter.into_iter()
+            .fold(AlgorithmSet::empty(), AlgorithmSet::with)
     }
 }
 

@@ -223,7 +223,9 @@ pub fn sniff(head: &[u8], size: u64) -> FileType {
         FileType::Jxl
     } else if at(h, 0, b"8BPS") {
         FileType::Psd
-    } else if at(h, 0, b"\0\0\x01\0") && h.len() >= 6 && h[4] != 0 || at(h, 0, b"\0\0\x02\0") && h.len() >= 6 && h[4] != 0 {
+    } else if at(h, 0, b"\0\0\x01\0") && h.len() >= 6 && h[4] != 0
+        || at(h, 0, b"\0\0\x02\0") && h.len() >= 6 && h[4] != 0
+    {
         FileType::Ico
     } else if at(h, 0, b"\x1A\x45\xDF\xA3") {
         // EBML: the DocType element says which flavour.
@@ -232,13 +234,19 @@ pub fn sniff(head: &[u8], size: u64) -> FileType {
         } else {
             FileType::Mkv
         }
-    } else if at(h, 0, b"\0\0\x01\xBA") || at(h, 0, b"\x47") && at(h, 188, b"\x47") && at(h, 376, b"\x47") {
+    } else if at(h, 0, b"\0\0\x01\xBA")
+        || at(h, 0, b"\x47") && at(h, 188, b"\x47") && at(h, 376, b"\x47")
+    {
         FileType::Mpeg
     } else if at(h, 0, b"FLV\x01") {
         FileType::Flv
     } else if at(h, 0, b"\x30\x26\xB2\x75\x8E\x66\xCF\x11") {
         FileType::Asf
-    } else if at(h, 0, b"ID3") || (h.len() >= 2 && h[0] == 0xFF && (h[1] & 0xE6) == 0xE2) && h.len() >= 4 && h[2] & 0xF0 != 0xF0 {
+    } else if at(h, 0, b"ID3")
+        || (h.len() >= 2 && h[0] == 0xFF && (h[1] & 0xE6) == 0xE2)
+            && h.len() >= 4
+            && h[2] & 0xF0 != 0xF0
+    {
         FileType::Mp3
     } else if at(h, 0, b"fLaC") {
         FileType::Flac
@@ -270,9 +278,15 @@ pub fn sniff(head: &[u8], size: u64) -> FileType {
         FileType::Pe
     } else if at(h, 0, b"\x7FELF") {
         FileType::Elf
-    } else if [&b"\xFE\xED\xFA\xCE"[..], b"\xFE\xED\xFA\xCF", b"\xCE\xFA\xED\xFE", b"\xCF\xFA\xED\xFE", b"\xCA\xFE\xBA\xBE"]
-        .iter()
-        .any(|s| at(h, 0, s))
+    } else if [
+        &b"\xFE\xED\xFA\xCE"[..],
+        b"\xFE\xED\xFA\xCF",
+        b"\xCE\xFA\xED\xFE",
+        b"\xCF\xFA\xED\xFE",
+        b"\xCA\xFE\xBA\xBE",
+    ]
+    .iter()
+    .any(|s| at(h, 0, s))
     {
         FileType::MachO
     } else if at(h, 0, b"bplist0") {
@@ -285,7 +299,10 @@ pub fn sniff(head: &[u8], size: u64) -> FileType {
         FileType::Evtx
     } else if at(h, 0, b"CMMM") {
         FileType::Thumbcache
-    } else if at(h, 0, b"EVF\x09\x0D\x0A\xFF\0") || at(h, 0, b"EVF2\r\n\x81\0") || at(h, 0, b"LVF\x09\x0D\x0A\xFF\0") {
+    } else if at(h, 0, b"EVF\x09\x0D\x0A\xFF\0")
+        || at(h, 0, b"EVF2\r\n\x81\0")
+        || at(h, 0, b"LVF\x09\x0D\x0A\xFF\0")
+    {
         FileType::Ewf
     } else if is_text(h) {
         FileType::Text
@@ -326,7 +343,18 @@ fn sniff_isobmff(h: &[u8]) -> FileType {
     let major = brands[0];
     if [&b"avif"[..], b"avis"].contains(&major) {
         FileType::Avif
-    } else if [&b"heic"[..], b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"].contains(&major) {
+    } else if [
+        &b"heic"[..],
+        b"heix",
+        b"hevc",
+        b"hevx",
+        b"heim",
+        b"heis",
+        b"mif1",
+        b"msf1",
+    ]
+    .contains(&major)
+    {
         if has(&[b"avif", b"avis"]) && !has(&[b"heic", b"heix"]) {
             FileType::Avif
         } else {
@@ -374,7 +402,9 @@ fn is_text(h: &[u8]) -> bool {
     }
     // Allow a UTF-8 sequence cut at the end of the sniffed block.
     match std::str::from_utf8(h) {
-        Ok(s) => s.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c')),
+        Ok(s) => s
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c')),
         Err(e) => e.error_len().is_none() && h.len() - e.valid_up_to() < 4,
     }
 }
@@ -409,13 +439,22 @@ mod tests {
             (pad(b"II*\0"), FileType::Tiff),
             (pad(b"RIFF\0\0\0\0WEBPVP8 "), FileType::Webp),
             (pad(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), FileType::Heif),
-            (pad(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"), FileType::Avif),
+            (
+                pad(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
+                FileType::Avif,
+            ),
             (pad(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), FileType::Avif),
             (pad(b"\0\0\0\x14ftypqt  \0\0\0\0qt  "), FileType::Mov),
             (pad(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2"), FileType::Mp4),
             (pad(b"RIFF\0\0\0\0AVI LIST"), FileType::Avi),
-            (pad(b"\x1A\x45\xDF\xA3\x9f\x42\x86\x81\x01\x42\x82\x84webm"), FileType::Webm),
-            (pad(b"\x1A\x45\xDF\xA3\xa3\x42\x82\x88matroska"), FileType::Mkv),
+            (
+                pad(b"\x1A\x45\xDF\xA3\x9f\x42\x86\x81\x01\x42\x82\x84webm"),
+                FileType::Webm,
+            ),
+            (
+                pad(b"\x1A\x45\xDF\xA3\xa3\x42\x82\x88matroska"),
+                FileType::Mkv,
+            ),
             (pad(b"PK\x03\x04\x14\0"), FileType::Zip),
             (zip_ooxml, FileType::Ooxml),
             (pad(b"Rar!\x1A\x07\x01\0"), FileType::Rar),

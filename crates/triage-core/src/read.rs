@@ -61,11 +61,14 @@ pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, F
             bytes_read: 0,
         }
     })?;
-    let meta = file.metadata().map(|m| FileMeta::from_std(&m)).map_err(|e| Failure {
-        stage: Stage::Open,
-        kind: FailureKind::Io((&e).into()),
-        bytes_read: 0,
-    })?;
+    let meta = file
+        .metadata()
+        .map(|m| FileMeta::from_std(&m))
+        .map_err(|e| Failure {
+            stage: Stage::Open,
+            kind: FailureKind::Io((&e).into()),
+            bytes_read: 0,
+        })?;
     let replaced = meta.kind() != FileKind::Regular
         || expect.is_some_and(|(dev, ino)| (meta.dev, meta.ino) != (dev, ino));
     if replaced {
@@ -142,6 +145,10 @@ pub fn looks_sparse(meta: &FileMeta) -> bool {
     meta.blocks.saturating_mul(512) < meta.size
 }
 
+/// What consumes the bytes: returning an error stops the read with it (the
+/// scan uses this for cancellation, which must also stop a long hole).
+pub type Sink<'a> = dyn FnMut(&[u8]) -> io::Result<()> + 'a;
+
 /// Reads all of `src` once, in order, into `sink`, using `buf` as the read
 /// buffer (its length is the read size). `size_at_open` is the size `fstat`
 /// gave; `sparse` enables hole skipping. Returns the bytes fed to the sink.
@@ -150,7 +157,7 @@ pub fn read_all(
     size_at_open: u64,
     sparse: bool,
     buf: &mut [u8],
-    sink: &mut dyn FnMut(&[u8]),
+    sink: &mut Sink<'_>,
 ) -> Result<u64, Failure> {
     let fail = |e: io::Error, pos: u64| Failure {
         stage: Stage::Read,
@@ -168,7 +175,7 @@ pub fn read_all(
         if n == 0 {
             break;
         }
-        sink(&buf[..n]);
+        sink(&buf[..n]).map_err(|e| fail(e, pos))?;
         pos += n as u64;
     }
     let size_after = src.size_now().map_err(|e| fail(e, pos))?;
@@ -201,14 +208,16 @@ fn read_sparse(
     src: &mut dyn Source,
     size: u64,
     buf: &mut [u8],
-    sink: &mut dyn FnMut(&[u8]),
+    sink: &mut Sink<'_>,
 ) -> Result<u64, (io::Error, u64)> {
-    let zeros = |sink: &mut dyn FnMut(&[u8]), mut n: u64| {
-        while n > 0 {
-            let k = n.min(ZEROS.len() as u64) as usize;
-            sink(&ZEROS[..k]);
-            n -= k as u64;
+    let zeros = |sink: &mut Sink<'_>, pos: u64, n: u64| -> Result<(), (io::Error, u64)> {
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(ZEROS.len() as u64) as usize;
+            sink(&ZEROS[..k]).map_err(|e| (e, pos + done))?;
+            done += k as u64;
         }
+        Ok(())
     };
     let mut pos = 0u64;
     while pos < size {
@@ -219,7 +228,7 @@ fn read_sparse(
             Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(pos),
             Err(e) => return Err((e, pos)),
         };
-        zeros(sink, data - pos);
+        zeros(sink, pos, data - pos)?;
         pos = data;
         if pos >= size {
             break;
@@ -232,7 +241,7 @@ fn read_sparse(
                 // Shrank under us; the caller's size check reports it.
                 return Ok(pos);
             }
-            sink(&buf[..n]);
+            sink(&buf[..n]).map_err(|e| (e, pos))?;
             pos += n as u64;
         }
     }
@@ -287,7 +296,9 @@ mod tests {
                 buf[..n].copy_from_slice(&self.data[offset as usize..at as usize]);
                 return Ok(n);
             }
-            if !self.regions.iter().any(|&(s, e)| offset >= s && offset < e) && offset < self.data.len() as u64 {
+            if !self.regions.iter().any(|&(s, e)| offset >= s && offset < e)
+                && offset < self.data.len() as u64
+            {
                 self.reads_of_holes += 1;
             }
             let off = offset as usize;
@@ -328,7 +339,10 @@ mod tests {
         let mut got = Vec::new();
         let mut buf = vec![0u8; buf_len];
         let size = f.data.len() as u64;
-        let r = read_all(f, size, sparse, &mut buf, &mut |b| got.extend_from_slice(b));
+        let r = read_all(f, size, sparse, &mut buf, &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        });
         (r, got)
     }
 

@@ -26,7 +26,7 @@ use crate::device::{DeviceInfo, IoPolicy};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::path::RawPath;
-use crate::read::{Source, looks_sparse, open_evidence, read_all};
+use crate::read::{looks_sparse, open_evidence, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, Hashed, Outcome, ScanHeader, Stage, Summary,
 };
@@ -55,6 +55,8 @@ pub struct ScanConfig {
     pub threads: Option<usize>,
     /// Files read at once; `None` = by device (1 on a spinning disk).
     pub readers: Option<usize>,
+    /// Do not read symlink targets (see [`WalkOptions::no_link_targets`]).
+    pub no_link_targets: bool,
     /// Walk the tree once more in the background to count files and bytes,
     /// so progress can show totals and an ETA. Costs one extra `lstat` per
     /// entry; off by default.
@@ -71,6 +73,7 @@ impl ScanConfig {
             one_file_system: false,
             threads: None,
             readers: None,
+            no_link_targets: false,
             count_totals: false,
         }
     }
@@ -256,12 +259,17 @@ impl Scanner {
             &config.root,
             WalkOptions {
                 one_file_system: config.one_file_system,
+                no_link_targets: config.no_link_targets,
             },
         )
         .map_err(ScanError::Root)?;
-        let root_abs = std::path::absolute(walker.root())
-            .map_err(|e| ScanError::Root(RootError::Stat(e)))?;
-        let policy = IoPolicy::new(DeviceInfo::detect(&root_abs), config.threads, config.readers);
+        let root_abs =
+            std::path::absolute(walker.root()).map_err(|e| ScanError::Root(RootError::Stat(e)))?;
+        let policy = IoPolicy::new(
+            DeviceInfo::detect(&root_abs),
+            config.threads,
+            config.readers,
+        );
         Ok(Scanner {
             config,
             walker,
@@ -294,6 +302,8 @@ impl Scanner {
             threads: self.policy.threads,
             readers: self.policy.readers,
             device: self.policy.describe(),
+            read_only_mount: read_only_mount(&self.root_abs),
+            link_targets: !self.config.no_link_targets,
         }
     }
 
@@ -428,10 +438,24 @@ impl Scanner {
     }
 }
 
+/// Whether `path` is on a read-only mount; `None` if `statvfs` fails.
+pub fn read_only_mount(path: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_flag & libc::ST_RDONLY != 0)
+}
+
 /// Background count for progress totals; stops when the scan finishes.
 fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool) {
+    // Link targets are not needed for counting; do not touch the links twice.
     let opts = WalkOptions {
         one_file_system: config.one_file_system,
+        no_link_targets: true,
     };
     let Ok(walker) = Walker::new(&config.root, opts) else {
         return;
@@ -442,7 +466,10 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
         }
         progress.0.counted_files.fetch_add(1, Ordering::Relaxed);
         if let (Next::Read, Some(m)) = (&w.next, &w.meta) {
-            progress.0.counted_bytes.fetch_add(m.size, Ordering::Relaxed);
+            progress
+                .0
+                .counted_bytes
+                .fetch_add(m.size, Ordering::Relaxed);
         }
     }
     progress.0.counting_done.store(true, Ordering::Relaxed);
@@ -471,7 +498,14 @@ fn process_file(
     let path = w.path;
     let walk_meta = w.meta;
     let result = catch_unwind(AssertUnwindSafe(|| {
-        hash_file(&path, walk_meta.as_ref(), root, algorithms, progress, cancel)
+        hash_file(
+            &path,
+            walk_meta.as_ref(),
+            root,
+            algorithms,
+            progress,
+            cancel,
+        )
     }));
     let (meta, outcome) = match result {
         Ok(Some(r)) => r,
@@ -497,31 +531,6 @@ fn process_file(
     })
 }
 
-/// A file that reports an error once the scan is cancelled, so a long read
-/// stops within one chunk.
-struct Cancellable<'a> {
-    file: std::fs::File,
-    cancel: &'a CancelHandle,
-}
-
-impl Source for Cancellable<'_> {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            return Err(io::Error::other("scan cancelled"));
-        }
-        self.file.read_at(buf, offset)
-    }
-    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
-        self.file.next_data(offset)
-    }
-    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
-        self.file.next_hole(offset)
-    }
-    fn size_now(&mut self) -> io::Result<u64> {
-        self.file.size_now()
-    }
-}
-
 /// Open, read, hash, identify. Returns the metadata to record (from `fstat`
 /// at open when the file was opened, as that is what was read) and the
 /// outcome; `None` when cancelled mid-read.
@@ -544,19 +553,33 @@ fn hash_file(
     let mut buf = BUFFERS
         .with(|b| b.borrow_mut().pop())
         .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice());
-    let mut src = Cancellable { file, cancel };
-    let result = read_all(&mut src, meta.size, looks_sparse(&meta), &mut buf, &mut |chunk| {
-        if head.len() < SNIFF_LEN {
-            let take = chunk.len().min(SNIFF_LEN - head.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        if parallel {
-            hasher.update_parallel(chunk);
-        } else {
-            hasher.update(chunk);
-        }
-        progress.0.bytes_done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-    });
+    let mut file = file;
+    let result = read_all(
+        &mut file,
+        meta.size,
+        looks_sparse(&meta),
+        &mut buf,
+        &mut |chunk| {
+            // Checked per chunk, holes included, so a long file stops at once.
+            if cancel.is_cancelled() {
+                return Err(io::Error::other("scan cancelled"));
+            }
+            if head.len() < SNIFF_LEN {
+                let take = chunk.len().min(SNIFF_LEN - head.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            if parallel {
+                hasher.update_parallel(chunk);
+            } else {
+                hasher.update(chunk);
+            }
+            progress
+                .0
+                .bytes_done
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok(())
+        },
+    );
     BUFFERS.with(|b| b.borrow_mut().push(buf));
     if cancel.is_cancelled() && result.is_err() {
         return None;

@@ -188,12 +188,23 @@ mod tests {
 
     #[test]
     fn normalises_nanoseconds_and_rejects_garbage() {
-        assert_eq!(Timestamp::new(1, -1), Timestamp { secs: 0, nanos: 999_999_999 });
+        assert_eq!(
+            Timestamp::new(1, -1),
+            Timestamp {
+                secs: 0,
+                nanos: 999_999_999
+            }
+        );
         assert_eq!(
             "2024-01-01T00:00:00.5Z".parse::<Timestamp>().unwrap().nanos,
             500_000_000
         );
-        for s in ["", "2024-01-01 00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00.Z"] {
+        for s in [
+            "",
+            "2024-01-01 00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T00:00:00.Z",
+        ] {
             assert!(s.parse::<Timestamp>().is_err(), "{s}");
         }
     }

@@ -33,6 +33,10 @@ use crate::record::{Failure, FailureKind, FileKind, FileMeta, Outcome, SkipReaso
 pub struct WalkOptions {
     /// Do not enter directories on a device other than the root's.
     pub one_file_system: bool,
+    /// Do not read symlink targets. `readlink` updates the link's own access
+    /// time on a read-write mount, and the kernel offers no way around it;
+    /// this trades the recorded target for an untouched atime.
+    pub no_link_targets: bool,
 }
 
 /// One entry produced by the walk.
@@ -129,7 +133,10 @@ pub fn split_root(root: &Path) -> Result<(PathBuf, Option<RawPath>), RootError> 
         // A file root named through a symlink: the examiner named it, so
         // resolve it, and record the file under its real name.
         let resolved;
-        let root = if fs::symlink_metadata(root).map_err(RootError::Stat)?.is_symlink() {
+        let root = if fs::symlink_metadata(root)
+            .map_err(RootError::Stat)?
+            .is_symlink()
+        {
             resolved = fs::canonicalize(root).map_err(RootError::Stat)?;
             resolved.as_path()
         } else {
@@ -141,7 +148,10 @@ pub fn split_root(root: &Path) -> Result<(PathBuf, Option<RawPath>), RootError> 
             } else {
                 parent
             };
-            return Ok((parent.to_path_buf(), Some(RawPath::from_bytes(name.as_bytes()))));
+            return Ok((
+                parent.to_path_buf(),
+                Some(RawPath::from_bytes(name.as_bytes())),
+            ));
         }
     }
     use std::os::unix::fs::MetadataExt;
@@ -174,7 +184,7 @@ impl Walker {
                 };
             }
             None => {
-                let (names, err) = list(&w.root);
+                let (names, err) = list(&w.root, true);
                 if let Some(e) = err {
                     if names.is_empty() {
                         return Err(RootError::List(e));
@@ -209,9 +219,13 @@ impl Walker {
             FileKind::Regular => Next::Read,
             FileKind::Directory => return self.enter(path, meta),
             FileKind::Symlink => {
-                let target = fs::read_link(path.under(&self.root))
-                    .ok()
-                    .map(|t| RawPath::from_path(&t));
+                let target = if self.opts.no_link_targets {
+                    None
+                } else {
+                    fs::read_link(path.under(&self.root))
+                        .ok()
+                        .map(|t| RawPath::from_path(&t))
+                };
                 Next::Done(Outcome::Skipped(SkipReason::Symlink { target }))
             }
             other => Next::Done(Outcome::Skipped(
@@ -244,7 +258,7 @@ impl Walker {
                 ancestor: anc.dir.clone(),
             });
         }
-        let (names, err) = list(&path.under(&self.root));
+        let (names, err) = list(&path.under(&self.root), false);
         self.directories += 1;
         self.stack.push(Frame {
             dir: path.clone(),
@@ -270,34 +284,93 @@ fn failed(path: RawPath, meta: Option<FileMeta>, stage: Stage, e: &io::Error) ->
 /// Lists a directory, sorted so that popping from the end gives global byte
 /// order (see the module doc). Returns what could be listed and the first
 /// error, if listing stopped early or failed.
-fn list(dir: &Path) -> (Vec<Box<[u8]>>, Option<io::Error>) {
+///
+/// Opens the directory itself with `O_NOATIME`: `std::fs::read_dir` cannot,
+/// and on a read-write mount each listing would otherwise move the
+/// directory's access time.
+fn list(dir: &Path, follow: bool) -> (Vec<Box<[u8]>>, Option<io::Error>) {
     let mut names: Vec<(Box<[u8]>, bool)> = Vec::new();
-    let mut first_err = None;
-    match fs::read_dir(dir) {
-        Err(e) => return (Vec::new(), Some(e)),
-        Ok(rd) => {
-            for ent in rd {
-                match ent {
-                    Ok(ent) => {
-                        // d_type from getdents; std falls back to lstat when
-                        // the filesystem reports DT_UNKNOWN.
-                        let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                        names.push((ent.file_name().as_bytes().into(), is_dir));
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                        // A failing getdents would fail again; stop here.
-                        break;
-                    }
-                }
-            }
-        }
-    }
+    let first_err = read_dir_noatime(dir, follow, &mut |name, is_dir| {
+        names.push((name.into(), is_dir))
+    })
+    .err();
     fn key(e: &(Box<[u8]>, bool)) -> impl Iterator<Item = u8> + '_ {
         e.0.iter().copied().chain(e.1.then_some(b'/'))
     }
     names.sort_unstable_by(|a, b| key(b).cmp(key(a)));
     (names.into_iter().map(|(n, _)| n).collect(), first_err)
+}
+
+/// Calls `f(name, is_dir)` for every entry but `.` and `..`; stops at the
+/// first error, after the entries read before it.
+fn read_dir_noatime(dir: &Path, follow: bool, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<()> {
+    use std::ffi::{CStr, CString};
+    let c = CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    // SAFETY: open(2) with a valid NUL-terminated path.
+    let mut fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_NOATIME) };
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
+        // O_NOATIME is for the owner or root only; list anyway.
+        // SAFETY: as above.
+        fd = unsafe { libc::open(c.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a valid directory descriptor; on success the DIR owns it.
+    let d = unsafe { libc::fdopendir(fd) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so we still own fd.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    struct Dir(*mut libc::DIR);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            // SAFETY: the DIR came from fdopendir and is closed once.
+            unsafe { libc::closedir(self.0) };
+        }
+    }
+    let d = Dir(d);
+    loop {
+        // readdir signals errors only through errno, so clear it first.
+        // SAFETY: errno location is thread-local and always valid.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: d.0 is a valid open DIR used by this thread only.
+        let ent = unsafe { libc::readdir(d.0) };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(0) | None => Ok(()),
+                Some(_) => Err(e),
+            };
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
+        let (name, d_type) = unsafe {
+            (
+                CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
+                (*ent).d_type,
+            )
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let is_dir = match d_type {
+            libc::DT_DIR => true,
+            libc::DT_UNKNOWN => {
+                // Some filesystems (older XFS, some FUSE) do not fill d_type.
+                std::fs::symlink_metadata(dir.join(std::ffi::OsStr::from_bytes(name)))
+                    .is_ok_and(|m| m.is_dir())
+            }
+            _ => false,
+        };
+        f(name, is_dir);
+    }
 }
 
 impl Iterator for Walker {

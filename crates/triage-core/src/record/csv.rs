@@ -17,9 +17,28 @@ use crate::path::RawPath;
 
 /// The column names, in order.
 pub const COLUMNS: [&str; 22] = [
-    "record", "path", "path_b64", "kind", "size", "mtime", "atime", "ctime", "btime", "dev",
-    "ino", "mode", "type", "ext_mismatch", "empty", "md5", "sha1", "sha256", "blake3", "reason",
-    "error", "bytes_read",
+    "record",
+    "path",
+    "path_b64",
+    "kind",
+    "size",
+    "mtime",
+    "atime",
+    "ctime",
+    "btime",
+    "dev",
+    "ino",
+    "mode",
+    "type",
+    "ext_mismatch",
+    "empty",
+    "md5",
+    "sha1",
+    "sha256",
+    "blake3",
+    "reason",
+    "error",
+    "bytes_read",
 ];
 
 /// Writes entries as CSV rows.

@@ -55,7 +55,11 @@ impl<W: Write> RecordWriter for Writer<W> {
         writeln!(self.out, "%%%% HASHDEEP-1.0")?;
         writeln!(self.out, "%%%% size,{},filename", names.join(","))?;
         writeln!(self.out, "## Written by triage {}", h.tool_version)?;
-        writeln!(self.out, "## Evidence root: {}", crate::path::escape_bytes(h.root.as_os_str().as_bytes()))?;
+        writeln!(
+            self.out,
+            "## Evidence root: {}",
+            crate::path::escape_bytes(h.root.as_os_str().as_bytes())
+        )?;
         writeln!(self.out, "## Started: {}", h.started)?;
         writeln!(self.out, "##")
     }

@@ -273,6 +273,9 @@ impl fmt::Display for SkipReason {
             SkipReason::BlockDevice => f.write_str("block device (not opened)"),
             SkipReason::CharDevice => f.write_str("character device (not opened)"),
             SkipReason::UnknownType => f.write_str("unknown file type (not opened)"),
+            SkipReason::DirectoryLoop { ancestor } if ancestor.as_bytes().is_empty() => {
+                f.write_str("directory loop: same device and inode as the evidence root")
+            }
             SkipReason::DirectoryLoop { ancestor } => {
                 write!(f, "directory loop: same device and inode as '{ancestor}'")
             }
@@ -433,6 +436,11 @@ pub struct ScanHeader {
     pub readers: usize,
     /// What the scanner assumed about the evidence's storage, in words.
     pub device: String,
+    /// Whether the evidence root is on a read-only mount (`None`: unknown).
+    /// On a read-write mount, reading symlink targets moves the links' atimes.
+    pub read_only_mount: Option<bool>,
+    /// Whether symlink targets were read and recorded.
+    pub link_targets: bool,
 }
 
 /// Totals: written after the last entry.

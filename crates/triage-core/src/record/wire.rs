@@ -47,6 +47,9 @@ pub(crate) struct WireHeader {
     threads: usize,
     readers: usize,
     device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only_mount: Option<bool>,
+    link_targets: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -120,7 +123,10 @@ impl<'de, K: PathKeys> Deserialize<'de> for WirePath<K> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 write!(f, "a map with '{}' or '{}'", K::TEXT, K::B64)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
                 use serde::de::Error;
                 let (mut text, mut b64) = (None::<String>, None::<String>);
                 while let Some(k) = m.next_key::<String>()? {
@@ -134,7 +140,11 @@ impl<'de, K: PathKeys> Deserialize<'de> for WirePath<K> {
                 }
                 let path = match (text, b64) {
                     (Some(_), Some(_)) => {
-                        return Err(A::Error::custom(format!("both '{}' and '{}' given", K::TEXT, K::B64)));
+                        return Err(A::Error::custom(format!(
+                            "both '{}' and '{}' given",
+                            K::TEXT,
+                            K::B64
+                        )));
                     }
                     (Some(t), None) => Some(RawPath::from(t.as_str())),
                     (None, Some(b)) => Some(RawPath::from_bytes(B64.decode(b).map_err(|e| {
@@ -236,6 +246,8 @@ impl WireLine {
             threads: h.threads,
             readers: h.readers,
             device: h.device.clone(),
+            read_only_mount: h.read_only_mount,
+            link_targets: h.link_targets,
         })
     }
 
@@ -278,7 +290,10 @@ fn ts(s: &Option<String>, key: &str) -> Result<Option<Timestamp>, String> {
 impl WireHeader {
     pub(crate) fn into_header(self) -> Result<ScanHeader, String> {
         if self.schema != SCHEMA_NAME {
-            return Err(bad(format!("schema is '{}', not '{SCHEMA_NAME}'", self.schema)));
+            return Err(bad(format!(
+                "schema is '{}', not '{SCHEMA_NAME}'",
+                self.schema
+            )));
         }
         if self.schema_version != SCHEMA_VERSION {
             return Err(bad(format!(
@@ -300,6 +315,8 @@ impl WireHeader {
             threads: self.threads,
             readers: self.readers,
             device: self.device,
+            read_only_mount: self.read_only_mount,
+            link_targets: self.link_targets,
         })
     }
 }
@@ -469,8 +486,7 @@ impl WireEntry {
                     Some("replaced") => {
                         let k = self.now_kind.as_deref().ok_or("'now_kind' missing")?;
                         FailureKind::Replaced {
-                            now: kind_from_name(k)
-                                .ok_or_else(|| format!("unknown kind '{k}'"))?,
+                            now: kind_from_name(k).ok_or_else(|| format!("unknown kind '{k}'"))?,
                         }
                     }
                     Some("internal") => {

@@ -1,0 +1,74 @@
+//! Exit codes: one enum, so scripts can rely on them.
+
+/// How `triage` ended. The numbers are a public contract (README, `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Completed; every entry hashed or skipped with a reason; no matches.
+    Clean,
+    /// Completed and hash-set matches were found (reserved: hash-set matching).
+    #[allow(dead_code)]
+    Matches,
+    /// The command line was wrong; nothing was read.
+    Usage,
+    /// Completed, but some entries failed (unreadable, changed, replaced).
+    /// Their records say why.
+    Failures,
+    /// Completed with matches and with failed entries (reserved, as `Matches`).
+    #[allow(dead_code)]
+    MatchesAndFailures,
+    /// The scan could not run or finish (root unusable, output unwritable).
+    Fatal,
+    /// Stopped by SIGINT/SIGTERM; the records are a complete prefix.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Clean => 0,
+            Exit::Matches => 1,
+            Exit::Usage => 2,
+            Exit::Failures => 3,
+            Exit::MatchesAndFailures => 4,
+            Exit::Fatal => 5,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// The `--help` text that documents the codes.
+pub const HELP: &str = "\
+Exit status:
+  0    completed: every entry hashed or skipped with a reason
+  1    completed, hash-set matches found (reserved)
+  2    usage error: nothing was read
+  3    completed, but some entries failed (see their records)
+  4    completed, matches found and some entries failed (reserved)
+  5    fatal: the scan could not run or finish
+  130  interrupted (SIGINT/SIGTERM): the records are a complete prefix";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_documented() {
+        let all = [
+            Exit::Clean,
+            Exit::Matches,
+            Exit::Usage,
+            Exit::Failures,
+            Exit::MatchesAndFailures,
+            Exit::Fatal,
+            Exit::Interrupted,
+        ];
+        let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for e in all {
+            assert!(HELP.contains(&format!("\n  {:<4}", e.code())), "{e:?}");
+        }
+    }
+}

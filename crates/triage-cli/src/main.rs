@@ -1,0 +1,363 @@
+//! `triage`: the command line over `triage-core`.
+//!
+//! This crate only parses flags into a `ScanConfig`, checks what can be
+//! checked before evidence is touched, calls the library, prints to stderr,
+//! and maps the outcome to an [`exit::Exit`] code. Every record comes from
+//! `triage-core`.
+
+mod exit;
+mod progress;
+mod signals;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use triage_core::record::{OutputFormat, RecordWriter, hashdeep};
+use triage_core::{AlgorithmSet, ScanConfig, ScanError, Scanner, Summary};
+
+use exit::Exit;
+
+#[derive(Parser)]
+#[command(
+    name = "triage",
+    version,
+    about = "Find known material on seized evidence, read-only, and record every file.",
+    after_help = exit::HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk an evidence tree read-only and hash every regular file once.
+    ///
+    /// Every entry ends as a record: hashed, skipped (with the reason) or
+    /// failed (with the OS error and the bytes read). Records come in byte
+    /// order of their paths, so two scans of the same tree are identical.
+    #[command(after_help = exit::HELP)]
+    Scan(ScanArgs),
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Evidence root: a mounted directory (or a single file).
+    root: PathBuf,
+
+    /// Write records here instead of stdout. Refused if it exists (see
+    /// --force) or lies inside the evidence root.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Record format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+
+    /// Digests to compute, comma-separated: md5, sha1, sha256, blake3.
+    #[arg(
+        long = "hash",
+        value_name = "LIST",
+        default_value = "md5,sha1,sha256,blake3"
+    )]
+    hash: String,
+
+    /// Do not enter directories on other file systems (recorded as skipped).
+    #[arg(short = 'x', long)]
+    one_file_system: bool,
+
+    /// Hashing threads [default: number of CPUs].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Files read at once [default: 1 on a spinning disk, 4 per thread otherwise].
+    /// Detection is unreliable behind USB bridges: set it for those.
+    #[arg(long, value_name = "N")]
+    readers: Option<usize>,
+
+    /// Do not read symlink targets. On a read-write mount, reading a link's
+    /// target updates the link's own access time (the kernel has no way
+    /// around it); mount evidence read-only, or use this.
+    #[arg(long)]
+    no_link_targets: bool,
+
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    force: bool,
+
+    /// No progress, no device line, no summary on stderr (errors still print).
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Draw the progress bar even when stderr is not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    progress: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// JSON Lines, schema triage-scan v1 (docs/scan-schema.md): the full record.
+    Jsonl,
+    /// CSV, one row per entry.
+    Csv,
+    /// HASHDEEP-1.0, for `hashdeep -k` (MD5/SHA-1/SHA-256 only).
+    Hashdeep,
+}
+
+impl From<Format> for OutputFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Jsonl => OutputFormat::Jsonl,
+            Format::Csv => OutputFormat::Csv,
+            Format::Hashdeep => OutputFormat::Hashdeep,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    let code = match run(cli) {
+        Ok(exit) => exit,
+        Err(err) => {
+            eprintln!("triage: error: {err:#}");
+            match err.downcast_ref::<UsageError>() {
+                Some(_) => Exit::Usage,
+                None => Exit::Fatal,
+            }
+        }
+    };
+    ExitCode::from(code.code())
+}
+
+fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+    }
+}
+
+/// An error in what the user asked for, found before any evidence was read.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+fn scan(args: ScanArgs) -> Result<Exit> {
+    let algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
+    let format = OutputFormat::from(args.format);
+    ensure_format_fits(format, algorithms)?;
+    let show_progress = progress::wanted(args.progress, args.quiet);
+    let config = ScanConfig {
+        root: args.root.clone(),
+        algorithms,
+        one_file_system: args.one_file_system,
+        threads: args.threads,
+        readers: args.readers,
+        no_link_targets: args.no_link_targets,
+        count_totals: show_progress,
+    };
+    let scanner = match Scanner::new(config) {
+        Ok(s) => s,
+        Err(e @ ScanError::Root(_)) => {
+            return Err(usage(format!("{e} ('{}')", args.root.display())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(create_output(path, scanner.root(), args.force)?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let header = scanner.header();
+    if !args.quiet {
+        eprintln!("triage: {}", scanner.policy().describe());
+        if header.read_only_mount == Some(false) {
+            eprintln!(
+                "triage: warning: the evidence is on a read-write mount. Files and directories are \
+                 opened without updating access times, but {}; mount it read-only to rule out any change.",
+                if header.link_targets {
+                    "reading symlink targets updates the links' own access times (--no-link-targets avoids it)"
+                } else {
+                    "the kernel or a FUSE layer may still write"
+                }
+            );
+        }
+    }
+
+    signals::install();
+    let cancel = scanner.cancel_handle();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (done, progress) = (done.clone(), scanner.progress());
+        std::thread::spawn(move || {
+            let tick = || {
+                if signals::stop_requested() {
+                    cancel.cancel();
+                }
+            };
+            if show_progress {
+                progress::draw(progress, done, tick);
+            } else {
+                while !done.load(Ordering::Relaxed) {
+                    tick();
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        })
+    };
+
+    let mut writer: Box<dyn RecordWriter> = format.writer(out, scanner.root());
+    let result = writer
+        .header(&header)
+        .map_err(ScanError::Sink)
+        .and_then(|()| scanner.run(|e| writer.entry(&e)));
+    let result = result.and_then(|s| writer.summary(&s).map(|()| s).map_err(ScanError::Sink));
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+
+    let summary = match result {
+        Ok(s) => s,
+        Err(ScanError::Sink(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            // The reader of our output went away (`| head`): not an error.
+            return Ok(Exit::Clean);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context("the scan did not finish"));
+        }
+    };
+    if !args.quiet {
+        eprintln!("triage: {}", describe(&summary));
+    }
+    Ok(if summary.interrupted {
+        if !args.quiet {
+            eprintln!("triage: interrupted; the records written are a complete prefix of the walk");
+        }
+        Exit::Interrupted
+    } else if summary.failed_total() > 0 {
+        Exit::Failures
+    } else {
+        Exit::Clean
+    })
+}
+
+fn ensure_format_fits(format: OutputFormat, algorithms: AlgorithmSet) -> Result<()> {
+    if format == OutputFormat::Hashdeep
+        && !hashdeep::SUPPORTED.iter().any(|a| algorithms.contains(*a))
+    {
+        return Err(usage(
+            "--format hashdeep can only carry md5, sha1 and sha256: add one, e.g. --hash md5,sha1,sha256,blake3",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the output file, refusing to write into the evidence or over an
+/// existing file unless `force`.
+fn create_output(path: &Path, root: &Path, force: bool) -> Result<File> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent_real = std::fs::canonicalize(parent)
+        .with_context(|| format!("the output directory '{}' does not exist", parent.display()))?;
+    let root_real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if parent_real.starts_with(&root_real) {
+        return Err(usage(format!(
+            "the output '{}' is inside the evidence root '{}': evidence is never written to; choose a path outside it",
+            path.display(),
+            root.display()
+        )));
+    }
+    let mut opts = OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            usage(format!(
+                "'{}' exists; use --force to overwrite it",
+                path.display()
+            ))
+        } else {
+            anyhow::Error::new(e).context(format!("cannot create '{}'", path.display()))
+        }
+    })
+}
+
+/// One line: what was hashed, skipped and failed, how much, how fast.
+fn describe(s: &Summary) -> String {
+    fn breakdown(m: &std::collections::BTreeMap<String, u64>) -> String {
+        if m.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        format!(" ({})", parts.join(", "))
+    }
+    let rate = if s.duration_secs > 0.0 {
+        format!(
+            ", {:.0} MB/s",
+            s.bytes_hashed as f64 / s.duration_secs / 1e6
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} files hashed ({} bytes, {} empty), {} skipped{}, {} failed{}, {} directories, in {:.2} s{}",
+        s.files_hashed,
+        s.bytes_hashed,
+        s.empty_files,
+        s.skipped_total(),
+        breakdown(&s.skipped),
+        s.failed_total(),
+        breakdown(&s.failed),
+        s.directories,
+        s.duration_secs,
+        rate
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hashdeep_needs_a_supported_digest() {
+        let blake3_only = AlgorithmSet::parse_list("blake3").unwrap();
+        let err = ensure_format_fits(OutputFormat::Hashdeep, blake3_only).unwrap_err();
+        assert!(err.to_string().contains("--hash md5,sha1,sha256,blake3"));
+        assert!(ensure_format_fits(OutputFormat::Csv, blake3_only).is_ok());
+    }
+}

@@ -1,0 +1,8 @@
+//! CLI tests: the real `triage` binary against throw-away evidence trees.
+//!
+//! One harness (this file) with a module per topic, in the manner of fd's
+//! and ripgrep's test suites. Tests that need an outside tool (hashdeep,
+//! b3sum, setpriv, mount) print why they skip when it is missing.
+
+mod scan;
+mod testenv;

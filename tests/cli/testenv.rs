@@ -1,0 +1,190 @@
+//! A throw-away evidence tree per test, and a way to run the real binary.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// An evidence tree under the target's temp dir, removed on drop.
+pub struct Evidence {
+    base: PathBuf,
+    root: PathBuf,
+}
+
+impl Evidence {
+    /// An empty tree. `base/` holds the tree (`base/evidence`) and outputs.
+    pub fn new() -> Evidence {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let base =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ev-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("evidence");
+        fs::create_dir_all(&root).unwrap();
+        Evidence { base, root }
+    }
+
+    /// The evidence root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A path outside the evidence, for outputs.
+    pub fn out(&self, name: &str) -> PathBuf {
+        self.base.join(name)
+    }
+
+    /// The absolute path of `rel` (raw bytes allowed).
+    pub fn path(&self, rel: &[u8]) -> PathBuf {
+        self.root.join(OsStr::from_bytes(rel))
+    }
+
+    /// A file with `content`; parents are created.
+    pub fn file(&self, rel: impl AsRef<[u8]>, content: impl AsRef<[u8]>) -> &Self {
+        let p = self.path(rel.as_ref());
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        self
+    }
+
+    /// A directory.
+    pub fn dir(&self, rel: &str) -> &Self {
+        fs::create_dir_all(self.path(rel.as_bytes())).unwrap();
+        self
+    }
+
+    /// A symlink at `rel` pointing to `target` (not created if absent).
+    pub fn symlink(&self, rel: &str, target: &str) -> &Self {
+        std::os::unix::fs::symlink(target, self.path(rel.as_bytes())).unwrap();
+        self
+    }
+
+    /// A named pipe.
+    pub fn fifo(&self, rel: &str) -> &Self {
+        let p = std::ffi::CString::new(self.path(rel.as_bytes()).as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid C string; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o644) }, 0, "mkfifo");
+        self
+    }
+
+    /// A sparse file of `size` bytes with `data` written at the given offsets.
+    pub fn sparse(&self, rel: &str, size: u64, data: &[(u64, &[u8])]) -> &Self {
+        let f = fs::File::create(self.path(rel.as_bytes())).unwrap();
+        f.set_len(size).unwrap();
+        for (off, bytes) in data {
+            f.write_all_at(bytes, *off).unwrap();
+        }
+        self
+    }
+}
+
+impl Drop for Evidence {
+    fn drop(&mut self) {
+        // Make unreadable test dirs removable again.
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwx")
+            .arg(&self.base)
+            .status();
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+/// The `triage` binary under test.
+pub fn triage() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_triage"))
+}
+
+/// Runs `cmd` with a deadline; a hang (e.g. blocking on a FIFO) fails the
+/// test instead of stalling the suite.
+pub fn run(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn triage");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v)
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("command did not finish within {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap().unwrap(),
+        stderr: t_err.join().unwrap().unwrap(),
+    }
+}
+
+/// `triage scan ROOT ARGS...` with a one-minute deadline.
+pub fn scan(root: &Path, args: &[&str]) -> Output {
+    let mut cmd = triage();
+    cmd.arg("scan").arg(root).args(args);
+    run(cmd, Duration::from_secs(120))
+}
+
+/// The JSON objects of JSON Lines output.
+pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
+    stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("valid JSON line"))
+        .collect()
+}
+
+/// The entry records (not header or summary), by path.
+pub fn entries(stdout: &[u8]) -> Vec<serde_json::Value> {
+    records(stdout)
+        .into_iter()
+        .filter(|r| !matches!(r["record"].as_str(), Some("header" | "summary")))
+        .collect()
+}
+
+/// The entry whose `path` is `path`.
+pub fn entry<'a>(entries: &'a [serde_json::Value], path: &str) -> &'a serde_json::Value {
+    entries
+        .iter()
+        .find(|e| e["path"] == path)
+        .unwrap_or_else(|| panic!("no record for '{path}' in {entries:#?}"))
+}
+
+/// The exit code, asserting the process was not killed by a signal.
+pub fn code(o: &Output) -> i32 {
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by signal: {o:?}"))
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The repository's root (for fixtures/).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
