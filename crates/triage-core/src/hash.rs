@@ -344,6 +344,9 @@ impl Group {
 #[derive(Clone)]
 pub struct MultiHasher {
     groups: [Group; 2],
+    /// Index of the group with the lower cost: it also does the side work
+    /// of [`MultiHasher::update_parallel_with`].
+    lighter: usize,
     algorithms: AlgorithmSet,
 }
 
@@ -360,7 +363,12 @@ impl MultiHasher {
             groups[g].add(alg);
             load[g] += alg.cost();
         }
-        MultiHasher { groups, algorithms }
+        let lighter = if load[0] <= load[1] { 0 } else { 1 };
+        MultiHasher {
+            groups,
+            lighter,
+            algorithms,
+        }
     }
 
     /// The algorithms this hasher computes.
@@ -379,11 +387,27 @@ impl MultiHasher {
     /// one is idle. Worth it for chunks of a few hundred KiB and up; the result
     /// is identical to [`MultiHasher::update`].
     pub fn update_parallel(&mut self, data: &[u8]) {
+        self.update_parallel_with(data, &mut || {});
+    }
+
+    /// As [`MultiHasher::update_parallel`], and runs `side` (typically the
+    /// read of the next chunk) alongside the lighter group, so the read
+    /// overlaps the heavier group's hashing.
+    pub fn update_parallel_with(&mut self, data: &[u8], side: &mut (dyn FnMut() + Send)) {
+        let lighter = self.lighter;
         let [a, b] = &mut self.groups;
         if a.is_empty() || b.is_empty() {
-            return self.update(data);
+            self.update(data);
+            return side();
         }
-        rayon::join(|| a.update(data), || b.update(data));
+        let (heavy, light) = if lighter == 1 { (a, b) } else { (b, a) };
+        rayon::join(
+            || heavy.update(data),
+            || {
+                light.update(data);
+                side();
+            },
+        );
     }
 
     /// The digests of everything fed so far.

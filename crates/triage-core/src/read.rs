@@ -78,11 +78,11 @@ pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, F
             bytes_read: 0,
         });
     }
-    // Sequential hint: doubles read-ahead, which helps spinning disks. Advice
-    // only; failure changes nothing.
-    unsafe {
+    // Sequential hint: doubles read-ahead, which helps spinning disks on
+    // large files (small ones are read in one call anyway). Advice only.
+    if meta.size > 1 << 20 {
         // SAFETY: plain syscall on a valid open descriptor.
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
     }
     Ok((file, meta))
 }
@@ -90,7 +90,7 @@ pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, F
 /// Where evidence bytes come from. A seam: the scan reads [`File`]s, tests
 /// inject faults (EIO at an offset, short reads, EINTR, growth) through
 /// their own implementations.
-pub trait Source {
+pub trait Source: Send {
     /// `pread`: up to `buf.len()` bytes at `offset`; 0 at end of file.
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
     /// Start of the next data region at or after `offset` (`SEEK_DATA`);
@@ -145,18 +145,25 @@ pub fn looks_sparse(meta: &FileMeta) -> bool {
     meta.blocks.saturating_mul(512) < meta.size
 }
 
-/// What consumes the bytes: returning an error stops the read with it (the
-/// scan uses this for cancellation, which must also stop a long hole).
-pub type Sink<'a> = dyn FnMut(&[u8]) -> io::Result<()> + 'a;
+/// What consumes the bytes. It gets each chunk and a `prefetch` closure that
+/// reads the next chunk into the other buffer; calling it while hashing (on
+/// another thread) overlaps I/O with hashing. A sink that does not call it
+/// gets it called after it returns. Returning an error stops the read with it
+/// (the scan uses this for cancellation, which must also stop a long hole).
+pub type Sink<'a> = dyn FnMut(&[u8], &mut Prefetch<'_>) -> io::Result<()> + 'a;
 
-/// Reads all of `src` once, in order, into `sink`, using `buf` as the read
-/// buffer (its length is the read size). `size_at_open` is the size `fstat`
-/// gave; `sparse` enables hole skipping. Returns the bytes fed to the sink.
+/// See [`Sink`].
+pub type Prefetch<'a> = dyn FnMut() + Send + 'a;
+
+/// Reads all of `src` once, in order, into `sink`, alternating between the
+/// two read buffers (their length is the read size). `size_at_open` is the
+/// size `fstat` gave; `sparse` enables hole skipping. Returns the bytes fed
+/// to the sink.
 pub fn read_all(
     src: &mut dyn Source,
     size_at_open: u64,
     sparse: bool,
-    buf: &mut [u8],
+    bufs: [&mut [u8]; 2],
     sink: &mut Sink<'_>,
 ) -> Result<u64, Failure> {
     let fail = |e: io::Error, pos: u64| Failure {
@@ -164,22 +171,34 @@ pub fn read_all(
         kind: FailureKind::Io((&e).into()),
         bytes_read: pos,
     };
+    let [mut cur, mut next] = bufs;
     let mut pos = 0u64;
     if sparse {
-        pos = read_sparse(src, size_at_open, buf, sink).map_err(|(e, p)| fail(e, p))?;
+        pos = read_sparse(src, size_at_open, cur, sink).map_err(|(e, p)| fail(e, p))?;
     }
     // The whole file when not sparse; after a sparse read, the tail beyond
     // the size at open (normally nothing, but a growing file shows here).
-    loop {
-        let n = read_retrying(src, buf, pos).map_err(|e| fail(e, pos))?;
-        if n == 0 {
-            break;
+    let mut n = read_retrying(src, cur, pos).map_err(|e| fail(e, pos))?;
+    while n > 0 {
+        let next_pos = pos + n as u64;
+        let mut fetched = None;
+        {
+            let (src, next) = (&mut *src, &mut *next);
+            let mut prefetch = || fetched = Some(read_retrying(src, next, next_pos));
+            sink(&cur[..n], &mut prefetch).map_err(|e| fail(e, pos))?;
         }
-        sink(&buf[..n]).map_err(|e| fail(e, pos))?;
-        pos += n as u64;
+        pos = next_pos;
+        let r = match fetched {
+            Some(r) => r,
+            None => read_retrying(src, next, pos),
+        };
+        n = r.map_err(|e| fail(e, pos))?;
+        std::mem::swap(&mut cur, &mut next);
     }
-    let size_after = src.size_now().map_err(|e| fail(e, pos))?;
-    if pos != size_at_open || size_after != size_at_open {
+    // Reading to EOF at exactly the size seen at open means the size is
+    // unchanged now; only a mismatch needs fstat, to report the new size.
+    if pos != size_at_open {
+        let size_after = src.size_now().map_err(|e| fail(e, pos))?;
         return Err(Failure {
             stage: Stage::Read,
             kind: FailureKind::ChangedDuringRead {
@@ -214,7 +233,7 @@ fn read_sparse(
         let mut done = 0;
         while done < n {
             let k = (n - done).min(ZEROS.len() as u64) as usize;
-            sink(&ZEROS[..k]).map_err(|e| (e, pos + done))?;
+            sink(&ZEROS[..k], &mut || {}).map_err(|e| (e, pos + done))?;
             done += k as u64;
         }
         Ok(())
@@ -241,7 +260,7 @@ fn read_sparse(
                 // Shrank under us; the caller's size check reports it.
                 return Ok(pos);
             }
-            sink(&buf[..n]).map_err(|e| (e, pos))?;
+            sink(&buf[..n], &mut || {}).map_err(|e| (e, pos))?;
             pos += n as u64;
         }
     }
@@ -337,10 +356,17 @@ mod tests {
 
     fn run(f: &mut Fake, sparse: bool, buf_len: usize) -> (Result<u64, Failure>, Vec<u8>) {
         let mut got = Vec::new();
-        let mut buf = vec![0u8; buf_len];
+        let (mut a, mut b) = (vec![0u8; buf_len], vec![0u8; buf_len]);
         let size = f.data.len() as u64;
-        let r = read_all(f, size, sparse, &mut buf, &mut |b| {
-            got.extend_from_slice(b);
+        // Alternate between prefetching inside the sink and leaving it to
+        // the reader, as the two kinds of sink in the scan do.
+        let mut calls = 0;
+        let r = read_all(f, size, sparse, [&mut a, &mut b], &mut |chunk, prefetch| {
+            calls += 1;
+            if calls % 2 == 0 {
+                prefetch();
+            }
+            got.extend_from_slice(chunk);
             Ok(())
         });
         (r, got)

@@ -194,31 +194,62 @@ impl CancelHandle {
     }
 }
 
-/// A counting semaphore (std has none).
-struct Semaphore {
-    free: Mutex<usize>,
+/// A bound on work in flight, with hysteresis: a producer that hits the
+/// bound sleeps until the count falls to `resume_at`, so with a deep bound it
+/// wakes once per many completions instead of once per file (a wake-up costs
+/// more than hashing a small file). Completions signal only when a producer
+/// is actually waiting.
+struct Gate {
+    state: Mutex<GateState>,
     cv: Condvar,
+    max: usize,
+    resume_at: usize,
 }
 
-impl Semaphore {
-    fn new(n: usize) -> Self {
-        Semaphore {
-            free: Mutex::new(n),
+struct GateState {
+    in_flight: usize,
+    waiting: bool,
+}
+
+impl Gate {
+    fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Gate {
+            state: Mutex::new(GateState {
+                in_flight: 0,
+                waiting: false,
+            }),
             cv: Condvar::new(),
+            max,
+            resume_at: if max >= 8 { max / 2 } else { max - 1 },
         }
     }
 
-    fn acquire(&self) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(|p| p.into_inner());
-        }
-        *free -= 1;
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn release(&self) {
-        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cv.notify_one();
+    /// Takes a slot, waiting (with hysteresis) when all are taken.
+    fn enter(&self) {
+        let mut st = self.lock();
+        if st.in_flight >= self.max {
+            st.waiting = true;
+            while st.in_flight > self.resume_at {
+                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            st.waiting = false;
+        }
+        st.in_flight += 1;
+    }
+
+    /// Gives a slot back.
+    fn leave(&self) {
+        let mut st = self.lock();
+        st.in_flight -= 1;
+        if st.waiting && st.in_flight <= self.resume_at {
+            drop(st);
+            self.cv.notify_one();
+        }
     }
 }
 
@@ -339,8 +370,16 @@ impl Scanner {
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
         let root = walker.root().to_path_buf();
-        let window = Semaphore::new(WINDOW);
-        let readers = Semaphore::new(policy.readers);
+        let window = Gate::new(WINDOW);
+        // At most `readers` files are read at once. The pool already runs at
+        // most `threads` jobs, so when readers >= threads the bound only needs
+        // to keep the queue fed: make it deep, so the walker rarely waits.
+        let in_flight = if policy.readers < policy.threads {
+            policy.readers
+        } else {
+            policy.readers * 16
+        };
+        let readers = Gate::new(in_flight);
         let finished = AtomicBool::new(false);
         let algorithms = config.algorithms;
         let mut summary = Summary {
@@ -361,7 +400,7 @@ impl Scanner {
                 let mut walker = walker;
                 pool.in_place_scope(|scope| {
                     for (seq, w) in (0u64..).zip(walker.by_ref()) {
-                        window.acquire();
+                        window.enter();
                         if cancel.is_cancelled() {
                             break;
                         }
@@ -375,11 +414,11 @@ impl Scanner {
                                 let _ = tx.send((seq, Some(e)));
                             }
                             Next::Read => {
-                                readers.acquire();
+                                readers.enter();
                                 let tx = tx.clone();
                                 scope.spawn(move |_| {
                                     let e = process_file(w, root, algorithms, progress, cancel);
-                                    readers.release();
+                                    readers.leave();
                                     let _ = tx.send((seq, e));
                                 });
                             }
@@ -394,28 +433,39 @@ impl Scanner {
             let mut pending: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
             let mut next = 0u64;
             let mut stopped = false;
-            for (seq, e) in rx {
-                pending.insert(seq, e);
-                while let Some(e) = pending.remove(&next) {
-                    next += 1;
-                    window.release();
-                    match e {
-                        Some(e) if !stopped => {
-                            summary.count(&e);
-                            if matches!(e.outcome, Outcome::Failed(_)) {
-                                progress.0.failed.fetch_add(1, Ordering::Relaxed);
+            // Wake-ups cost more than a small file: after a small batch, let
+            // results pile up for a millisecond before blocking again.
+            let mut batch = Vec::new();
+            while let Ok(first) = rx.recv() {
+                batch.push(first);
+                batch.extend(rx.try_iter());
+                let small = batch.len() < 64;
+                for (seq, e) in batch.drain(..) {
+                    pending.insert(seq, e);
+                    while let Some(e) = pending.remove(&next) {
+                        next += 1;
+                        window.leave();
+                        match e {
+                            Some(e) if !stopped => {
+                                summary.count(&e);
+                                if matches!(e.outcome, Outcome::Failed(_)) {
+                                    progress.0.failed.fetch_add(1, Ordering::Relaxed);
+                                }
+                                progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
+                                if let Err(err) = sink(e) {
+                                    sink_error = Some(err);
+                                    cancel.cancel();
+                                    stopped = true;
+                                }
                             }
-                            progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
-                            if let Err(err) = sink(e) {
-                                sink_error = Some(err);
-                                cancel.cancel();
-                                stopped = true;
-                            }
+                            // Abandoned by cancellation: nothing after it can be
+                            // handed over without leaving a gap in walk order.
+                            _ => stopped = true,
                         }
-                        // Abandoned by cancellation: nothing after it can be
-                        // handed over without leaving a gap in walk order.
-                        _ => stopped = true,
                     }
+                }
+                if small {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
             }
             finished.store(true, Ordering::Relaxed);
@@ -550,16 +600,21 @@ fn hash_file(
     let mut hasher = MultiHasher::new(algorithms);
     let parallel = meta.size >= PARALLEL_MIN;
     let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
-    let mut buf = BUFFERS
-        .with(|b| b.borrow_mut().pop())
-        .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice());
+    let take = || {
+        BUFFERS
+            .with(|b| b.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice())
+    };
+    let (mut buf_a, mut buf_b) = (take(), take());
     let mut file = file;
+    let bufs = [&mut buf_a[..], &mut buf_b[..]];
+    let sparse = looks_sparse(&meta);
     let result = read_all(
         &mut file,
         meta.size,
-        looks_sparse(&meta),
-        &mut buf,
-        &mut |chunk| {
+        sparse,
+        bufs,
+        &mut |chunk, prefetch| {
             // Checked per chunk, holes included, so a long file stops at once.
             if cancel.is_cancelled() {
                 return Err(io::Error::other("scan cancelled"));
@@ -569,18 +624,17 @@ fn hash_file(
                 head.extend_from_slice(&chunk[..take]);
             }
             if parallel {
-                hasher.update_parallel(chunk);
+                // The next read runs beside the lighter hashers.
+                hasher.update_parallel_with(chunk, prefetch);
             } else {
                 hasher.update(chunk);
             }
-            progress
-                .0
-                .bytes_done
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            let n = chunk.len() as u64;
+            progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
             Ok(())
         },
     );
-    BUFFERS.with(|b| b.borrow_mut().push(buf));
+    BUFFERS.with(|b| b.borrow_mut().extend([buf_a, buf_b]));
     if cancel.is_cancelled() && result.is_err() {
         return None;
     }
