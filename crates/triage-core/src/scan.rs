@@ -38,7 +38,7 @@ use crate::walk::{Next, RootError, WalkOptions, Walked, Walker};
 const WINDOW: usize = 8192;
 /// Read size. Measured (benches/README.md): large enough that syscall cost
 /// vanishes next to hashing, small enough to stay in L2 between hashers.
-const READ_LEN: usize = 256 * 1024;
+const READ_LEN: usize = 1024 * 1024;
 /// Files at least this large have their hashers split across two threads.
 const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 
