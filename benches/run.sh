@@ -115,6 +115,27 @@ run "triage all4 2 threads" "$c" $T --threads 2 "$huge"
 
 "$hash_throughput" 512 > "$work/compute.txt"
 
+# Memory against file count: 1,000,000 empty files (MILLION=1; takes minutes
+# to create). Peak RSS must not grow with the count.
+if [ "${MILLION:-0}" = 1 ]; then
+    million="$work/million"
+    if [ ! -f "$million/.done" ]; then
+        rm -rf "$million"
+        python3 - "$million" <<'EOF2'
+import os, sys
+root = sys.argv[1]
+for d in range(1000):
+    p = os.path.join(root, f"d{d:03d}")
+    os.makedirs(p)
+    for f in range(1000):
+        open(os.path.join(p, f"f{f:03d}"), "wb").close()
+EOF2
+        touch "$million/.done"
+    fi
+    REPS=1 run "triage all4 1M empty files" "million" $T "$million"
+    REPS=1 run "triage all4 20k files" "small" $T "$small"
+fi
+
 # --- ratios -----------------------------------------------------------------
 python3 - "$results" "$work/compute.txt" "$(bytes_of "$large")" "$small_n" "$(bytes_of "$huge")" <<'EOF'
 import sys
@@ -141,5 +162,7 @@ print(f"| small: triage md5 vs md5sum xargs -P2 | {ratio(sm, 'triage md5', 'md5s
 hg = "huge"
 print(f"| one {huge_bytes>>30} GiB file, all four: 2 threads vs 1 | {ratio(hg, 'triage all4 2 threads', 'triage all4 1 thread'):.2f}x | >= 1.7x |")
 print(f"| peak RSS, triage (max over runs above) | {max(m for (c, n), (s, m) in t.items() if n.startswith('triage')) / 1024:.1f} MiB | < 100 MB |")
+if ("million", "triage all4 1M empty files") in t:
+    print(f"| peak RSS, triage: 1,000,000 empty files vs 20,000 files | {t[('million', 'triage all4 1M empty files')][1]/1024:.1f} / {t[('small', 'triage all4 20k files')][1]/1024:.1f} MiB | bounded |")
 print(f"| peak RSS, hashdeep large / small | {t[(lg, 'hashdeep -j2 md5,sha1,sha256')][1]/1024:.1f} / {t[(sm, 'hashdeep -j2 md5,sha1,sha256')][1]/1024:.1f} MiB | |")
 EOF

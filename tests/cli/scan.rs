@@ -268,6 +268,35 @@ fn bind_mount_loop_is_detected() {
     assert_eq!(got.len(), 2, "{got:#?}");
 }
 
+/// With -x, a directory on another file system (a tmpfs mounted inside the
+/// tree) is recorded as skipped and not entered; without it, it is walked.
+#[test]
+fn one_file_system_skips_other_mounts() {
+    let ev = Evidence::new();
+    ev.file("a", "1").dir("mnt");
+    let target = ev.path(b"mnt");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&target)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs is not permitted here (needs root)");
+        return;
+    }
+    let _guard = Unmount(target);
+    ev.file("mnt/inside", "2");
+    let o = scan(ev.root(), &["-q", "-x"]);
+    assert_eq!(code(&o), 0);
+    let got = entries(&o.stdout);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(entry(&got, "mnt")["reason"], "other_filesystem");
+    let o = scan(ev.root(), &["-q"]);
+    let got = entries(&o.stdout);
+    assert_eq!(entry(&got, "mnt/inside")["record"], "file");
+}
+
 /// A file the scanning user cannot read: a failed record with the OS error,
 /// the scan goes on, exit code 3. Root ignores permission bits, so as root
 /// the scan runs as `nobody` through setpriv.
