@@ -13,8 +13,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -210,9 +210,11 @@ fn scan(args: ScanArgs) -> Result<Exit> {
 
     signals::install();
     let cancel = scanner.cancel_handle();
-    let done = Arc::new(AtomicBool::new(false));
+    // The watcher forwards SIGINT/SIGTERM to the scan and draws progress. It
+    // waits on a channel, not a sleep, so the scan's end wakes it at once.
+    let (done, done_rx) = mpsc::channel::<()>();
     let watcher = {
-        let (done, progress) = (done.clone(), scanner.progress());
+        let progress = scanner.progress();
         std::thread::spawn(move || {
             let tick = || {
                 if signals::stop_requested() {
@@ -220,11 +222,12 @@ fn scan(args: ScanArgs) -> Result<Exit> {
                 }
             };
             if show_progress {
-                progress::draw(progress, done, tick);
+                progress::draw(progress, done_rx, tick);
             } else {
-                while !done.load(Ordering::Relaxed) {
+                while let Err(RecvTimeoutError::Timeout) =
+                    done_rx.recv_timeout(Duration::from_millis(50))
+                {
                     tick();
-                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
             }
         })
@@ -236,7 +239,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         .map_err(ScanError::Sink)
         .and_then(|()| scanner.run(|e| writer.entry(&e)));
     let result = result.and_then(|s| writer.summary(&s).map(|()| s).map_err(ScanError::Sink));
-    done.store(true, Ordering::Relaxed);
+    drop(done);
     let _ = watcher.join();
 
     let summary = match result {

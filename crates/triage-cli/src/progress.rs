@@ -1,8 +1,7 @@
 //! The progress bar on stderr: bytes, rate, ETA and the current file.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,8 +12,8 @@ pub fn wanted(force: bool, quiet: bool) -> bool {
     force || (!quiet && std::io::stderr().is_terminal())
 }
 
-/// Draws `progress` until `done` is set or `tick` says to stop.
-pub fn draw(progress: Progress, done: Arc<AtomicBool>, mut tick: impl FnMut()) {
+/// Draws `progress` until `done` is closed, calling `tick` at each redraw.
+pub fn draw(progress: Progress, done: Receiver<()>, mut tick: impl FnMut()) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
     let counting =
         ProgressStyle::with_template("{spinner} {elapsed_precise} {bytes} {bytes_per_sec} | {msg}")
@@ -26,7 +25,7 @@ pub fn draw(progress: Progress, done: Arc<AtomicBool>, mut tick: impl FnMut()) {
     .progress_chars("=> ");
     bar.set_style(counting);
     let mut styled = false;
-    while !done.load(Ordering::Relaxed) {
+    while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(100)) {
         tick();
         let s = progress.snapshot();
         if s.totals_final && !styled {
