@@ -51,6 +51,7 @@ pub mod device;
 pub mod hash;
 pub mod identify;
 pub mod path;
+pub mod perceptual;
 pub mod read;
 pub mod record;
 pub mod scan;

@@ -1,0 +1,172 @@
+//! Decoding images to 8-bit RGB for perceptual hashing, within limits.
+//!
+//! Input: a file's bytes. Output: RGB8 pixels at full resolution, alpha
+//! dropped (as every PDQ reference pipeline does), no EXIF rotation (the
+//! canonical hash is of the stored pixels; the dihedral hashes cover rotated
+//! copies). Failure is a [`DecodeError`] for this file, never a crash:
+//! dimension and allocation limits stop decompression bombs before they
+//! allocate, and a decoder panic is caught and reported.
+
+use std::fmt;
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use image::{ImageFormat, ImageReader, Limits};
+
+/// Limits on what is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest width or height accepted.
+    pub max_dimension: u32,
+    /// Largest number of pixels accepted.
+    pub max_pixels: u64,
+    /// Largest allocation the decoder may make, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 32,768 px a side, 100 megapixels, 512 MiB: above any camera in use,
+    /// far below what a hostile header can ask for.
+    fn default() -> Self {
+        DecodeLimits {
+            max_dimension: 32_768,
+            max_pixels: 100_000_000,
+            max_alloc: 512 << 20,
+        }
+    }
+}
+
+/// A decoded image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rgb8 {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `3 · width · height` bytes, row-major.
+    pub pixels: Vec<u8>,
+}
+
+/// Why an image could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// No decoder for this format in this build (HEIC, AVIF, RAW, ...).
+    Unsupported(String),
+    /// The header asks for more than [`DecodeLimits`] allow.
+    TooLarge {
+        /// What the header said, or what the decoder was refused.
+        detail: String,
+    },
+    /// Damaged or truncated data.
+    Corrupt(String),
+    /// The decoder panicked (a bug in it); caught, the scan goes on.
+    DecoderPanic(String),
+}
+
+impl DecodeError {
+    /// Stable code for records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Unsupported(_) => "unsupported_format",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Corrupt(_) => "corrupt",
+            DecodeError::DecoderPanic(_) => "decoder_panic",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Unsupported(what) => write!(f, "unsupported image format: {what}"),
+            DecodeError::TooLarge { detail } => {
+                write!(f, "image exceeds the decode limits: {detail}")
+            }
+            DecodeError::Corrupt(e) => write!(f, "damaged image: {e}"),
+            DecodeError::DecoderPanic(e) => write!(f, "the image decoder crashed (caught): {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes `bytes` (format from content, not name) to RGB8 within `limits`.
+pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
+    match catch_unwind(AssertUnwindSafe(|| decode_inner(bytes, limits))) {
+        Ok(r) => r,
+        Err(p) => Err(DecodeError::DecoderPanic(
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into()),
+        )),
+    }
+}
+
+fn decode_inner(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let format = reader.format();
+    if format.is_none() {
+        return Err(DecodeError::Unsupported(
+            "not recognised by the decoder".into(),
+        ));
+    }
+    let mut reader = reader;
+    let mut l = Limits::default();
+    l.max_image_width = Some(limits.max_dimension);
+    l.max_image_height = Some(limits.max_dimension);
+    l.max_alloc = Some(limits.max_alloc);
+    reader.limits(l);
+    // Check the header's size before any pixel is allocated.
+    let (w, h) = reader.into_dimensions().map_err(map_err)?;
+    if w as u64 * h as u64 > limits.max_pixels {
+        return Err(DecodeError::TooLarge {
+            detail: format!("{w}×{h} is over {} pixels", limits.max_pixels),
+        });
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    if let Some(f) = format {
+        reader.set_format(f);
+    }
+    reader.limits({
+        let mut l = Limits::default();
+        l.max_image_width = Some(limits.max_dimension);
+        l.max_image_height = Some(limits.max_dimension);
+        l.max_alloc = Some(limits.max_alloc);
+        l
+    });
+    let img = reader.decode().map_err(map_err)?;
+    let rgb = img.into_rgb8();
+    Ok(Rgb8 {
+        width: rgb.width() as usize,
+        height: rgb.height() as usize,
+        pixels: rgb.into_raw(),
+    })
+}
+
+fn map_err(e: image::ImageError) -> DecodeError {
+    use image::ImageError as E;
+    match e {
+        E::Limits(l) => DecodeError::TooLarge {
+            detail: l.to_string(),
+        },
+        E::Unsupported(u) => DecodeError::Unsupported(u.to_string()),
+        other => DecodeError::Corrupt(other.to_string()),
+    }
+}
+
+/// Name of a decodable format, for messages.
+pub fn format_name(bytes: &[u8]) -> Option<&'static str> {
+    image::guess_format(bytes).ok().map(|f| match f {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::Gif => "gif",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Ico => "ico",
+        _ => "other",
+    })
+}
