@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use triage_core::perceptual::{Perceptual, PerceptualConfig, perceptual_hashes};
 use triage_core::record::{OutputFormat, RecordWriter, hashdeep};
 use triage_core::{AlgorithmSet, ScanConfig, ScanError, Scanner, Summary};
 
@@ -44,6 +45,25 @@ enum Command {
     /// order of their paths, so two scans of the same tree are identical.
     #[command(after_help = exit::HELP)]
     Scan(ScanArgs),
+
+    /// Print the perceptual hashes of image files: PDQ hash, quality, tag, path.
+    ///
+    /// One line per file, `HASH QUALITY TAG PATH` (with --dihedral, the 8
+    /// dihedral hashes follow the tag). Files that cannot be decoded are
+    /// reported on stderr and make the exit code 3.
+    #[command(name = "hash-image", after_help = exit::HELP)]
+    HashImage(HashImageArgs),
+}
+
+#[derive(clap::Args)]
+struct HashImageArgs {
+    /// Image files (JPEG, PNG, GIF, BMP, TIFF, WebP, ICO).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+
+    /// Also print the 8 dihedral PDQ hashes (rotations and mirrors).
+    #[arg(long)]
+    dihedral: bool,
 }
 
 #[derive(clap::Args)]
@@ -71,6 +91,14 @@ struct ScanArgs {
     /// Do not enter directories on other file systems (recorded as skipped).
     #[arg(short = 'x', long)]
     one_file_system: bool,
+
+    /// Perceptual hashes for images, comma-separated: pdq, or none.
+    #[arg(long, value_name = "LIST", default_value = "pdq")]
+    perceptual: String,
+
+    /// Also record the 8 dihedral PDQ hashes (rotated and mirrored copies).
+    #[arg(long)]
+    dihedral: bool,
 
     /// Hashing threads [default: number of CPUs].
     #[arg(long, value_name = "N")]
@@ -148,6 +176,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::HashImage(args) => hash_image(args),
     }
 }
 
@@ -170,6 +199,7 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 fn scan(args: ScanArgs) -> Result<Exit> {
     let algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
     let format = OutputFormat::from(args.format);
+    let perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
     ensure_format_fits(format, algorithms)?;
     let show_progress = progress::wanted(args.progress, args.quiet);
     let config = ScanConfig {
@@ -178,6 +208,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         one_file_system: args.one_file_system,
         threads: args.threads,
         readers: args.readers,
+        perceptual,
         no_link_targets: args.no_link_targets,
         count_totals: show_progress,
     };
@@ -267,6 +298,59 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     })
 }
 
+fn perceptual_config(list: &str, dihedral: bool) -> Result<PerceptualConfig> {
+    let mut config = PerceptualConfig::off();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match name {
+            "pdq" => config.pdq = true,
+            "none" => {}
+            other => {
+                return Err(usage(format!(
+                    "unknown perceptual hash '{other}': choose pdq, or none"
+                )));
+            }
+        }
+    }
+    if dihedral && !config.pdq {
+        return Err(usage("--dihedral needs PDQ: drop --perceptual none"));
+    }
+    config.dihedral = dihedral;
+    Ok(config)
+}
+
+fn hash_image(args: HashImageArgs) -> Result<Exit> {
+    let config = PerceptualConfig {
+        dihedral: args.dihedral,
+        ..PerceptualConfig::default()
+    };
+    let mut out = io::stdout().lock();
+    let mut failed = false;
+    for path in &args.files {
+        let shown = triage_core::RawPath::from_path(path);
+        let result = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| perceptual_hashes(&bytes, &config).map_err(|e| e.to_string()));
+        match result {
+            Ok(hashes) => {
+                for p in hashes {
+                    let Perceptual::Pdq {
+                        hash,
+                        quality,
+                        dihedral,
+                    } = &p;
+                    let dih: String = dihedral.iter().flatten().map(|h| format!(" {h}")).collect();
+                    writeln!(out, "{hash} {quality} {}{dih} {shown}", p.tag())?;
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("triage: {shown}: {e}");
+            }
+        }
+    }
+    Ok(if failed { Exit::Failures } else { Exit::Clean })
+}
+
 fn ensure_format_fits(format: OutputFormat, algorithms: AlgorithmSet) -> Result<()> {
     if format == OutputFormat::Hashdeep
         && !hashdeep::SUPPORTED.iter().any(|a| algorithms.contains(*a))
@@ -332,10 +416,14 @@ fn describe(s: &Summary) -> String {
         String::new()
     };
     format!(
-        "{} files hashed ({} bytes, {} empty), {} skipped{}, {} failed{}, {} directories, in {:.2} s{}",
+        "{} files hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
+         {} skipped{}, {} failed{}, {} directories, in {:.2} s{}",
         s.files_hashed,
         s.bytes_hashed,
         s.empty_files,
+        s.images_hashed,
+        s.image_errors.values().sum::<u64>(),
+        breakdown(&s.image_errors),
         s.skipped_total(),
         breakdown(&s.skipped),
         s.failed_total(),

@@ -26,6 +26,8 @@ use crate::device::{DeviceInfo, IoPolicy};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::path::RawPath;
+use crate::perceptual::decode::DecodeError;
+use crate::perceptual::{PerceptualConfig, perceptual_hashes};
 use crate::read::{looks_sparse, open_evidence, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, Hashed, Outcome, ScanHeader, Stage, Summary,
@@ -55,6 +57,8 @@ pub struct ScanConfig {
     pub threads: Option<usize>,
     /// Files read at once; `None` = by device (1 on a spinning disk).
     pub readers: Option<usize>,
+    /// Perceptual hashes for images (PDQ by default).
+    pub perceptual: PerceptualConfig,
     /// Do not read symlink targets (see [`WalkOptions::no_link_targets`]).
     pub no_link_targets: bool,
     /// Walk the tree once more in the background to count files and bytes,
@@ -73,6 +77,7 @@ impl ScanConfig {
             one_file_system: false,
             threads: None,
             readers: None,
+            perceptual: PerceptualConfig::default(),
             no_link_targets: false,
             count_totals: false,
         }
@@ -330,6 +335,12 @@ impl Scanner {
             started: self.started,
             algorithms: self.config.algorithms,
             one_file_system: self.config.one_file_system,
+            perceptual: if self.config.perceptual.pdq {
+                vec![crate::perceptual::pdq::PDQ_TAG.to_string()]
+            } else {
+                Vec::new()
+            },
+            dihedral: self.config.perceptual.pdq && self.config.perceptual.dihedral,
             threads: self.policy.threads,
             readers: self.policy.readers,
             device: self.policy.describe(),
@@ -395,8 +406,14 @@ impl Scanner {
                 s.spawn(move || count_totals(config, progress, finished));
             }
             let walk_thread = s.spawn(|| {
-                let (root, window, readers) = (&root, &window, &readers);
-                let (progress, cancel) = (&progress, &cancel);
+                let (window, readers, cancel) = (&window, &readers, &cancel);
+                let ctx = &JobContext {
+                    root: &root,
+                    algorithms,
+                    perceptual: &config.perceptual,
+                    progress: &progress,
+                    cancel,
+                };
                 let mut walker = walker;
                 pool.in_place_scope(|scope| {
                     for (seq, w) in (0u64..).zip(walker.by_ref()) {
@@ -417,7 +434,7 @@ impl Scanner {
                                 readers.enter();
                                 let tx = tx.clone();
                                 scope.spawn(move |_| {
-                                    let e = process_file(w, root, algorithms, progress, cancel);
+                                    let e = process_file(w, ctx);
                                     readers.leave();
                                     let _ = tx.send((seq, e));
                                 });
@@ -525,6 +542,15 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
     progress.0.counting_done.store(true, Ordering::Relaxed);
 }
 
+/// What every file job needs, shared by reference.
+struct JobContext<'a> {
+    root: &'a Path,
+    algorithms: AlgorithmSet,
+    perceptual: &'a PerceptualConfig,
+    progress: &'a Progress,
+    cancel: &'a CancelHandle,
+}
+
 thread_local! {
     /// Read buffers of this thread. A pool, not one buffer: while waiting in
     /// a rayon join, a thread may run another file's job on the same stack.
@@ -532,13 +558,8 @@ thread_local! {
 }
 
 /// Reads and hashes one regular file. `None` when cancelled mid-file.
-fn process_file(
-    w: Walked,
-    root: &Path,
-    algorithms: AlgorithmSet,
-    progress: &Progress,
-    cancel: &CancelHandle,
-) -> Option<Entry> {
+fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
+    let (progress, cancel) = (ctx.progress, ctx.cancel);
     if cancel.is_cancelled() {
         return None;
     }
@@ -548,14 +569,7 @@ fn process_file(
     let path = w.path;
     let walk_meta = w.meta;
     let result = catch_unwind(AssertUnwindSafe(|| {
-        hash_file(
-            &path,
-            walk_meta.as_ref(),
-            root,
-            algorithms,
-            progress,
-            cancel,
-        )
+        hash_file(&path, walk_meta.as_ref(), ctx)
     }));
     let (meta, outcome) = match result {
         Ok(Some(r)) => r,
@@ -587,17 +601,19 @@ fn process_file(
 fn hash_file(
     path: &RawPath,
     walk_meta: Option<&FileMeta>,
-    root: &Path,
-    algorithms: AlgorithmSet,
-    progress: &Progress,
-    cancel: &CancelHandle,
+    ctx: &JobContext<'_>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
+    let (progress, cancel) = (ctx.progress, ctx.cancel);
     let expect = walk_meta.map(|m| (m.dev, m.ino));
-    let (file, meta) = match open_evidence(&path.under(root), expect) {
+    let (file, meta) = match open_evidence(&path.under(ctx.root), expect) {
         Ok(r) => r,
         Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
     };
-    let mut hasher = MultiHasher::new(algorithms);
+    let mut hasher = MultiHasher::new(ctx.algorithms);
+    // Images are kept whole for decoding, decided on the first chunk;
+    // `None` until then, `Some(empty)` and unused for other files.
+    let want_image = ctx.perceptual.enabled() && meta.size <= ctx.perceptual.max_file_bytes;
+    let mut image: Option<Vec<u8>> = None;
     let parallel = meta.size >= PARALLEL_MIN;
     let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
     let take = || {
@@ -623,6 +639,16 @@ fn hash_file(
                 let take = chunk.len().min(SNIFF_LEN - head.len());
                 head.extend_from_slice(&chunk[..take]);
             }
+            let keep = image.get_or_insert_with(|| {
+                if want_image && sniff(&head, meta.size).is_image() {
+                    Vec::with_capacity(meta.size as usize)
+                } else {
+                    Vec::new()
+                }
+            });
+            if keep.capacity() > 0 {
+                keep.extend_from_slice(chunk);
+            }
             if parallel {
                 // The next read runs beside the lighter hashers.
                 hasher.update_parallel_with(chunk, prefetch);
@@ -642,14 +668,52 @@ fn hash_file(
         Err(f) => Outcome::Failed(f),
         Ok(bytes_read) => {
             let file_type = sniff(&head, bytes_read);
+            let (perceptual, perceptual_error) =
+                if !ctx.perceptual.enabled() || !file_type.is_image() {
+                    (Vec::new(), None)
+                } else if meta.size > ctx.perceptual.max_file_bytes {
+                    let detail = format!(
+                        "file of {} bytes is over the {}-byte limit for decoding",
+                        meta.size, ctx.perceptual.max_file_bytes
+                    );
+                    (Vec::new(), Some(DecodeError::TooLarge { detail }))
+                } else {
+                    // A first read too short to sniff means nothing was kept:
+                    // read the (small) file again rather than skip it.
+                    let bytes = match image.take() {
+                        Some(b) if b.len() as u64 == bytes_read => Ok(b),
+                        _ => reread(&file, bytes_read),
+                    };
+                    match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
+                        Ok(Ok(p)) => (p, None),
+                        Ok(Err(e)) => (Vec::new(), Some(e)),
+                        Err(e) => (
+                            Vec::new(),
+                            Some(DecodeError::Corrupt(format!(
+                                "re-reading for decoding: {e}"
+                            ))),
+                        ),
+                    }
+                };
             Outcome::Hashed(Hashed {
                 digests: hasher.finalize(),
                 bytes_read,
                 file_type,
                 ext_mismatch: file_type.ext_mismatch(path.extension()),
                 empty: bytes_read == 0,
+                perceptual,
+                perceptual_error,
             })
         }
     };
     Some((Some(meta), outcome))
+}
+
+/// The whole file again, for the rare image whose first read was too short
+/// to recognise it.
+fn reread(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut v = vec![0u8; len as usize];
+    file.read_exact_at(&mut v, 0)?;
+    Ok(v)
 }

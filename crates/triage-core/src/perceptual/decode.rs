@@ -75,6 +75,30 @@ impl DecodeError {
     }
 }
 
+impl DecodeError {
+    /// Rebuilds an error from its [`DecodeError::code`] and message (reading
+    /// records back); `None` for an unknown code.
+    pub fn from_code(code: &str, message: String) -> Option<DecodeError> {
+        Some(match code {
+            "unsupported_format" => DecodeError::Unsupported(message),
+            "too_large" => DecodeError::TooLarge { detail: message },
+            "corrupt" => DecodeError::Corrupt(message),
+            "decoder_panic" => DecodeError::DecoderPanic(message),
+            _ => return None,
+        })
+    }
+
+    /// The message without the code's wording, as stored in records.
+    pub fn detail(&self) -> &str {
+        match self {
+            DecodeError::Unsupported(m)
+            | DecodeError::Corrupt(m)
+            | DecodeError::DecoderPanic(m) => m,
+            DecodeError::TooLarge { detail } => detail,
+        }
+    }
+}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -27,6 +27,8 @@ use std::path::PathBuf;
 use crate::hash::{AlgorithmSet, Digests};
 use crate::identify::FileType;
 use crate::path::RawPath;
+use crate::perceptual::Perceptual;
+use crate::perceptual::decode::DecodeError;
 use crate::time::Timestamp;
 
 /// Name of the JSON Lines schema written by [`jsonl::Writer`].
@@ -188,6 +190,11 @@ pub struct Hashed {
     pub ext_mismatch: Option<bool>,
     /// Zero-length: its digests appear in many published lists and cause false hits.
     pub empty: bool,
+    /// Perceptual hashes, for images that decoded.
+    pub perceptual: Vec<Perceptual>,
+    /// Why an image's perceptual hashes are missing (unsupported format,
+    /// damaged, over the limits). The exact digests are still valid.
+    pub perceptual_error: Option<DecodeError>,
 }
 
 /// Why an entry was not read.
@@ -430,6 +437,10 @@ pub struct ScanHeader {
     pub algorithms: AlgorithmSet,
     /// Whether directories on other file systems were skipped.
     pub one_file_system: bool,
+    /// Perceptual algorithms computed for images, by tag (e.g. `pdq/1`).
+    pub perceptual: Vec<String>,
+    /// Whether the 8 dihedral PDQ hashes were computed.
+    pub dihedral: bool,
     /// Hashing threads.
     pub threads: usize,
     /// Files read concurrently.
@@ -458,6 +469,10 @@ pub struct Summary {
     pub failed: BTreeMap<String, u64>,
     /// Directories listed (they are not entries of their own).
     pub directories: u64,
+    /// Files with perceptual hashes.
+    pub images_hashed: u64,
+    /// Images without perceptual hashes, by [`DecodeError::code`].
+    pub image_errors: BTreeMap<String, u64>,
     /// When the scan started.
     pub started: Option<Timestamp>,
     /// When it ended.
@@ -476,6 +491,10 @@ impl Summary {
                 self.files_hashed += 1;
                 self.bytes_hashed += h.bytes_read;
                 self.empty_files += h.empty as u64;
+                self.images_hashed += !h.perceptual.is_empty() as u64;
+                if let Some(e) = &h.perceptual_error {
+                    *self.image_errors.entry(e.code().to_string()).or_default() += 1;
+                }
             }
             Outcome::Skipped(r) => *self.skipped.entry(r.code().to_string()).or_default() += 1,
             Outcome::Failed(f) => *self.failed.entry(f.stage.code().to_string()).or_default() += 1,

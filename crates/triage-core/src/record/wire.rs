@@ -20,6 +20,9 @@ use super::{
 use crate::hash::{Algorithm, AlgorithmSet, Digests, from_hex};
 use crate::identify::FileType;
 use crate::path::RawPath;
+use crate::perceptual::Perceptual;
+use crate::perceptual::decode::DecodeError;
+use crate::perceptual::pdq::{PDQ_TAG, PdqHash};
 use crate::time::Timestamp;
 
 /// One line of the JSON Lines file.
@@ -44,6 +47,10 @@ pub(crate) struct WireHeader {
     started: String,
     algorithms: Vec<String>,
     one_file_system: bool,
+    #[serde(default)]
+    perceptual: Vec<String>,
+    #[serde(default)]
+    dihedral: bool,
     threads: usize,
     readers: usize,
     device: String,
@@ -60,6 +67,10 @@ pub(crate) struct WireSummary {
     skipped: BTreeMap<String, u64>,
     failed: BTreeMap<String, u64>,
     directories: u64,
+    #[serde(default)]
+    images_hashed: u64,
+    #[serde(default)]
+    image_errors: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     started: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +217,10 @@ pub(crate) struct WireEntry {
     sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     blake3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    perceptual: Option<Vec<WirePerceptual>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    perceptual_error: Option<WirePerceptualError>,
     // Skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
@@ -232,6 +247,64 @@ pub(crate) struct WireEntry {
     bytes_read: Option<u64>,
 }
 
+/// One tagged perceptual hash.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WirePerceptual {
+    tag: String,
+    hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dihedral: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WirePerceptualError {
+    kind: String,
+    message: String,
+}
+
+impl WirePerceptual {
+    fn from(p: &Perceptual) -> Self {
+        match p {
+            Perceptual::Pdq {
+                hash,
+                quality,
+                dihedral,
+            } => WirePerceptual {
+                tag: p.tag().to_string(),
+                hash: hash.to_string(),
+                quality: Some(*quality),
+                dihedral: dihedral.map(|d| d.iter().map(|h| h.to_string()).collect()),
+            },
+        }
+    }
+
+    fn into_perceptual(self) -> Result<Perceptual, String> {
+        match self.tag.as_str() {
+            PDQ_TAG => {
+                let bad = |e: crate::perceptual::pdq::BadPdqHash| e.to_string();
+                let dihedral = match self.dihedral {
+                    None => None,
+                    Some(v) => {
+                        let hashes: Vec<PdqHash> = v
+                            .iter()
+                            .map(|h| h.parse().map_err(bad))
+                            .collect::<Result<_, _>>()?;
+                        Some(hashes.try_into().map_err(|_| "'dihedral' needs 8 hashes")?)
+                    }
+                };
+                Ok(Perceptual::Pdq {
+                    hash: self.hash.parse().map_err(bad)?,
+                    quality: self.quality.ok_or("PDQ 'quality' missing")?,
+                    dihedral,
+                })
+            }
+            other => Err(format!("unknown perceptual hash tag '{other}'")),
+        }
+    }
+}
+
 impl WireLine {
     pub(crate) fn header(h: &ScanHeader) -> WireLine {
         WireLine::Header(WireHeader {
@@ -243,6 +316,8 @@ impl WireLine {
             started: h.started.to_string(),
             algorithms: h.algorithms.iter().map(|a| a.name().to_string()).collect(),
             one_file_system: h.one_file_system,
+            perceptual: h.perceptual.clone(),
+            dihedral: h.dihedral,
             threads: h.threads,
             readers: h.readers,
             device: h.device.clone(),
@@ -259,6 +334,8 @@ impl WireLine {
             skipped: s.skipped.clone(),
             failed: s.failed.clone(),
             directories: s.directories,
+            images_hashed: s.images_hashed,
+            image_errors: s.image_errors.clone(),
             started: s.started.map(|t| t.to_string()),
             finished: s.finished.map(|t| t.to_string()),
             duration_secs: s.duration_secs,
@@ -312,6 +389,8 @@ impl WireHeader {
             started: self.started.parse().map_err(|e| format!("started: {e}"))?,
             algorithms,
             one_file_system: self.one_file_system,
+            perceptual: self.perceptual,
+            dihedral: self.dihedral,
             threads: self.threads,
             readers: self.readers,
             device: self.device,
@@ -330,6 +409,8 @@ impl WireSummary {
             skipped: self.skipped,
             failed: self.failed,
             directories: self.directories,
+            images_hashed: self.images_hashed,
+            image_errors: self.image_errors,
             started: ts(&self.started, "started")?,
             finished: ts(&self.finished, "finished")?,
             duration_secs: self.duration_secs,
@@ -370,6 +451,13 @@ impl WireEntry {
                 w.sha1 = h.digests.hex(Algorithm::Sha1);
                 w.sha256 = h.digests.hex(Algorithm::Sha256);
                 w.blake3 = h.digests.hex(Algorithm::Blake3);
+                if !h.perceptual.is_empty() {
+                    w.perceptual = Some(h.perceptual.iter().map(WirePerceptual::from).collect());
+                }
+                w.perceptual_error = h.perceptual_error.as_ref().map(|e| WirePerceptualError {
+                    kind: e.code().to_string(),
+                    message: e.detail().to_string(),
+                });
             }
             Outcome::Skipped(r) => {
                 w.reason = Some(r.code().to_string());
@@ -455,6 +543,20 @@ impl WireEntry {
                         .ok_or_else(|| format!("unknown type '{type_name}'"))?,
                     ext_mismatch: self.ext_mismatch,
                     empty: self.empty.ok_or("'empty' missing")?,
+                    perceptual: self
+                        .perceptual
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(WirePerceptual::into_perceptual)
+                        .collect::<Result<_, _>>()?,
+                    perceptual_error: match self.perceptual_error {
+                        None => None,
+                        Some(e) => {
+                            Some(DecodeError::from_code(&e.kind, e.message).ok_or_else(|| {
+                                format!("unknown perceptual_error kind '{}'", e.kind)
+                            })?)
+                        }
+                    },
                 })
             }
             "skipped" => {
