@@ -120,3 +120,38 @@ fn matches_the_reference_on_metas_test_images() {
     );
     assert!(png >= 2 && jpeg >= 20);
 }
+
+/// pHash/dHash/aHash are pinned by their tags (image_hasher 3.x, 8×8,
+/// Lanczos3, LSB first). Their values on the fixtures are checked in, so a
+/// dependency update that moves them fails here instead of silently
+/// changing what `phash/1` means.
+#[test]
+fn image_hasher_hashes_are_pinned() {
+    use triage_core::perceptual::{ImgHashAlg, Perceptual, PerceptualConfig, perceptual_hashes};
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let list = std::fs::read_to_string(repo.join("fixtures/images/img_hashes.txt")).unwrap();
+    let config = PerceptualConfig {
+        pdq: false,
+        img_hashes: ImgHashAlg::ALL.to_vec(),
+        ..PerceptualConfig::default()
+    };
+    let mut checked = 0;
+    for line in list.lines() {
+        let c: Vec<&str> = line.split(' ').collect();
+        let (hex, tag, path) = (c[0], c[2], c[3]);
+        let bytes = std::fs::read(repo.join(path)).unwrap();
+        let got = perceptual_hashes(&bytes, &config).unwrap();
+        let p = got.iter().find(|p| p.tag() == tag).unwrap();
+        let Perceptual::Img { hash, .. } = p else {
+            unreachable!()
+        };
+        assert_eq!(
+            triage_core::hash::to_hex(hash),
+            hex,
+            "{tag} of {path} moved; if intended, give it a new tag, then regenerate with: \
+             triage hash-image --perceptual phash,dhash,ahash fixtures/images/*.png > fixtures/images/img_hashes.txt"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 14 * 3);
+}

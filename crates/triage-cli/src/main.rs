@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use triage_core::perceptual::{Perceptual, PerceptualConfig, perceptual_hashes};
+use triage_core::perceptual::{ImgHashAlg, Perceptual, PerceptualConfig, perceptual_hashes};
 use triage_core::record::{OutputFormat, RecordWriter, hashdeep};
 use triage_core::{AlgorithmSet, ScanConfig, ScanError, Scanner, Summary};
 
@@ -64,6 +64,11 @@ struct HashImageArgs {
     /// Also print the 8 dihedral PDQ hashes (rotations and mirrors).
     #[arg(long)]
     dihedral: bool,
+
+    /// Perceptual hashes, comma-separated: pdq, phash, dhash, ahash. Lines
+    /// of the image_hasher ones have `-` for the quality.
+    #[arg(long, value_name = "LIST", default_value = "pdq")]
+    perceptual: String,
 }
 
 #[derive(clap::Args)]
@@ -92,7 +97,8 @@ struct ScanArgs {
     #[arg(short = 'x', long)]
     one_file_system: bool,
 
-    /// Perceptual hashes for images, comma-separated: pdq, or none.
+    /// Perceptual hashes for images, comma-separated: pdq, phash, dhash,
+    /// ahash, or none. Only PDQ is interoperable with other tools' lists.
     #[arg(long, value_name = "LIST", default_value = "pdq")]
     perceptual: String,
 
@@ -304,11 +310,15 @@ fn perceptual_config(list: &str, dihedral: bool) -> Result<PerceptualConfig> {
         match name {
             "pdq" => config.pdq = true,
             "none" => {}
-            other => {
-                return Err(usage(format!(
-                    "unknown perceptual hash '{other}': choose pdq, or none"
-                )));
-            }
+            other => match ImgHashAlg::ALL.into_iter().find(|a| a.name() == other) {
+                Some(alg) if !config.img_hashes.contains(&alg) => config.img_hashes.push(alg),
+                Some(_) => {}
+                None => {
+                    return Err(usage(format!(
+                        "unknown perceptual hash '{other}': choose from pdq, phash, dhash, ahash, or none"
+                    )));
+                }
+            },
         }
     }
     if dihedral && !config.pdq {
@@ -319,10 +329,7 @@ fn perceptual_config(list: &str, dihedral: bool) -> Result<PerceptualConfig> {
 }
 
 fn hash_image(args: HashImageArgs) -> Result<Exit> {
-    let config = PerceptualConfig {
-        dihedral: args.dihedral,
-        ..PerceptualConfig::default()
-    };
+    let config = perceptual_config(&args.perceptual, args.dihedral)?;
     let mut out = io::stdout().lock();
     let mut failed = false;
     for path in &args.files {
@@ -333,13 +340,21 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
         match result {
             Ok(hashes) => {
                 for p in hashes {
-                    let Perceptual::Pdq {
-                        hash,
-                        quality,
-                        dihedral,
-                    } = &p;
-                    let dih: String = dihedral.iter().flatten().map(|h| format!(" {h}")).collect();
-                    writeln!(out, "{hash} {quality} {}{dih} {shown}", p.tag())?;
+                    match &p {
+                        Perceptual::Pdq {
+                            hash,
+                            quality,
+                            dihedral,
+                        } => {
+                            let dih: String =
+                                dihedral.iter().flatten().map(|h| format!(" {h}")).collect();
+                            writeln!(out, "{hash} {quality} {}{dih} {shown}", p.tag())?;
+                        }
+                        Perceptual::Img { hash, .. } => {
+                            let hex = triage_core::hash::to_hex(hash);
+                            writeln!(out, "{hex} - {} {shown}", p.tag())?;
+                        }
+                    }
                 }
             }
             Err(e) => {

@@ -335,11 +335,7 @@ impl Scanner {
             started: self.started,
             algorithms: self.config.algorithms,
             one_file_system: self.config.one_file_system,
-            perceptual: if self.config.perceptual.pdq {
-                vec![crate::perceptual::pdq::PDQ_TAG.to_string()]
-            } else {
-                Vec::new()
-            },
+            perceptual: self.config.perceptual.tags(),
             dihedral: self.config.perceptual.pdq && self.config.perceptual.dihedral,
             threads: self.policy.threads,
             readers: self.policy.readers,

@@ -9,6 +9,12 @@
 //! interoperable one (agencies and platforms exchange PDQ lists), so it is
 //! written here from its description and tested bit for bit against Meta's
 //! reference ([`pdq`]).
+//!
+//! pHash, dHash and aHash come from the `image_hasher` crate (the maintained
+//! fork of `img_hash`), each pinned to one configuration by its tag (see
+//! [`ImgHashAlg`]). They do **not** reproduce Python `imagehash` or libpHash
+//! (different grey conversion, resize size and filter, bit order): there is
+//! no single "pHash". Use them between scans made by `triage`; exchange PDQ.
 
 pub mod decode;
 pub mod pdq;
@@ -23,6 +29,8 @@ pub struct PerceptualConfig {
     pub pdq: bool,
     /// Also compute the 8 dihedral PDQ hashes (rotations and mirrors).
     pub dihedral: bool,
+    /// The `image_hasher` hashes to compute, in this order.
+    pub img_hashes: Vec<ImgHashAlg>,
     /// Limits on decoding.
     pub limits: DecodeLimits,
     /// Images larger than this many bytes are not decoded (recorded as too large).
@@ -35,6 +43,7 @@ impl Default for PerceptualConfig {
         PerceptualConfig {
             pdq: true,
             dihedral: false,
+            img_hashes: Vec::new(),
             limits: DecodeLimits::default(),
             max_file_bytes: 256 << 20,
         }
@@ -52,7 +61,70 @@ impl PerceptualConfig {
 
     /// Whether any perceptual hash is selected.
     pub fn enabled(&self) -> bool {
-        self.pdq
+        self.pdq || !self.img_hashes.is_empty()
+    }
+
+    /// The tags of the selected algorithms, in output order.
+    pub fn tags(&self) -> Vec<String> {
+        let pdq = self.pdq.then(|| PDQ_TAG.to_string());
+        pdq.into_iter()
+            .chain(self.img_hashes.iter().map(|a| a.tag().to_string()))
+            .collect()
+    }
+}
+
+/// The `image_hasher` algorithms, each pinned to one configuration: 8×8
+/// bits, Lanczos3 resize, image-rs (Rec. 709) grey, least significant bit
+/// first, `image_hasher` 3.x. A change to any of these gets a new tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImgHashAlg {
+    /// `phash/1`: DCT of a 16×16 grey image, bits above the median.
+    Phash,
+    /// `dhash/1`: horizontal gradient signs of a 9×8 grey image.
+    Dhash,
+    /// `ahash/1`: 8×8 grey image, bits above the mean.
+    Ahash,
+}
+
+impl ImgHashAlg {
+    /// All three, in output order.
+    pub const ALL: [ImgHashAlg; 3] = [ImgHashAlg::Phash, ImgHashAlg::Dhash, ImgHashAlg::Ahash];
+
+    /// The version tag written beside the hash.
+    pub fn tag(self) -> &'static str {
+        match self {
+            ImgHashAlg::Phash => "phash/1",
+            ImgHashAlg::Dhash => "dhash/1",
+            ImgHashAlg::Ahash => "ahash/1",
+        }
+    }
+
+    /// The name on the command line (`phash`, `dhash`, `ahash`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImgHashAlg::Phash => "phash",
+            ImgHashAlg::Dhash => "dhash",
+            ImgHashAlg::Ahash => "ahash",
+        }
+    }
+
+    /// The algorithm with tag `tag`.
+    pub fn from_tag(tag: &str) -> Option<ImgHashAlg> {
+        ImgHashAlg::ALL.into_iter().find(|a| a.tag() == tag)
+    }
+
+    fn hasher(self) -> image_hasher::Hasher {
+        use image_hasher::{BitOrder, FilterType, HashAlg, HasherConfig};
+        let c = HasherConfig::new()
+            .hash_size(8, 8)
+            .resize_filter(FilterType::Lanczos3)
+            .bit_order(BitOrder::LsbFirst);
+        match self {
+            ImgHashAlg::Phash => c.hash_alg(HashAlg::Median).preproc_dct(),
+            ImgHashAlg::Dhash => c.hash_alg(HashAlg::Gradient),
+            ImgHashAlg::Ahash => c.hash_alg(HashAlg::Mean),
+        }
+        .to_hasher()
     }
 }
 
@@ -68,6 +140,13 @@ pub enum Perceptual {
         /// The 8 dihedral hashes, when asked for.
         dihedral: Option<[PdqHash; 8]>,
     },
+    /// An `image_hasher` hash: 8 bytes.
+    Img {
+        /// Which one.
+        alg: ImgHashAlg,
+        /// The hash bytes, as `image_hasher` lays them out.
+        hash: [u8; 8],
+    },
 }
 
 impl Perceptual {
@@ -75,6 +154,7 @@ impl Perceptual {
     pub fn tag(&self) -> &'static str {
         match self {
             Perceptual::Pdq { .. } => PDQ_TAG,
+            Perceptual::Img { alg, .. } => alg.tag(),
         }
     }
 }
@@ -104,6 +184,21 @@ pub fn perceptual_hashes(
         });
     }
     let img = decode_rgb8(bytes, config.limits)?;
+    let mut img_hashes = Vec::new();
+    if !config.img_hashes.is_empty() {
+        let rgb =
+            image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+                .ok_or_else(|| {
+                    DecodeError::Corrupt("pixel buffer does not match its size".into())
+                })?;
+        let dynamic = image::DynamicImage::ImageRgb8(rgb);
+        for alg in &config.img_hashes {
+            let h = alg.hasher().hash_image(&dynamic);
+            let mut hash = [0u8; 8];
+            hash.copy_from_slice(&h.as_bytes()[..8]);
+            img_hashes.push(Perceptual::Img { alg: *alg, hash });
+        }
+    }
     if config.pdq {
         // Free the RGB pixels as soon as the luma plane exists: for a large
         // photo they are 3 bytes a pixel on top of the filter's 8.
@@ -117,5 +212,6 @@ pub fn perceptual_hashes(
             dihedral: p.dihedral,
         });
     }
+    out.extend(img_hashes);
     Ok(out)
 }

@@ -20,9 +20,9 @@ use super::{
 use crate::hash::{Algorithm, AlgorithmSet, Digests, from_hex};
 use crate::identify::FileType;
 use crate::path::RawPath;
-use crate::perceptual::Perceptual;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::pdq::{PDQ_TAG, PdqHash};
+use crate::perceptual::{ImgHashAlg, Perceptual};
 use crate::time::Timestamp;
 
 /// One line of the JSON Lines file.
@@ -277,6 +277,12 @@ impl WirePerceptual {
                 quality: Some(*quality),
                 dihedral: dihedral.map(|d| d.iter().map(|h| h.to_string()).collect()),
             },
+            Perceptual::Img { hash, .. } => WirePerceptual {
+                tag: p.tag().to_string(),
+                hash: crate::hash::to_hex(hash),
+                quality: None,
+                dihedral: None,
+            },
         }
     }
 
@@ -300,7 +306,16 @@ impl WirePerceptual {
                     dihedral,
                 })
             }
-            other => Err(format!("unknown perceptual hash tag '{other}'")),
+            other => match ImgHashAlg::from_tag(other) {
+                Some(alg) => {
+                    let bytes = from_hex(&self.hash).ok_or("perceptual 'hash' is not hex")?;
+                    let hash = bytes
+                        .try_into()
+                        .map_err(|_| format!("'{other}' hash is not 8 bytes"))?;
+                    Ok(Perceptual::Img { alg, hash })
+                }
+                None => Err(format!("unknown perceptual hash tag '{other}'")),
+            },
         }
     }
 }
