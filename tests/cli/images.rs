@@ -131,8 +131,19 @@ fn perceptual_can_be_turned_off_and_dihedral_on() {
         .collect();
     assert_eq!(got, want);
 
-    let o = scan(ev.root(), &["-q", "--perceptual", "phash"]);
+    let o = scan(ev.root(), &["-q", "--perceptual", "pdq,phash,dhash,ahash"]);
+    let all = entries(&o.stdout);
+    let tags: Vec<&str> = all[0]["perceptual"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["pdq/1", "phash/1", "dhash/1", "ahash/1"]);
+
+    let o = scan(ev.root(), &["-q", "--perceptual", "photodna"]);
     assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("choose from pdq, phash, dhash, ahash"));
 }
 
 #[test]

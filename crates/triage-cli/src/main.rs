@@ -346,8 +346,11 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
                             quality,
                             dihedral,
                         } => {
-                            let dih: String =
-                                dihedral.iter().flatten().map(|h| format!(" {h}")).collect();
+                            let dih: String = dihedral
+                                .iter()
+                                .flat_map(|d| d.iter())
+                                .map(|h| format!(" {h}"))
+                                .collect();
                             writeln!(out, "{hash} {quality} {}{dih} {shown}", p.tag())?;
                         }
                         Perceptual::Img { hash, .. } => {

@@ -303,7 +303,7 @@ mod tests {
     impl Source for Fake {
         fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
             self.calls += 1;
-            if self.eintr_every > 0 && self.calls % self.eintr_every == 0 {
+            if self.eintr_every > 0 && self.calls.is_multiple_of(self.eintr_every) {
                 return Err(io::Error::from_raw_os_error(libc::EINTR));
             }
             if self.eio_at.is_some_and(|at| offset + buf.len() as u64 > at) {

@@ -137,8 +137,8 @@ pub enum Perceptual {
         hash: PdqHash,
         /// 0–100; matches on hashes under 50 are unreliable.
         quality: u8,
-        /// The 8 dihedral hashes, when asked for.
-        dihedral: Option<[PdqHash; 8]>,
+        /// The 8 dihedral hashes, when asked for (boxed: 256 bytes).
+        dihedral: Option<Box<[PdqHash; 8]>>,
     },
     /// An `image_hasher` hash: 8 bytes.
     Img {
@@ -209,7 +209,7 @@ pub fn perceptual_hashes(
         out.push(Perceptual::Pdq {
             hash: p.hash,
             quality: p.quality,
-            dihedral: p.dihedral,
+            dihedral: p.dihedral.map(Box::new),
         });
     }
     out.extend(img_hashes);

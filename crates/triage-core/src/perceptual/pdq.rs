@@ -532,8 +532,12 @@ mod tests {
     fn dihedral_hashes_match_transformed_pixels() {
         let n = 64;
         let px = |x: usize, y: usize| -> [u8; 3] {
-            let v =
-                ((x * 3 + y * 5) % 256) as u8 ^ if (x / 9 + y / 13) % 2 == 0 { 0 } else { 0x5a };
+            let v = ((x * 3 + y * 5) % 256) as u8
+                ^ if (x / 9 + y / 13).is_multiple_of(2) {
+                    0
+                } else {
+                    0x5a
+                };
             [v, v / 2, 255 - v]
         };
         let mut img = Vec::new();

@@ -275,7 +275,9 @@ impl WirePerceptual {
                 tag: p.tag().to_string(),
                 hash: hash.to_string(),
                 quality: Some(*quality),
-                dihedral: dihedral.map(|d| d.iter().map(|h| h.to_string()).collect()),
+                dihedral: dihedral
+                    .as_ref()
+                    .map(|d| d.iter().map(|h| h.to_string()).collect()),
             },
             Perceptual::Img { hash, .. } => WirePerceptual {
                 tag: p.tag().to_string(),
@@ -297,7 +299,9 @@ impl WirePerceptual {
                             .iter()
                             .map(|h| h.parse().map_err(bad))
                             .collect::<Result<_, _>>()?;
-                        Some(hashes.try_into().map_err(|_| "'dihedral' needs 8 hashes")?)
+                        let arr: [PdqHash; 8] =
+                            hashes.try_into().map_err(|_| "'dihedral' needs 8 hashes")?;
+                        Some(Box::new(arr))
                     }
                 };
                 Ok(Perceptual::Pdq {
