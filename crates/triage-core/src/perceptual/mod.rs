@@ -20,7 +20,7 @@ pub mod decode;
 pub mod pdq;
 
 use decode::{DecodeError, DecodeLimits, decode_rgb8};
-use pdq::{PDQ_TAG, PdqHash, pdq_luma};
+use pdq::{PDQ_TAG, PdqHash};
 
 /// Which perceptual hashes to compute, and the limits on decoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,9 +73,15 @@ impl PerceptualConfig {
     }
 }
 
-/// The `image_hasher` algorithms, each pinned to one configuration: 8×8
-/// bits, Lanczos3 resize, image-rs (Rec. 709) grey, least significant bit
-/// first, `image_hasher` 3.x. A change to any of these gets a new tag.
+/// Before the `image_hasher` hashes, images larger than this are shrunk to
+/// fit it (aspect kept) with `image`'s area-averaging `thumbnail`.
+const THUMB: u32 = 256;
+
+/// The `image_hasher` algorithms, each pinned to one configuration: the
+/// image first shrunk to fit 256×256 by `image::DynamicImage::thumbnail`,
+/// then 8×8 bits, Lanczos3 resize, image-rs (Rec. 709) grey, least
+/// significant bit first, `image_hasher` 3.x. A change to any of these gets
+/// a new tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ImgHashAlg {
     /// `phash/1`: DCT of a 16×16 grey image, bits above the median.
@@ -191,7 +197,12 @@ pub fn perceptual_hashes(
                 .ok_or_else(|| {
                     DecodeError::Corrupt("pixel buffer does not match its size".into())
                 })?;
-        let dynamic = image::DynamicImage::ImageRgb8(rgb);
+        // Area-average down to at most 256 px a side first: image_hasher's
+        // Lanczos3 over a full-size photo cost 3x the PDQ. Part of the tags.
+        let mut dynamic = image::DynamicImage::ImageRgb8(rgb);
+        if dynamic.width() > THUMB || dynamic.height() > THUMB {
+            dynamic = dynamic.thumbnail(THUMB, THUMB);
+        }
         for alg in &config.img_hashes {
             let h = alg.hasher().hash_image(&dynamic);
             let mut hash = [0u8; 8];
@@ -200,12 +211,7 @@ pub fn perceptual_hashes(
         }
     }
     if config.pdq {
-        // Free the RGB pixels as soon as the luma plane exists: for a large
-        // photo they are 3 bytes a pixel on top of the filter's 8.
-        let (w, h) = (img.width, img.height);
-        let luma = pdq::luma_from_rgb8(&img.pixels);
-        drop(img);
-        let p = pdq_luma(luma, w, h, config.dihedral);
+        let p = pdq::pdq_rgb8_pooled(&img.pixels, img.width, img.height, config.dihedral);
         out.push(Perceptual::Pdq {
             hash: p.hash,
             quality: p.quality,

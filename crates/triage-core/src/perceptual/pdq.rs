@@ -179,14 +179,59 @@ pub fn pdq_rgb8(rgb: &[u8], width: usize, height: usize, dihedral: bool) -> Pdq 
 
 /// Luma as [`PDQ_TAG`] defines it: f64 weighted sum rounded to f32.
 pub fn luma_from_rgb8(rgb: &[u8]) -> Vec<f32> {
-    rgb.chunks_exact(3)
-        .map(|p| (p[0] as f64 * 0.299 + p[1] as f64 * 0.587 + p[2] as f64 * 0.114) as f32)
-        .collect()
+    let mut out = Vec::new();
+    luma_into(rgb, &mut out);
+    out
+}
+
+/// [`luma_from_rgb8`] into a reused buffer.
+fn luma_into(rgb: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        rgb.chunks_exact(3)
+            .map(|p| (p[0] as f64 * 0.299 + p[1] as f64 * 0.587 + p[2] as f64 * 0.114) as f32),
+    );
+}
+
+thread_local! {
+    /// Reused full-size f32 planes (luma, filter scratch). A large photo
+    /// needs 8 bytes a pixel; allocating that fresh per image cost a quarter
+    /// of the time in page faults. Taken out while in use, so re-entrant.
+    static PLANES: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Planes larger than this (in f32s, 64 MiB) are freed after use rather
+/// than kept, so one huge image does not pin memory for the rest of a scan.
+const KEEP_PLANE: usize = 16 << 20;
+
+fn take_plane() -> Vec<f32> {
+    PLANES.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+fn give_plane(v: Vec<f32>) {
+    if v.capacity() <= KEEP_PLANE {
+        PLANES.with(|p| p.borrow_mut().push(v));
+    }
+}
+
+/// PDQ of 8-bit RGB pixels using this thread's reused planes: what the scan
+/// calls. Same result as [`pdq_rgb8`].
+pub fn pdq_rgb8_pooled(rgb: &[u8], width: usize, height: usize, dihedral: bool) -> Pdq {
+    let mut luma = take_plane();
+    luma_into(rgb, &mut luma);
+    let pdq = pdq_in_place(&mut luma, width, height, dihedral);
+    give_plane(luma);
+    pdq
 }
 
 /// PDQ of a luma plane (`luma.len() == width · height`, row-major). Takes
 /// the buffer by value: the filter works in place.
 pub fn pdq_luma(mut luma: Vec<f32>, width: usize, height: usize, dihedral: bool) -> Pdq {
+    pdq_in_place(&mut luma, width, height, dihedral)
+}
+
+/// PDQ of a luma plane, which is overwritten by the filter.
+fn pdq_in_place(luma: &mut [f32], width: usize, height: usize, dihedral: bool) -> Pdq {
     assert_eq!(
         luma.len(),
         width * height,
@@ -199,7 +244,7 @@ pub fn pdq_luma(mut luma: Vec<f32>, width: usize, height: usize, dihedral: bool)
             dihedral: dihedral.then_some([PdqHash::default(); 8]),
         };
     }
-    let a = downsample_64(&mut luma, width, height);
+    let a = downsample_64(luma, width, height);
     let quality = quality(&a);
     let b = dct_16(&a);
     let hash = threshold(&b);
@@ -261,20 +306,14 @@ fn box_1d(input: &[f32], output: &mut [f32], len: usize, stride: usize, w: usize
 /// Two passes of (rows, then columns), then decimation to 64×64.
 fn downsample_64(luma: &mut [f32], width: usize, height: usize) -> Box<[[f32; 64]; 64]> {
     let (wx, wy) = (window(width), window(height));
-    let mut tmp = vec![0f32; luma.len()];
+    let mut tmp = take_plane();
+    // Every element is written by the row pass before it is read.
+    tmp.resize(luma.len(), 0.0);
     for _ in 0..2 {
-        for r in 0..height {
-            let row = r * width;
-            box_1d(
-                &luma[row..row + width],
-                &mut tmp[row..row + width],
-                width,
-                1,
-                wx,
-            );
-        }
+        filter_rows(luma, &mut tmp, width, height, wx);
         filter_columns(&tmp, luma, width, height, wy);
     }
+    give_plane(tmp);
     let mut a = Box::new([[0f32; 64]; 64]);
     for (i, out_row) in a.iter_mut().enumerate() {
         let r = (2 * i + 1) * height / 128;
@@ -283,6 +322,73 @@ fn downsample_64(luma: &mut [f32], width: usize, height: usize) -> Box<[[f32; 64
         }
     }
     a
+}
+
+/// The row pass, eight rows at a time: each row's running sum is a chain of
+/// dependent additions, so one row alone waits on latency; eight
+/// independent chains side by side keep the FPU busy. Each row still sees
+/// exactly the operations of [`box_1d`] in the same order.
+fn filter_rows(input: &[f32], output: &mut [f32], width: usize, height: usize, w: usize) {
+    const L: usize = 8;
+    let half = (w + 2) / 2;
+    let blocks = height / L;
+    for b in 0..blocks {
+        let rows: [&[f32]; L] = std::array::from_fn(|l| {
+            let s = (b * L + l) * width;
+            &input[s..s + width]
+        });
+        let mut outs: Vec<&mut [f32]> = output[b * L * width..(b + 1) * L * width]
+            .chunks_exact_mut(width)
+            .collect();
+        let mut sum = [0f32; L];
+        let mut count = 0usize;
+        let (mut li, mut ri, mut oi) = (0, 0, 0);
+        let mut emit = |sum: &[f32; L], count: usize, oi: usize| {
+            let c = count as f32;
+            for (o, s) in outs.iter_mut().zip(sum) {
+                o[oi] = s / c;
+            }
+        };
+        for _ in 0..half - 1 {
+            for l in 0..L {
+                sum[l] += rows[l][ri];
+            }
+            count += 1;
+            ri += 1;
+        }
+        for _ in 0..w - half + 1 {
+            for l in 0..L {
+                sum[l] += rows[l][ri];
+            }
+            count += 1;
+            emit(&sum, count, oi);
+            ri += 1;
+            oi += 1;
+        }
+        for _ in 0..width - w {
+            for l in 0..L {
+                sum[l] += rows[l][ri];
+                sum[l] -= rows[l][li];
+            }
+            emit(&sum, count, oi);
+            li += 1;
+            ri += 1;
+            oi += 1;
+        }
+        for _ in 0..half - 1 {
+            for l in 0..L {
+                sum[l] -= rows[l][li];
+            }
+            count -= 1;
+            emit(&sum, count, oi);
+            li += 1;
+            oi += 1;
+        }
+    }
+    for r in blocks * L..height {
+        let s = r * width;
+        box_1d(&input[s..s + width], &mut output[s..s + width], width, 1, w);
+    }
 }
 
 /// The column pass, all columns at once row by row (cache friendly); each
