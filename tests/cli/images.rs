@@ -104,6 +104,25 @@ fn scan_records_pdq_and_image_errors() {
     let summary = records(&o.stdout).pop().unwrap();
     assert_eq!(summary["images_hashed"], 2);
     assert_eq!(summary["image_errors"]["too_large"], 1);
+
+    // The CSV view carries the same values.
+    let o = scan(ev.root(), &["-q", "--format", "csv"]);
+    let mut rdr = csv::Reader::from_reader(&o.stdout[..]);
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let row = |path: &str| {
+        rows.iter()
+            .find(|r| &r[col("path")] == path)
+            .unwrap()
+            .clone()
+    };
+    let (hash, quality) = expected("shapes-800x600.png");
+    assert_eq!(
+        &row("a/shapes.png")[col("perceptual")],
+        format!("pdq/1:{hash}:{quality}")
+    );
+    assert!(row("d/phone.heic")[col("perceptual_error")].starts_with("unsupported_format: "));
 }
 
 #[test]

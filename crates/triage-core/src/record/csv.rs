@@ -12,11 +12,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{Entry, FailureKind, Outcome, RecordWriter, ScanHeader, SkipReason, Summary};
-use crate::hash::Algorithm;
+use crate::hash::{Algorithm, to_hex};
 use crate::path::RawPath;
+use crate::perceptual::Perceptual;
 
-/// The column names, in order.
-pub const COLUMNS: [&str; 22] = [
+/// The column names, in order. `perceptual` holds the perceptual hashes as
+/// space-separated `tag:hash` (PDQ: `tag:hash:quality`); `perceptual_error`
+/// the decode error's kind and message.
+pub const COLUMNS: [&str; 24] = [
     "record",
     "path",
     "path_b64",
@@ -39,6 +42,8 @@ pub const COLUMNS: [&str; 22] = [
     "reason",
     "error",
     "bytes_read",
+    "perceptual",
+    "perceptual_error",
 ];
 
 /// Writes entries as CSV rows.
@@ -100,6 +105,23 @@ impl<W: Write> RecordWriter for Writer<W> {
                     row.push(h.digests.hex(alg).unwrap_or_default());
                 }
                 row.extend([String::new(), String::new(), h.bytes_read.to_string()]);
+                let tagged: Vec<String> = h
+                    .perceptual
+                    .iter()
+                    .map(|p| match p {
+                        Perceptual::Pdq { hash, quality, .. } => {
+                            format!("{}:{hash}:{quality}", p.tag())
+                        }
+                        Perceptual::Img { hash, .. } => format!("{}:{}", p.tag(), to_hex(hash)),
+                    })
+                    .collect();
+                row.push(tagged.join(" "));
+                row.push(
+                    h.perceptual_error
+                        .as_ref()
+                        .map(|e| format!("{}: {}", e.code(), e.detail()))
+                        .unwrap_or_default(),
+                );
             }
             Outcome::Skipped(r) => {
                 row.extend(std::iter::repeat_n(String::new(), 7));
@@ -110,7 +132,7 @@ impl<W: Write> RecordWriter for Writer<W> {
                     SkipReason::Symlink { .. } | SkipReason::DirectoryLoop { .. } => r.to_string(),
                     _ => String::new(),
                 };
-                row.extend([detail, String::new()]);
+                row.extend([detail, String::new(), String::new(), String::new()]);
             }
             Outcome::Failed(f) => {
                 row.extend(std::iter::repeat_n(String::new(), 7));
@@ -119,6 +141,7 @@ impl<W: Write> RecordWriter for Writer<W> {
                     k => k.code().to_string(),
                 };
                 row.extend([reason, f.kind.to_string(), f.bytes_read.to_string()]);
+                row.extend([String::new(), String::new()]);
             }
         }
         debug_assert_eq!(row.len(), COLUMNS.len());
