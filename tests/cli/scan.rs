@@ -20,6 +20,16 @@ const EMPTY: [&str; 4] = [
 ];
 const ALGS: [&str; 4] = ["md5", "sha1", "sha256", "blake3"];
 
+/// The digest `tool` (md5sum, b3sum, ...) prints for `path`.
+fn tool_digest(tool: &str, path: &std::path::Path) -> String {
+    let out = Command::new(tool).arg(path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn digests(e: &serde_json::Value) -> [String; 4] {
     ALGS.map(|a| e[a].as_str().unwrap_or("").to_string())
 }
@@ -71,16 +81,8 @@ fn large_file_digests_match_the_tools() {
     let e = entries(&o.stdout);
     let e = entry(&e, "big.bin");
     for (alg, tool) in ALGS.iter().zip(tools) {
-        let out = Command::new(tool)
-            .arg(ev.path(b"big.bin"))
-            .output()
-            .unwrap();
-        let want = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            e[alg].as_str().unwrap(),
-            want.split_whitespace().next().unwrap(),
-            "{tool}"
-        );
+        let want = tool_digest(tool, &ev.path(b"big.bin"));
+        assert_eq!(e[alg].as_str().unwrap(), want, "{tool}");
     }
 }
 
@@ -136,16 +138,8 @@ fn multi_gib_sparse_file() {
     let e = entry(&e, "disk.img");
     assert_eq!(e["bytes_read"], size);
     for (alg, tool) in [("md5", "md5sum"), ("blake3", "b3sum")] {
-        let out = Command::new(tool)
-            .arg(ev.path(b"disk.img"))
-            .output()
-            .unwrap();
-        let want = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            e[alg].as_str().unwrap(),
-            want.split_whitespace().next().unwrap(),
-            "{tool}"
-        );
+        let want = tool_digest(tool, &ev.path(b"disk.img"));
+        assert_eq!(e[alg].as_str().unwrap(), want, "{tool}");
     }
 }
 
@@ -240,6 +234,21 @@ impl Drop for Unmount {
     }
 }
 
+/// `mount ARGS... TARGET`, unmounted when the guard drops; `None`, with a
+/// printed reason, where mounting is not permitted (not root).
+fn mount(args: &[&std::ffi::OsStr], target: std::path::PathBuf, what: &str) -> Option<Unmount> {
+    let ok = Command::new("mount")
+        .args(args)
+        .arg(&target)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: {what} not permitted here (needs root)");
+    }
+    ok.then_some(Unmount(target))
+}
+
 /// A bind mount of the root inside itself is a directory loop, detected by
 /// (device, inode). Needs mount permission (root in CI).
 #[test]
@@ -247,18 +256,10 @@ fn bind_mount_loop_is_detected() {
     let ev = Evidence::new();
     ev.file("a", "1").dir("sub/loop");
     let target = ev.path(b"sub/loop");
-    let mounted = Command::new("mount")
-        .arg("--bind")
-        .arg(ev.root())
-        .arg(&target)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: 'mount --bind' not permitted here (needs root)");
+    let bind = [ev.root().as_os_str(), std::ffi::OsStr::new("--bind")];
+    let Some(_guard) = mount(&bind[..], target, "'mount --bind'") else {
         return;
-    }
-    let _guard = Unmount(target);
+    };
     let o = scan(ev.root(), &["-q"]);
     assert_eq!(code(&o), 0);
     let got = entries(&o.stdout);
@@ -275,17 +276,10 @@ fn one_file_system_skips_other_mounts() {
     let ev = Evidence::new();
     ev.file("a", "1").dir("mnt");
     let target = ev.path(b"mnt");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&target)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: mounting a tmpfs is not permitted here (needs root)");
+    let tmpfs = ["-t", "tmpfs", "-o", "size=1m", "tmpfs"].map(std::ffi::OsStr::new);
+    let Some(_guard) = mount(&tmpfs[..], target, "mounting a tmpfs") else {
         return;
-    }
-    let _guard = Unmount(target);
+    };
     ev.file("mnt/inside", "2");
     let o = scan(ev.root(), &["-q", "-x"]);
     assert_eq!(code(&o), 0);
