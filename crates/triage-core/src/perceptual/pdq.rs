@@ -18,7 +18,7 @@
 //!   sides, and a threshold at the lower median.
 //!
 //! All arithmetic is f32 in the reference's order; Rust never contracts to
-//! FMA, so the results are the same on every platform. [`reference`] is the
+//! FMA, so the results are the same on every platform. [`mod@reference`] is the
 //! slow, literal form kept as the oracle for faster paths.
 
 use std::fmt;
