@@ -296,13 +296,11 @@ fn one_file_system_skips_other_mounts() {
 /// the scan runs as `nobody` through setpriv.
 #[test]
 fn unreadable_file_fails_with_the_os_error() {
-    let ev = Evidence::new();
+    use std::os::unix::fs::PermissionsExt;
+    // Under /tmp: the checkout may sit below a directory `nobody` cannot enter.
+    let ev = Evidence::new_in(&std::env::temp_dir());
     ev.file("a-secret", "s").file("b-open", "o");
-    std::fs::set_permissions(
-        ev.path(b"a-secret"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o000),
-    )
-    .unwrap();
+    std::fs::set_permissions(ev.path(b"a-secret"), PermissionsExt::from_mode(0o000)).unwrap();
     let is_root = unsafe { libc::geteuid() } == 0;
     let mut cmd;
     if is_root {
@@ -310,18 +308,16 @@ fn unreadable_file_fails_with_the_os_error() {
             eprintln!("skipped: running as root without setpriv to drop privileges");
             return;
         }
-        // The tree must be traversable by nobody.
+        // The tree and a copy of the binary must be reachable by nobody.
         for p in [ev.root().parent().unwrap(), ev.root()] {
-            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
+            std::fs::set_permissions(p, PermissionsExt::from_mode(0o755)).unwrap();
         }
+        let bin = ev.out("triage");
+        std::fs::copy(env!("CARGO_BIN_EXE_triage"), &bin).unwrap();
+        std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
         cmd = Command::new("setpriv");
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_triage"),
-        ]);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
     } else {
         cmd = triage();
     }

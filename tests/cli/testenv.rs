@@ -21,9 +21,13 @@ pub struct Evidence {
 impl Evidence {
     /// An empty tree. `base/` holds the tree (`base/evidence`) and outputs.
     pub fn new() -> Evidence {
+        Evidence::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    }
+
+    /// An empty tree under `dir` (e.g. /tmp, when another user must reach it).
+    pub fn new_in(dir: &Path) -> Evidence {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let base =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ev-{}-{n}", std::process::id()));
+        let base = dir.join(format!("triage-ev-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let root = base.join("evidence");
         fs::create_dir_all(&root).unwrap();
