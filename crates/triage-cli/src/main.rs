@@ -155,6 +155,7 @@ impl From<Format> for OutputFormat {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -177,6 +178,20 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code.code())
+}
+
+/// Decoded images are tens of MB each; glibc maps every allocation over its
+/// dynamic threshold fresh and unmaps it on free, so each image paid for
+/// page faults on new memory (a tenth of the time in perceptual scans). Raise
+/// the threshold to glibc's maximum (32 MiB) and keep freed memory for reuse.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
 }
 
 fn run(cli: Cli) -> Result<Exit> {

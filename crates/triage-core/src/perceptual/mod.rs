@@ -211,7 +211,7 @@ pub fn perceptual_hashes(
         }
     }
     if config.pdq {
-        let p = pdq::pdq_rgb8_pooled(&img.pixels, img.width, img.height, config.dihedral);
+        let p = pdq::pdq_rgb8(&img.pixels, img.width, img.height, config.dihedral);
         out.push(Perceptual::Pdq {
             hash: p.hash,
             quality: p.quality,

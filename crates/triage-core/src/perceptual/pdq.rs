@@ -174,54 +174,30 @@ pub struct Pdq {
 /// assert_eq!(pdq.dihedral.unwrap()[0], pdq.hash);
 /// ```
 pub fn pdq_rgb8(rgb: &[u8], width: usize, height: usize, dihedral: bool) -> Pdq {
-    pdq_luma(luma_from_rgb8(rgb), width, height, dihedral)
+    assert_eq!(
+        rgb.len(),
+        3 * width * height,
+        "pixel buffer does not match its dimensions"
+    );
+    // Luma is made row by row as the filter asks for it: no luma plane, so
+    // memory beyond the pixels is a few rows.
+    finish(width, height, dihedral, |line, r| {
+        luma_row(&rgb[3 * r * width..3 * (r + 1) * width], line)
+    })
 }
 
 /// Luma as [`PDQ_TAG`] defines it: f64 weighted sum rounded to f32.
 pub fn luma_from_rgb8(rgb: &[u8]) -> Vec<f32> {
-    let mut out = Vec::new();
-    luma_into(rgb, &mut out);
+    let mut out = vec![0f32; rgb.len() / 3];
+    luma_row(rgb, &mut out);
     out
 }
 
-/// [`luma_from_rgb8`] into a reused buffer.
-fn luma_into(rgb: &[u8], out: &mut Vec<f32>) {
-    out.clear();
-    out.extend(
-        rgb.chunks_exact(3)
-            .map(|p| (p[0] as f64 * 0.299 + p[1] as f64 * 0.587 + p[2] as f64 * 0.114) as f32),
-    );
-}
-
-thread_local! {
-    /// Reused full-size f32 planes (luma, filter scratch). A large photo
-    /// needs 8 bytes a pixel; allocating that fresh per image cost a quarter
-    /// of the time in page faults. Taken out while in use, so re-entrant.
-    static PLANES: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Planes larger than this (in f32s, 64 MiB) are freed after use rather
-/// than kept, so one huge image does not pin memory for the rest of a scan.
-const KEEP_PLANE: usize = 16 << 20;
-
-fn take_plane() -> Vec<f32> {
-    PLANES.with(|p| p.borrow_mut().pop()).unwrap_or_default()
-}
-
-fn give_plane(v: Vec<f32>) {
-    if v.capacity() <= KEEP_PLANE {
-        PLANES.with(|p| p.borrow_mut().push(v));
+#[inline(always)]
+fn luma_row(rgb: &[u8], out: &mut [f32]) {
+    for (y, p) in out.iter_mut().zip(rgb.chunks_exact(3)) {
+        *y = (p[0] as f64 * 0.299 + p[1] as f64 * 0.587 + p[2] as f64 * 0.114) as f32;
     }
-}
-
-/// PDQ of 8-bit RGB pixels using this thread's reused planes: what the scan
-/// calls. Same result as [`pdq_rgb8`].
-pub fn pdq_rgb8_pooled(rgb: &[u8], width: usize, height: usize, dihedral: bool) -> Pdq {
-    let mut luma = take_plane();
-    luma_into(rgb, &mut luma);
-    let pdq = pdq_in_place(&mut luma, width, height, dihedral);
-    give_plane(luma);
-    pdq
 }
 
 /// PDQ of a luma plane (`luma.len() == width · height`, row-major). Takes
@@ -230,13 +206,21 @@ pub fn pdq_luma(mut luma: Vec<f32>, width: usize, height: usize, dihedral: bool)
     pdq_in_place(&mut luma, width, height, dihedral)
 }
 
-/// PDQ of a luma plane, which is overwritten by the filter.
+/// PDQ of a luma plane.
 fn pdq_in_place(luma: &mut [f32], width: usize, height: usize, dihedral: bool) -> Pdq {
     assert_eq!(
         luma.len(),
         width * height,
         "luma buffer does not match its dimensions"
     );
+    finish(width, height, dihedral, |line, r| {
+        line.copy_from_slice(&luma[r * width..(r + 1) * width])
+    })
+}
+
+/// Filter, quality, DCT and threshold over luma rows produced on demand by
+/// `row(line, r)`.
+fn finish(width: usize, height: usize, dihedral: bool, row: impl FnMut(&mut [f32], usize)) -> Pdq {
     if width < 5 || height < 5 {
         return Pdq {
             hash: PdqHash::default(),
@@ -244,7 +228,7 @@ fn pdq_in_place(luma: &mut [f32], width: usize, height: usize, dihedral: bool) -
             dihedral: dihedral.then_some([PdqHash::default(); 8]),
         };
     }
-    let a = downsample_64(luma, width, height);
+    let a = downsample_64(width, height, row);
     let quality = quality(&a);
     let b = dct_16(&a);
     let hash = threshold(&b);
@@ -303,137 +287,276 @@ fn box_1d(input: &[f32], output: &mut [f32], len: usize, stride: usize, w: usize
     }
 }
 
-/// Two passes of (rows, then columns), then decimation to 64×64.
-fn downsample_64(luma: &mut [f32], width: usize, height: usize) -> Box<[[f32; 64]; 64]> {
-    let (wx, wy) = (window(width), window(height));
-    let mut tmp = take_plane();
-    // Every element is written by the row pass before it is read.
-    tmp.resize(luma.len(), 0.0);
-    for _ in 0..2 {
-        filter_rows(luma, &mut tmp, width, height, wx);
-        filter_columns(&tmp, luma, width, height, wy);
+/// Two rounds of (rows, then columns), then decimation to 64×64, streamed:
+/// rows flow through the four passes as they are produced, each column pass
+/// keeping only the `w + 1` rows its window spans, and only the 64 sampled
+/// rows of the last pass are kept. Every row and column sees exactly the
+/// operations of the full-plane form ([`mod@reference`]) in the same order, so
+/// the result is identical; the working set is a few rows instead of two
+/// full f32 planes (8 bytes a pixel), which made the filter memory-bound.
+fn downsample_64(
+    width: usize,
+    height: usize,
+    row: impl FnMut(&mut [f32], usize),
+) -> Box<[[f32; 64]; 64]> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { downsample_64_avx2(width, height, row) };
     }
-    give_plane(tmp);
+    downsample_64_body(width, height, row)
+}
+
+/// The same code compiled for AVX2 (twice the f32/f64 lanes of the SSE2
+/// baseline). FMA is not enabled and Rust never contracts, so every
+/// operation, and so the hash, is bit-identical to the baseline's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn downsample_64_avx2(
+    width: usize,
+    height: usize,
+    row: impl FnMut(&mut [f32], usize),
+) -> Box<[[f32; 64]; 64]> {
+    downsample_64_body(width, height, row)
+}
+
+#[inline(always)]
+fn downsample_64_body(
+    width: usize,
+    height: usize,
+    mut row: impl FnMut(&mut [f32], usize),
+) -> Box<[[f32; 64]; 64]> {
+    let (wx, wy) = (window(width), window(height));
+    let mut rows1 = RowBlock::new(width, wx);
+    let mut cols1 = ColumnStream::new(width, height, wy);
+    let mut rows2 = RowBlock::new(width, wx);
+    let mut cols2 = ColumnStream::new(width, height, wy);
     let mut a = Box::new([[0f32; 64]; 64]);
-    for (i, out_row) in a.iter_mut().enumerate() {
-        let r = (2 * i + 1) * height / 128;
-        for (j, v) in out_row.iter_mut().enumerate() {
-            *v = luma[r * width + (2 * j + 1) * width / 128];
+    let sample_cols: [usize; 64] = std::array::from_fn(|j| (2 * j + 1) * width / 128);
+    let mut sample = |oi: usize, line: &[f32]| {
+        for (i, out_row) in a.iter_mut().enumerate() {
+            if (2 * i + 1) * height / 128 == oi {
+                for (v, &c) in out_row.iter_mut().zip(&sample_cols) {
+                    *v = line[c];
+                }
+            }
+        }
+    };
+    // Round 2 of the filter on a batch of round-1 row-pass output rows.
+    let mut after_rows1 = |block: &[f32]| {
+        for t1 in block.chunks_exact(width) {
+            let (_, p1) = cols1.push(t1);
+            for p1_row in p1.chunks_exact(width) {
+                if let Some(block2) = rows2.push(p1_row) {
+                    for t2 in block2.chunks_exact(width) {
+                        let (first2, p2) = cols2.push(t2);
+                        for (k, line) in p2.chunks_exact(width).enumerate() {
+                            sample(first2 + k, line);
+                        }
+                    }
+                }
+            }
+        }
+        // The last round-1 output row has arrived: flush round 2's rows.
+        if cols1.emitted == height {
+            let block2 = rows2.flush();
+            for t2 in block2.chunks_exact(width) {
+                let (first2, p2) = cols2.push(t2);
+                for (k, line) in p2.chunks_exact(width).enumerate() {
+                    sample(first2 + k, line);
+                }
+            }
+        }
+    };
+    let mut line = vec![0f32; width];
+    for r in 0..height {
+        row(&mut line, r);
+        if let Some(block) = rows1.push(&line) {
+            after_rows1(block);
         }
     }
+    after_rows1(rows1.flush());
     a
 }
 
-/// The row pass, eight rows at a time: each row's running sum is a chain of
-/// dependent additions, so one row alone waits on latency; eight
-/// independent chains side by side keep the FPU busy. Each row still sees
+/// Collects rows and runs the row pass on eight at a time, stored
+/// interleaved (`[column][row]`): each row's running sum is a chain of
+/// dependent additions, so one row alone waits on latency, while eight side
+/// by side are one vector operation on contiguous memory. Each row still sees
 /// exactly the operations of [`box_1d`] in the same order.
-fn filter_rows(input: &[f32], output: &mut [f32], width: usize, height: usize, w: usize) {
-    const L: usize = 8;
-    let half = (w + 2) / 2;
-    let blocks = height / L;
-    for b in 0..blocks {
-        let rows: [&[f32]; L] = std::array::from_fn(|l| {
-            let s = (b * L + l) * width;
-            &input[s..s + width]
-        });
-        let mut outs: Vec<&mut [f32]> = output[b * L * width..(b + 1) * L * width]
-            .chunks_exact_mut(width)
-            .collect();
-        let mut sum = [0f32; L];
-        let mut count = 0usize;
-        let (mut li, mut ri, mut oi) = (0, 0, 0);
-        let mut emit = |sum: &[f32; L], count: usize, oi: usize| {
-            let c = count as f32;
-            for (o, s) in outs.iter_mut().zip(sum) {
-                o[oi] = s / c;
-            }
-        };
-        for _ in 0..half - 1 {
-            for l in 0..L {
-                sum[l] += rows[l][ri];
-            }
-            count += 1;
-            ri += 1;
-        }
-        for _ in 0..w - half + 1 {
-            for l in 0..L {
-                sum[l] += rows[l][ri];
-            }
-            count += 1;
-            emit(&sum, count, oi);
-            ri += 1;
-            oi += 1;
-        }
-        for _ in 0..width - w {
-            for l in 0..L {
-                sum[l] += rows[l][ri];
-                sum[l] -= rows[l][li];
-            }
-            emit(&sum, count, oi);
-            li += 1;
-            ri += 1;
-            oi += 1;
-        }
-        for _ in 0..half - 1 {
-            for l in 0..L {
-                sum[l] -= rows[l][li];
-            }
-            count -= 1;
-            emit(&sum, count, oi);
-            li += 1;
-            oi += 1;
+struct RowBlock {
+    width: usize,
+    w: usize,
+    input: Vec<f32>,
+    filtered: Vec<f32>,
+    output: Vec<f32>,
+    rows: usize,
+}
+
+const LANES: usize = 8;
+
+impl RowBlock {
+    fn new(width: usize, w: usize) -> Self {
+        RowBlock {
+            width,
+            w,
+            input: vec![0f32; LANES * width],
+            filtered: vec![0f32; LANES * width],
+            output: vec![0f32; LANES * width],
+            rows: 0,
         }
     }
-    for r in blocks * L..height {
-        let s = r * width;
-        box_1d(&input[s..s + width], &mut output[s..s + width], width, 1, w);
+
+    /// Adds a row; returns the filtered block when eight are collected.
+    #[inline(always)]
+    fn push(&mut self, line: &[f32]) -> Option<&[f32]> {
+        let lane = self.rows;
+        for (c, x) in line.iter().enumerate() {
+            self.input[c * LANES + lane] = *x;
+        }
+        self.rows += 1;
+        (self.rows == LANES).then(|| self.flush())
+    }
+
+    /// Filters and returns the rows collected so far, row-major. Lanes past
+    /// the last row hold stale values; they are filtered and dropped.
+    #[inline(always)]
+    fn flush(&mut self) -> &[f32] {
+        let (n, width) = (self.rows, self.width);
+        filter_lanes(&self.input, &mut self.filtered, width, self.w);
+        for (c, lanes) in self.filtered.chunks_exact(LANES).enumerate() {
+            for (lane, v) in lanes[..n].iter().enumerate() {
+                self.output[lane * width + c] = *v;
+            }
+        }
+        self.rows = 0;
+        &self.output[..n * width]
     }
 }
 
-/// The column pass, all columns at once row by row (cache friendly); each
-/// column sees exactly the operations of [`box_1d`] in the same order.
-fn filter_columns(input: &[f32], output: &mut [f32], width: usize, height: usize, w: usize) {
+/// [`box_1d`] over eight interleaved rows at once.
+#[inline(always)]
+fn filter_lanes(input: &[f32], output: &mut [f32], width: usize, w: usize) {
     let half = (w + 2) / 2;
-    let mut sum = vec![0f32; width];
-    let row = |r: usize| &input[r * width..(r + 1) * width];
+    let col = |c: usize| &input[c * LANES..(c + 1) * LANES];
+    let mut sum = [0f32; LANES];
     let mut count = 0usize;
     let (mut li, mut ri, mut oi) = (0, 0, 0);
+    let mut emit = |sum: &[f32; LANES], count: usize, oi: usize| {
+        let c = count as f32;
+        for (o, s) in output[oi * LANES..(oi + 1) * LANES].iter_mut().zip(sum) {
+            *o = s / c;
+        }
+    };
     for _ in 0..half - 1 {
-        sum.iter_mut().zip(row(ri)).for_each(|(s, x)| *s += x);
+        sum.iter_mut().zip(col(ri)).for_each(|(s, x)| *s += x);
         count += 1;
         ri += 1;
     }
     for _ in 0..w - half + 1 {
-        sum.iter_mut().zip(row(ri)).for_each(|(s, x)| *s += x);
+        sum.iter_mut().zip(col(ri)).for_each(|(s, x)| *s += x);
         count += 1;
-        let c = count as f32;
-        let out = &mut output[oi * width..(oi + 1) * width];
-        out.iter_mut().zip(&sum).for_each(|(o, s)| *o = s / c);
+        emit(&sum, count, oi);
         ri += 1;
         oi += 1;
     }
-    for _ in 0..height - w {
-        let (add, sub) = (row(ri), row(li));
-        for ((s, x), y) in sum.iter_mut().zip(add).zip(sub) {
+    for _ in 0..width - w {
+        for ((s, x), y) in sum.iter_mut().zip(col(ri)).zip(col(li)) {
             *s += x;
             *s -= y;
         }
-        let c = count as f32;
-        let out = &mut output[oi * width..(oi + 1) * width];
-        out.iter_mut().zip(&sum).for_each(|(o, s)| *o = s / c);
+        emit(&sum, count, oi);
         li += 1;
         ri += 1;
         oi += 1;
     }
     for _ in 0..half - 1 {
-        sum.iter_mut().zip(row(li)).for_each(|(s, y)| *s -= y);
+        sum.iter_mut().zip(col(li)).for_each(|(s, y)| *s -= y);
         count -= 1;
-        let c = count as f32;
-        let out = &mut output[oi * width..(oi + 1) * width];
-        out.iter_mut().zip(&sum).for_each(|(o, s)| *o = s / c);
+        emit(&sum, count, oi);
         li += 1;
         oi += 1;
+    }
+}
+
+/// The column pass fed one row at a time: running sums per column, and a
+/// ring of the last `w + 1` input rows for the ones leaving the window.
+struct ColumnStream {
+    width: usize,
+    height: usize,
+    w: usize,
+    half: usize,
+    ring: Vec<f32>,
+    sum: Vec<f32>,
+    out: Vec<f32>,
+    count: usize,
+    received: usize,
+    emitted: usize,
+}
+
+impl ColumnStream {
+    fn new(width: usize, height: usize, w: usize) -> Self {
+        ColumnStream {
+            width,
+            height,
+            w,
+            half: (w + 2) / 2,
+            ring: vec![0f32; (w + 1) * width],
+            sum: vec![0f32; width],
+            out: Vec::with_capacity(width * ((w + 2) / 2 + 1)),
+            count: 0,
+            received: 0,
+            emitted: 0,
+        }
+    }
+
+    fn slot(&self, r: usize) -> std::ops::Range<usize> {
+        let s = r % (self.w + 1);
+        s * self.width..(s + 1) * self.width
+    }
+
+    /// Feeds input row `received`; returns the index of the first output
+    /// row completed by it and those rows (none, one, or at the last input
+    /// also the tail), concatenated.
+    #[inline(always)]
+    fn push(&mut self, line: &[f32]) -> (usize, &[f32]) {
+        let first = self.emitted;
+        self.out.clear();
+        let ri = self.received;
+        let slot = self.slot(ri);
+        self.ring[slot].copy_from_slice(line);
+        if ri < self.half - 1 {
+            self.sum.iter_mut().zip(line).for_each(|(s, x)| *s += x);
+            self.count += 1;
+        } else if ri < self.w {
+            self.sum.iter_mut().zip(line).for_each(|(s, x)| *s += x);
+            self.count += 1;
+            self.emit();
+        } else {
+            let old = &self.ring[self.slot(ri - self.w)];
+            for ((s, x), y) in self.sum.iter_mut().zip(line).zip(old) {
+                *s += x;
+                *s -= y;
+            }
+            self.emit();
+        }
+        self.received += 1;
+        if self.received == self.height {
+            for li in self.height - self.w..self.height - self.w + self.half - 1 {
+                let old = &self.ring[self.slot(li)];
+                self.sum.iter_mut().zip(old).for_each(|(s, y)| *s -= y);
+                self.count -= 1;
+                self.emit();
+            }
+        }
+        (first, &self.out)
+    }
+
+    #[inline(always)]
+    fn emit(&mut self) {
+        let c = self.count as f32;
+        self.out.extend(self.sum.iter().map(|s| s / c));
+        self.emitted += 1;
     }
 }
 
@@ -605,8 +728,14 @@ mod tests {
             let rgb = noise(w, h, (w * 7919 + h) as u64);
             let luma = luma_from_rgb8(&rgb);
             let fast = pdq_luma(luma.clone(), w, h, false);
+            let from_rgb = pdq_rgb8(&rgb, w, h, false);
             let (hash, quality) = reference::pdq_luma(luma, w, h);
             assert_eq!((fast.hash, fast.quality), (hash, quality), "{w}x{h}");
+            assert_eq!(
+                (from_rgb.hash, from_rgb.quality),
+                (hash, quality),
+                "{w}x{h} from RGB"
+            );
         }
     }
 
