@@ -775,37 +775,24 @@ mod tests {
                 };
             [v, v / 2, 255 - v]
         };
-        let mut img = Vec::new();
-        for y in 0..n {
-            for x in 0..n {
-                img.extend(px(x, y));
-            }
-        }
-        let p = pdq_rgb8(&img, n, n, true);
+        let render = |at: &dyn Fn(usize, usize) -> [u8; 3]| -> Vec<u8> {
+            (0..n)
+                .flat_map(|y| (0..n).flat_map(move |x| at(x, y)))
+                .collect()
+        };
+        let p = pdq_rgb8(&render(&px), n, n, true);
         assert_eq!(p.hash.norm(), 128);
         let d = p.dihedral.unwrap();
         assert_eq!(d[0], p.hash);
-        // Rotate 90° counter-clockwise: new(x, y) = old(n-1-y, x).
-        let mut rot = Vec::new();
-        for y in 0..n {
-            for x in 0..n {
-                rot.extend(px(n - 1 - y, x));
-            }
-        }
-        let r = pdq_rgb8(&rot, n, n, false);
+        // Rotate 90° counter-clockwise: new(x, y) = old(n-1-y, x); then
+        // mirror left to right.
+        let r = pdq_rgb8(&render(&|x, y| px(n - 1 - y, x)), n, n, false);
         assert!(
             r.hash.distance(&d[1]) <= 4,
             "rot90: {} bits",
             r.hash.distance(&d[1])
         );
-        // Mirror left to right.
-        let mut flip = Vec::new();
-        for y in 0..n {
-            for x in 0..n {
-                flip.extend(px(n - 1 - x, y));
-            }
-        }
-        let f = pdq_rgb8(&flip, n, n, false);
+        let f = pdq_rgb8(&render(&|x, y| px(n - 1 - x, y)), n, n, false);
         assert!(
             f.hash.distance(&d[5]) <= 4,
             "flipy: {} bits",
