@@ -194,3 +194,116 @@ fn hash_image_prints_hash_quality_tag_path() {
     assert_eq!(code(&o), 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not-an-image.jpg"));
 }
+
+/// Peak RSS of the largest child process this test process has waited for.
+fn children_peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage fills the zeroed struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    ru.ru_maxrss as u64 * 1024
+}
+
+/// A GIF whose screen and frame claim 65,535 × 65,535 pixels (4.3 billion)
+/// in a few dozen bytes: the shape of GIF decompression bombs.
+fn gif_bomb() -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x80, 0, 0]); // screen, 2-colour table
+    g.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+    g.extend_from_slice(&[0x2c, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]); // frame
+    g.extend_from_slice(&[2, 4, 0x84, 0x8f, 0xa9, 0xcb, 0]); // LZW data
+    g.push(0x3b);
+    g
+}
+
+/// Hostile images: a 100,000 × 100,000 PNG header, a GIF bomb and a
+/// truncated JPEG each end as a per-file result, and the scan's peak RSS
+/// stays under 512 MB (measured with getrusage on the child).
+#[test]
+fn hostile_images_fail_cleanly_in_bounded_memory() {
+    let ev = Evidence::new();
+    ev.file("png-bomb.png", png_header(100_000, 100_000));
+    ev.file("gif-bomb.gif", gif_bomb());
+    let img = image::load_from_memory(&fixture("shapes-800x600.png")).unwrap();
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    jpeg.truncate(jpeg.len() * 2 / 5);
+    ev.file("truncated.jpg", &jpeg);
+    let o = scan(ev.root(), &["-q", "--threads", "2"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let got = entries(&o.stdout);
+    let kind = |p: &str| {
+        entry(&got, p)["perceptual_error"]["kind"]
+            .as_str()
+            .map(String::from)
+    };
+    assert_eq!(kind("png-bomb.png").as_deref(), Some("too_large"));
+    assert_eq!(kind("gif-bomb.gif").as_deref(), Some("too_large"));
+    // A truncated JPEG is either decoded as far as it goes or refused as
+    // damaged; both are recorded, and its digests are kept.
+    let t = entry(&got, "truncated.jpg");
+    assert!(t["md5"].is_string());
+    assert!(
+        t["perceptual"].is_array() || kind("truncated.jpg").as_deref() == Some("corrupt"),
+        "{t:#}"
+    );
+    let peak = children_peak_rss_bytes();
+    assert!(peak < 512 << 20, "peak RSS {} MiB", peak >> 20);
+    eprintln!(
+        "hostile images: peak RSS {} MiB; truncated JPEG: {}",
+        peak >> 20,
+        t.get("perceptual_error")
+            .map_or("decoded".to_string(), |e| e.to_string())
+    );
+}
+
+/// A JPEG of `img` with an EXIF block whose orientation tag is `orientation`.
+fn jpeg_with_orientation(img: &image::DynamicImage, orientation: u16) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    let mut tiff = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    tiff.extend_from_slice(&(orientation as u32).to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// The record notes the EXIF orientation and the stored size; the hash is
+/// of the stored pixels either way, so both files hash alike.
+#[test]
+fn exif_orientation_is_recorded_not_applied() {
+    let img = image::load_from_memory(&fixture("shapes-333x517.png")).unwrap();
+    let ev = Evidence::new();
+    ev.file("rotated.jpg", jpeg_with_orientation(&img, 6));
+    let mut plain = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut plain),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    ev.file("plain.jpg", plain);
+    let o = scan(ev.root(), &["-q"]);
+    let got = entries(&o.stdout);
+    let r = entry(&got, "rotated.jpg");
+    assert_eq!(r["image"]["exif_orientation"], 6);
+    assert_eq!(
+        (r["image"]["width"].as_u64(), r["image"]["height"].as_u64()),
+        (Some(333), Some(517))
+    );
+    assert_eq!(r["image"]["truncated"], false);
+    let p = entry(&got, "plain.jpg");
+    assert!(p["image"].get("exif_orientation").is_none());
+    assert_eq!(r["perceptual"][0]["hash"], p["perceptual"][0]["hash"]);
+}

@@ -141,7 +141,7 @@ fn image_hasher_hashes_are_pinned() {
         let (hex, tag, path) = (c[0], c[2], c[3]);
         let bytes = std::fs::read(repo.join(path)).unwrap();
         let got = perceptual_hashes(&bytes, &config).unwrap();
-        let p = got.iter().find(|p| p.tag() == tag).unwrap();
+        let p = got.hashes.iter().find(|p| p.tag() == tag).unwrap();
         let Perceptual::Img { hash, .. } = p else {
             unreachable!()
         };

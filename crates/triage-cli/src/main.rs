@@ -354,7 +354,12 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
             .and_then(|bytes| perceptual_hashes(&bytes, &config).map_err(|e| e.to_string()));
         match result {
             Ok(hashes) => {
-                for p in hashes {
+                if hashes.info.is_some_and(|i| i.truncated) {
+                    eprintln!(
+                        "triage: {shown}: warning: truncated image, hashed as far as the data goes"
+                    );
+                }
+                for p in hashes.hashes {
                     match &p {
                         Perceptual::Pdq {
                             hash,

@@ -27,7 +27,7 @@ use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
-use crate::perceptual::{PerceptualConfig, perceptual_hashes};
+use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
 use crate::read::{looks_sparse, open_evidence, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, Hashed, Outcome, ScanHeader, Stage, Summary,
@@ -664,40 +664,41 @@ fn hash_file(
         Err(f) => Outcome::Failed(f),
         Ok(bytes_read) => {
             let file_type = sniff(&head, bytes_read);
-            let (perceptual, perceptual_error) =
-                if !ctx.perceptual.enabled() || !file_type.is_image() {
-                    (Vec::new(), None)
-                } else if meta.size > ctx.perceptual.max_file_bytes {
-                    let detail = format!(
-                        "file of {} bytes is over the {}-byte limit for decoding",
-                        meta.size, ctx.perceptual.max_file_bytes
-                    );
-                    (Vec::new(), Some(DecodeError::TooLarge { detail }))
-                } else {
-                    // A first read too short to sniff means nothing was kept:
-                    // read the (small) file again rather than skip it.
-                    let bytes = match image.take() {
-                        Some(b) if b.len() as u64 == bytes_read => Ok(b),
-                        _ => reread(&file, bytes_read),
-                    };
-                    match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
-                        Ok(Ok(p)) => (p, None),
-                        Ok(Err(e)) => (Vec::new(), Some(e)),
-                        Err(e) => (
-                            Vec::new(),
-                            Some(DecodeError::Corrupt(format!(
-                                "re-reading for decoding: {e}"
-                            ))),
-                        ),
-                    }
+            let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
+                (ImageHashes::default(), None)
+            } else if meta.size > ctx.perceptual.max_file_bytes {
+                let detail = format!(
+                    "file of {} bytes is over the {}-byte limit for decoding",
+                    meta.size, ctx.perceptual.max_file_bytes
+                );
+                (
+                    ImageHashes::default(),
+                    Some(DecodeError::TooLarge { detail }),
+                )
+            } else {
+                // A first read too short to sniff means nothing was kept:
+                // read the (small) file again rather than skip it.
+                let bytes = match image.take() {
+                    Some(b) if b.len() as u64 == bytes_read => Ok(b),
+                    _ => reread(&file, bytes_read),
                 };
+                match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
+                    Ok(Ok(h)) => (h, None),
+                    Ok(Err(e)) => (ImageHashes::default(), Some(e)),
+                    Err(e) => {
+                        let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
+                        (ImageHashes::default(), Some(e))
+                    }
+                }
+            };
             Outcome::Hashed(Hashed {
                 digests: hasher.finalize(),
                 bytes_read,
                 file_type,
                 ext_mismatch: file_type.ext_mismatch(path.extension()),
                 empty: bytes_read == 0,
-                perceptual,
+                perceptual: images.hashes,
+                image: images.info,
                 perceptual_error,
             })
         }

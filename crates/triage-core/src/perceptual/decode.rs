@@ -45,6 +45,13 @@ pub struct Rgb8 {
     pub height: usize,
     /// `3 · width · height` bytes, row-major.
     pub pixels: Vec<u8>,
+    /// The EXIF orientation tag (1–8) when the file has one. Not applied:
+    /// hashes are of the stored pixels; the dihedral hashes cover rotations.
+    pub exif_orientation: Option<u8>,
+    /// The data ends before the format's end marker (JPEG EOI, GIF
+    /// trailer): the decoder filled in what was missing, so the pixels, and
+    /// the hashes, are of a partial image.
+    pub truncated: bool,
 }
 
 /// Why an image could not be decoded.
@@ -128,46 +135,62 @@ pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeErr
 }
 
 fn decode_inner(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+    use image::ImageDecoder;
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-    let format = reader.format();
-    if format.is_none() {
+    let Some(format) = reader.format() else {
         return Err(DecodeError::Unsupported(
             "not recognised by the decoder".into(),
         ));
-    }
-    let mut reader = reader;
+    };
     let mut l = Limits::default();
     l.max_image_width = Some(limits.max_dimension);
     l.max_image_height = Some(limits.max_dimension);
     l.max_alloc = Some(limits.max_alloc);
     reader.limits(l);
-    // Check the header's size before any pixel is allocated.
-    let (w, h) = reader.into_dimensions().map_err(map_err)?;
+    // The decoder reads the header; check its size before any pixel is
+    // allocated.
+    let mut decoder = reader.into_decoder().map_err(map_err)?;
+    let (w, h) = decoder.dimensions();
     if w as u64 * h as u64 > limits.max_pixels {
         return Err(DecodeError::TooLarge {
             detail: format!("{w}×{h} is over {} pixels", limits.max_pixels),
         });
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes));
-    if let Some(f) = format {
-        reader.set_format(f);
-    }
-    reader.limits({
-        let mut l = Limits::default();
-        l.max_image_width = Some(limits.max_dimension);
-        l.max_image_height = Some(limits.max_dimension);
-        l.max_alloc = Some(limits.max_alloc);
-        l
-    });
-    let img = reader.decode().map_err(map_err)?;
+    let exif_orientation = decoder
+        .orientation()
+        .ok()
+        .map(|o| o.to_exif())
+        .filter(|&o| o != 1 || has_exif(bytes));
+    let img = image::DynamicImage::from_decoder(decoder).map_err(map_err)?;
     let rgb = img.into_rgb8();
     Ok(Rgb8 {
         width: rgb.width() as usize,
         height: rgb.height() as usize,
         pixels: rgb.into_raw(),
+        exif_orientation,
+        truncated: missing_end_marker(format, bytes),
     })
+}
+
+/// Whether the bytes carry an EXIF block at all (the decoders report
+/// orientation 1 both for "tag says 1" and for "no tag").
+fn has_exif(bytes: &[u8]) -> bool {
+    bytes.windows(6).take(1 << 16).any(|w| w == b"Exif\0\0")
+}
+
+/// JPEG without its EOI marker, GIF without its trailer: the decoders
+/// accept both and fill in the missing part.
+fn missing_end_marker(format: ImageFormat, bytes: &[u8]) -> bool {
+    // Some writers pad after the end marker; ignore trailing zero bytes.
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let data = &bytes[..end];
+    match format {
+        ImageFormat::Jpeg => !data.ends_with(&[0xFF, 0xD9]),
+        ImageFormat::Gif => !data.ends_with(&[0x3B]),
+        _ => false,
+    }
 }
 
 fn map_err(e: image::ImageError) -> DecodeError {

@@ -165,6 +165,29 @@ impl Perceptual {
     }
 }
 
+/// What decoding found out about an image, recorded beside its hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Width in pixels as stored.
+    pub width: u32,
+    /// Height in pixels as stored.
+    pub height: u32,
+    /// EXIF orientation (1–8) when the file has EXIF data; not applied.
+    pub exif_orientation: Option<u8>,
+    /// The data ended before the format's end marker and the decoder filled
+    /// in the rest: the hashes are of a partial picture.
+    pub truncated: bool,
+}
+
+/// The perceptual hashes of one image, and what its decoding found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageHashes {
+    /// Dimensions, orientation, truncation; `None` when nothing was decoded.
+    pub info: Option<ImageInfo>,
+    /// The selected hashes, PDQ first.
+    pub hashes: Vec<Perceptual>,
+}
+
 /// The perceptual hashes of an image file's bytes, as `config` selects.
 ///
 /// ```
@@ -175,10 +198,10 @@ impl Perceptual {
 pub fn perceptual_hashes(
     bytes: &[u8],
     config: &PerceptualConfig,
-) -> Result<Vec<Perceptual>, DecodeError> {
+) -> Result<ImageHashes, DecodeError> {
     let mut out = Vec::new();
     if !config.enabled() {
-        return Ok(out);
+        return Ok(ImageHashes::default());
     }
     if bytes.len() as u64 > config.max_file_bytes {
         return Err(DecodeError::TooLarge {
@@ -190,6 +213,12 @@ pub fn perceptual_hashes(
         });
     }
     let img = decode_rgb8(bytes, config.limits)?;
+    let info = ImageInfo {
+        width: img.width as u32,
+        height: img.height as u32,
+        exif_orientation: img.exif_orientation,
+        truncated: img.truncated,
+    };
     let mut img_hashes = Vec::new();
     if !config.img_hashes.is_empty() {
         let rgb =
@@ -219,5 +248,8 @@ pub fn perceptual_hashes(
         });
     }
     out.extend(img_hashes);
-    Ok(out)
+    Ok(ImageHashes {
+        info: Some(info),
+        hashes: out,
+    })
 }

@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use crate::hash::{AlgorithmSet, Digests};
 use crate::identify::FileType;
 use crate::path::RawPath;
-use crate::perceptual::Perceptual;
 use crate::perceptual::decode::DecodeError;
+use crate::perceptual::{ImageInfo, Perceptual};
 use crate::time::Timestamp;
 
 /// Name of the JSON Lines schema written by [`jsonl::Writer`].
@@ -192,6 +192,8 @@ pub struct Hashed {
     pub empty: bool,
     /// Perceptual hashes, for images that decoded.
     pub perceptual: Vec<Perceptual>,
+    /// Dimensions, EXIF orientation and truncation of a decoded image.
+    pub image: Option<ImageInfo>,
     /// Why an image's perceptual hashes are missing (unsupported format,
     /// damaged, over the limits). The exact digests are still valid.
     pub perceptual_error: Option<DecodeError>,

@@ -22,7 +22,7 @@ use crate::identify::FileType;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::pdq::{PDQ_TAG, PdqHash};
-use crate::perceptual::{ImgHashAlg, Perceptual};
+use crate::perceptual::{ImageInfo, ImgHashAlg, Perceptual};
 use crate::time::Timestamp;
 
 /// One line of the JSON Lines file.
@@ -220,6 +220,8 @@ pub(crate) struct WireEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     perceptual: Option<Vec<WirePerceptual>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<WireImage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     perceptual_error: Option<WirePerceptualError>,
     // Skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +258,15 @@ pub(crate) struct WirePerceptual {
     quality: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dihedral: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireImage {
+    width: u32,
+    height: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exif_orientation: Option<u8>,
+    truncated: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -473,6 +484,12 @@ impl WireEntry {
                 if !h.perceptual.is_empty() {
                     w.perceptual = Some(h.perceptual.iter().map(WirePerceptual::from).collect());
                 }
+                w.image = h.image.map(|i| WireImage {
+                    width: i.width,
+                    height: i.height,
+                    exif_orientation: i.exif_orientation,
+                    truncated: i.truncated,
+                });
                 w.perceptual_error = h.perceptual_error.as_ref().map(|e| WirePerceptualError {
                     kind: e.code().to_string(),
                     message: e.detail().to_string(),
@@ -568,6 +585,12 @@ impl WireEntry {
                         .into_iter()
                         .map(WirePerceptual::into_perceptual)
                         .collect::<Result<_, _>>()?,
+                    image: self.image.map(|i| ImageInfo {
+                        width: i.width,
+                        height: i.height,
+                        exif_orientation: i.exif_orientation,
+                        truncated: i.truncated,
+                    }),
                     perceptual_error: match self.perceptual_error {
                         None => None,
                         Some(e) => {
