@@ -307,3 +307,45 @@ fn exif_orientation_is_recorded_not_applied() {
     assert!(p["image"].get("exif_orientation").is_none());
     assert_eq!(r["perceptual"][0]["hash"], p["perceptual"][0]["hash"]);
 }
+
+/// An animated GIF: the first frame is the image's hash; with --all-frames
+/// each later frame with a new picture gets its own PDQ with its index, and
+/// a repeated frame does not.
+#[test]
+fn all_frames_hashes_distinct_frames_of_animations() {
+    use image::codecs::gif::GifEncoder;
+    let frame = |name: &str| {
+        let img = image::load_from_memory(&fixture(name))
+            .unwrap()
+            .resize_exact(120, 90, image::imageops::FilterType::Triangle);
+        image::Frame::new(img.into_rgba8())
+    };
+    let mut gif = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut gif);
+        let frames = [
+            frame("shapes-800x600.png"),
+            frame("radial-1023x767.png"),
+            frame("shapes-800x600.png"),
+        ];
+        enc.encode_frames(frames).unwrap();
+    }
+    let ev = Evidence::new();
+    ev.file("anim.gif", &gif);
+    let pdqs = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = scan(ev.root(), args);
+        assert_eq!(code(&o), 0);
+        entries(&o.stdout)[0]["perceptual"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let first_only = pdqs(&["-q"]);
+    assert_eq!(first_only.len(), 1);
+    assert!(first_only[0].get("frame").is_none());
+    let all = pdqs(&["-q", "--all-frames"]);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[0]["hash"], first_only[0]["hash"]);
+    assert_eq!(all[1]["frame"], 1);
+    assert_ne!(all[1]["hash"], all[0]["hash"]);
+}

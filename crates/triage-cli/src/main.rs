@@ -106,6 +106,11 @@ struct ScanArgs {
     #[arg(long)]
     dihedral: bool,
 
+    /// PDQ every distinct frame of animated GIF/WebP files (up to 1,000),
+    /// not only the first.
+    #[arg(long)]
+    all_frames: bool,
+
     /// Hashing threads [default: number of CPUs].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -220,7 +225,8 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 fn scan(args: ScanArgs) -> Result<Exit> {
     let algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
     let format = OutputFormat::from(args.format);
-    let perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
+    let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
+    perceptual.all_frames = args.all_frames;
     ensure_format_fits(format, algorithms)?;
     let show_progress = progress::wanted(args.progress, args.quiet);
     let config = ScanConfig {
@@ -365,6 +371,7 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
                             hash,
                             quality,
                             dihedral,
+                            ..
                         } => {
                             let dih: String = dihedral
                                 .iter()

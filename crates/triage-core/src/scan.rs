@@ -337,6 +337,7 @@ impl Scanner {
             one_file_system: self.config.one_file_system,
             perceptual: self.config.perceptual.tags(),
             dihedral: self.config.perceptual.pdq && self.config.perceptual.dihedral,
+            all_frames: self.config.perceptual.pdq && self.config.perceptual.all_frames,
             threads: self.policy.threads,
             readers: self.policy.readers,
             device: self.policy.describe(),

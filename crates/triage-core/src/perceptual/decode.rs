@@ -193,7 +193,7 @@ fn missing_end_marker(format: ImageFormat, bytes: &[u8]) -> bool {
     }
 }
 
-fn map_err(e: image::ImageError) -> DecodeError {
+pub(crate) fn map_err(e: image::ImageError) -> DecodeError {
     use image::ImageError as E;
     match e {
         E::Limits(l) => DecodeError::TooLarge {

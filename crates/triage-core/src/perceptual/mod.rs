@@ -31,6 +31,9 @@ pub struct PerceptualConfig {
     pub dihedral: bool,
     /// The `image_hasher` hashes to compute, in this order.
     pub img_hashes: Vec<ImgHashAlg>,
+    /// Also PDQ every distinct later frame of animated GIF and WebP files
+    /// (up to [`MAX_FRAMES`]); otherwise only the first frame is hashed.
+    pub all_frames: bool,
     /// Limits on decoding.
     pub limits: DecodeLimits,
     /// Images larger than this many bytes are not decoded (recorded as too large).
@@ -44,6 +47,7 @@ impl Default for PerceptualConfig {
             pdq: true,
             dihedral: false,
             img_hashes: Vec::new(),
+            all_frames: false,
             limits: DecodeLimits::default(),
             max_file_bytes: 256 << 20,
         }
@@ -145,6 +149,9 @@ pub enum Perceptual {
         quality: u8,
         /// The 8 dihedral hashes, when asked for (boxed: 256 bytes).
         dihedral: Option<Box<[PdqHash; 8]>>,
+        /// For the extra frames of an animation (`all_frames`): the frame's
+        /// index. `None` for the image, i.e. its first frame.
+        frame: Option<u32>,
     },
     /// An `image_hasher` hash: 8 bytes.
     Img {
@@ -186,6 +193,60 @@ pub struct ImageHashes {
     pub info: Option<ImageInfo>,
     /// The selected hashes, PDQ first.
     pub hashes: Vec<Perceptual>,
+}
+
+/// Frames hashed per animation at most: a GIF can hold hundreds of
+/// thousands of tiny frames, each costing a full-canvas decode.
+pub const MAX_FRAMES: usize = 1000;
+
+/// PDQ of every frame after the first of an animated GIF or WebP whose hash
+/// differs from all frames hashed before it (repeats carry no new picture).
+fn later_frames(
+    bytes: &[u8],
+    config: &PerceptualConfig,
+    first: PdqHash,
+) -> Result<Vec<Perceptual>, DecodeError> {
+    use image::AnimationDecoder;
+    let frames: image::Frames<'_> = match decode::format_name(bytes) {
+        Some("gif") => {
+            let d = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(decode::map_err)?;
+            d.into_frames()
+        }
+        Some("webp") => {
+            let d = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(decode::map_err)?;
+            if !d.has_animation() {
+                return Ok(Vec::new());
+            }
+            d.into_frames()
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let mut seen = vec![first];
+    let mut out = Vec::new();
+    for (index, frame) in frames.enumerate().skip(1).take(MAX_FRAMES - 1) {
+        let frame = frame.map_err(decode::map_err)?;
+        let rgb = image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8();
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        if (w as u64) * (h as u64) > config.limits.max_pixels {
+            return Err(DecodeError::TooLarge {
+                detail: format!("frame {index} is {w}×{h}"),
+            });
+        }
+        let p = pdq::pdq_rgb8(rgb.as_raw(), w, h, config.dihedral);
+        if seen.contains(&p.hash) {
+            continue;
+        }
+        seen.push(p.hash);
+        out.push(Perceptual::Pdq {
+            hash: p.hash,
+            quality: p.quality,
+            dihedral: p.dihedral.map(Box::new),
+            frame: Some(index as u32),
+        });
+    }
+    Ok(out)
 }
 
 /// The perceptual hashes of an image file's bytes, as `config` selects.
@@ -245,7 +306,12 @@ pub fn perceptual_hashes(
             hash: p.hash,
             quality: p.quality,
             dihedral: p.dihedral.map(Box::new),
+            frame: None,
         });
+        if config.all_frames {
+            drop(img);
+            out.extend(later_frames(bytes, config, p.hash)?);
+        }
     }
     out.extend(img_hashes);
     Ok(ImageHashes {

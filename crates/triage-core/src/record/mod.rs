@@ -443,6 +443,8 @@ pub struct ScanHeader {
     pub perceptual: Vec<String>,
     /// Whether the 8 dihedral PDQ hashes were computed.
     pub dihedral: bool,
+    /// Whether every distinct frame of animations was hashed.
+    pub all_frames: bool,
     /// Hashing threads.
     pub threads: usize,
     /// Files read concurrently.

@@ -51,6 +51,8 @@ pub(crate) struct WireHeader {
     perceptual: Vec<String>,
     #[serde(default)]
     dihedral: bool,
+    #[serde(default)]
+    all_frames: bool,
     threads: usize,
     readers: usize,
     device: String,
@@ -258,6 +260,8 @@ pub(crate) struct WirePerceptual {
     quality: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dihedral: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -282,6 +286,7 @@ impl WirePerceptual {
                 hash,
                 quality,
                 dihedral,
+                frame,
             } => WirePerceptual {
                 tag: p.tag().to_string(),
                 hash: hash.to_string(),
@@ -289,12 +294,14 @@ impl WirePerceptual {
                 dihedral: dihedral
                     .as_ref()
                     .map(|d| d.iter().map(|h| h.to_string()).collect()),
+                frame: *frame,
             },
             Perceptual::Img { hash, .. } => WirePerceptual {
                 tag: p.tag().to_string(),
                 hash: crate::hash::to_hex(hash),
                 quality: None,
                 dihedral: None,
+                frame: None,
             },
         }
     }
@@ -319,6 +326,7 @@ impl WirePerceptual {
                     hash: self.hash.parse().map_err(bad)?,
                     quality: self.quality.ok_or("PDQ 'quality' missing")?,
                     dihedral,
+                    frame: self.frame,
                 })
             }
             other => match ImgHashAlg::from_tag(other) {
@@ -348,6 +356,7 @@ impl WireLine {
             one_file_system: h.one_file_system,
             perceptual: h.perceptual.clone(),
             dihedral: h.dihedral,
+            all_frames: h.all_frames,
             threads: h.threads,
             readers: h.readers,
             device: h.device.clone(),
@@ -421,6 +430,7 @@ impl WireHeader {
             one_file_system: self.one_file_system,
             perceptual: self.perceptual,
             dihedral: self.dihedral,
+            all_frames: self.all_frames,
             threads: self.threads,
             readers: self.readers,
             device: self.device,
