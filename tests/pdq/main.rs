@@ -63,10 +63,37 @@ fn assert_exact(dir: &Path, row: &Row) {
 fn matches_the_reference_on_synthetic_fixtures() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");
     let rows = rows(&dir.join("expected.tsv"));
-    assert!(rows.len() >= 14);
+    assert!(rows.len() >= 16);
     for row in &rows {
-        assert_exact(&dir, row);
+        if row.path.ends_with(".png") {
+            assert_exact(&dir, row);
+        } else {
+            // CMYK and greyscale JPEGs: decoders differ by a few samples.
+            let got = compute(&dir, row);
+            let d = got.hash.distance(&row.hash);
+            assert!(d <= 6, "{}: {d} bits from the reference", row.path);
+            assert!(got.quality.abs_diff(row.quality) <= 2, "{}", row.path);
+        }
     }
+}
+
+/// A 16-bit PNG holding the 8-bit grey fixture's values times 257 decodes
+/// to exactly those 8-bit values, so its PDQ is the 8-bit file's, bit for
+/// bit. (Pillow clips 16-bit values in convert('RGB'), so it cannot be the
+/// reference for this one.)
+#[test]
+fn sixteen_bit_png_scales_to_the_same_pixels() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");
+    let row = |name: &str| Row {
+        path: name.to_string(),
+        hash: PdqHash::default(),
+        quality: 0,
+        dihedral: Vec::new(),
+    };
+    let a = compute(&dir, &row("grey16-300x200.png"));
+    let b = compute(&dir, &row("grey-L-300x200.png"));
+    assert_eq!(a, b);
+    assert_eq!(a.quality, 100);
 }
 
 #[test]
@@ -153,5 +180,5 @@ fn image_hasher_hashes_are_pinned() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 14 * 3);
+    assert!(checked >= 15 * 3, "{checked} hashes checked");
 }
