@@ -349,3 +349,56 @@ fn all_frames_hashes_distinct_frames_of_animations() {
     assert_eq!(all[1]["frame"], 1);
     assert_ne!(all[1]["hash"], all[0]["hash"]);
 }
+
+/// --fast-decode decodes large JPEGs at reduced scale, says so on the
+/// record, and stays near the full decode's PDQ; small JPEGs are untouched.
+#[test]
+fn fast_decode_is_recorded_and_close() {
+    let big = image::load_from_memory(&fixture("shapes-800x600.png"))
+        .unwrap()
+        .resize_exact(2000, 1500, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    big.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    let ev = Evidence::new();
+    ev.file("big.jpg", &jpeg);
+    ev.file("small.jpg", {
+        let mut v = Vec::new();
+        let small = image::load_from_memory(&fixture("text-400x120.png")).unwrap();
+        small
+            .write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Jpeg)
+            .unwrap();
+        v
+    });
+    let full = entries(&scan(ev.root(), &["-q"]).stdout);
+    let fast = entries(&scan(ev.root(), &["-q", "--fast-decode"]).stdout);
+    let f = entry(&fast, "big.jpg");
+    assert_eq!(f["image"]["decoded_scale"], 2, "{f:#}");
+    assert_eq!(f["image"]["width"], 1000);
+    assert!(
+        entry(&full, "big.jpg")["image"]
+            .get("decoded_scale")
+            .is_none()
+    );
+    let hash = |e: &serde_json::Value| -> triage_core::perceptual::pdq::PdqHash {
+        e["perceptual"][0]["hash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let d = hash(f).distance(&hash(entry(&full, "big.jpg")));
+    assert!(d <= 16, "{d} bits");
+    assert!(
+        entry(&fast, "small.jpg")["image"]
+            .get("decoded_scale")
+            .is_none()
+    );
+    assert_eq!(
+        hash(entry(&fast, "small.jpg")),
+        hash(entry(&full, "small.jpg"))
+    );
+}

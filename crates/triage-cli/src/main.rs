@@ -111,6 +111,12 @@ struct ScanArgs {
     #[arg(long)]
     all_frames: bool,
 
+    /// Decode large JPEGs at 1/2, 1/4 or 1/8 scale (to at least 512 px):
+    /// several times faster, but PDQ moves by several bits, so the hashes
+    /// are approximate (recorded as image.decoded_scale). Never the default.
+    #[arg(long)]
+    fast_decode: bool,
+
     /// Hashing threads [default: number of CPUs].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -227,6 +233,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     let format = OutputFormat::from(args.format);
     let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
     perceptual.all_frames = args.all_frames;
+    perceptual.fast_decode = args.fast_decode;
     ensure_format_fits(format, algorithms)?;
     let show_progress = progress::wanted(args.progress, args.quiet);
     let config = ScanConfig {

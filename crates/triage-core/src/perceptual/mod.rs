@@ -31,6 +31,10 @@ pub struct PerceptualConfig {
     pub dihedral: bool,
     /// The `image_hasher` hashes to compute, in this order.
     pub img_hashes: Vec<ImgHashAlg>,
+    /// Decode large JPEGs at reduced scale in the DCT domain (to at least
+    /// 512 px on one side): much faster, but not conformant (PDQ moves by
+    /// several bits; see docs/perceptual.md). Recorded on each image.
+    pub fast_decode: bool,
     /// Also PDQ every distinct later frame of animated GIF and WebP files
     /// (up to [`MAX_FRAMES`]); otherwise only the first frame is hashed.
     pub all_frames: bool,
@@ -47,6 +51,7 @@ impl Default for PerceptualConfig {
             pdq: true,
             dihedral: false,
             img_hashes: Vec::new(),
+            fast_decode: false,
             all_frames: false,
             limits: DecodeLimits::default(),
             max_file_bytes: 256 << 20,
@@ -184,6 +189,9 @@ pub struct ImageInfo {
     /// The data ended before the format's end marker and the decoder filled
     /// in the rest: the hashes are of a partial picture.
     pub truncated: bool,
+    /// `Some(n)`: decoded at 1/n scale (`fast_decode`), so the hashes are
+    /// approximate, and `width`/`height` are the decoded (reduced) size.
+    pub decoded_scale: Option<u8>,
 }
 
 /// The perceptual hashes of one image, and what its decoding found.
@@ -273,12 +281,21 @@ pub fn perceptual_hashes(
             ),
         });
     }
-    let img = decode_rgb8(bytes, config.limits)?;
+    let scaled = if config.fast_decode && decode::format_name(bytes) == Some("jpeg") {
+        decode::decode_jpeg_scaled(bytes, 512, config.limits)?
+    } else {
+        None
+    };
+    let img = match scaled {
+        Some(img) => img,
+        None => decode_rgb8(bytes, config.limits)?,
+    };
     let info = ImageInfo {
         width: img.width as u32,
         height: img.height as u32,
         exif_orientation: img.exif_orientation,
         truncated: img.truncated,
+        decoded_scale: img.scale,
     };
     let mut img_hashes = Vec::new();
     if !config.img_hashes.is_empty() {

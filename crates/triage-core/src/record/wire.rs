@@ -271,6 +271,8 @@ pub(crate) struct WireImage {
     #[serde(skip_serializing_if = "Option::is_none")]
     exif_orientation: Option<u8>,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoded_scale: Option<u8>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -499,6 +501,7 @@ impl WireEntry {
                     height: i.height,
                     exif_orientation: i.exif_orientation,
                     truncated: i.truncated,
+                    decoded_scale: i.decoded_scale,
                 });
                 w.perceptual_error = h.perceptual_error.as_ref().map(|e| WirePerceptualError {
                     kind: e.code().to_string(),
@@ -600,6 +603,7 @@ impl WireEntry {
                         height: i.height,
                         exif_orientation: i.exif_orientation,
                         truncated: i.truncated,
+                        decoded_scale: i.decoded_scale,
                     }),
                     perceptual_error: match self.perceptual_error {
                         None => None,
