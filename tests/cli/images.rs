@@ -203,13 +203,14 @@ fn children_peak_rss_bytes() -> u64 {
     ru.ru_maxrss as u64 * 1024
 }
 
-/// A GIF whose screen and frame claim 65,535 × 65,535 pixels (4.3 billion)
-/// in a few dozen bytes: the shape of GIF decompression bombs.
-fn gif_bomb() -> Vec<u8> {
+/// A GIF whose screen and frame claim `side` × `side` pixels in a few
+/// dozen bytes: the shape of GIF decompression bombs.
+fn gif_bomb(side: u16) -> Vec<u8> {
+    let [lo, hi] = side.to_le_bytes();
     let mut g = b"GIF89a".to_vec();
-    g.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x80, 0, 0]); // screen, 2-colour table
+    g.extend_from_slice(&[lo, hi, lo, hi, 0x80, 0, 0]); // screen, 2-colour table
     g.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
-    g.extend_from_slice(&[0x2c, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]); // frame
+    g.extend_from_slice(&[0x2c, 0, 0, 0, 0, lo, hi, lo, hi, 0]); // frame
     g.extend_from_slice(&[2, 4, 0x84, 0x8f, 0xa9, 0xcb, 0]); // LZW data
     g.push(0x3b);
     g
@@ -222,7 +223,9 @@ fn gif_bomb() -> Vec<u8> {
 fn hostile_images_fail_cleanly_in_bounded_memory() {
     let ev = Evidence::new();
     ev.file("png-bomb.png", png_header(100_000, 100_000));
-    ev.file("gif-bomb.gif", gif_bomb());
+    ev.file("gif-bomb.gif", gif_bomb(65_535));
+    // 100 megapixels: each side within limits, the area not.
+    ev.file("gif-100mp.gif", gif_bomb(10_000));
     let img = image::load_from_memory(&fixture("shapes-800x600.png")).unwrap();
     let mut jpeg = Vec::new();
     img.write_to(
@@ -242,6 +245,7 @@ fn hostile_images_fail_cleanly_in_bounded_memory() {
     };
     assert_eq!(kind("png-bomb.png").as_deref(), Some("too_large"));
     assert_eq!(kind("gif-bomb.gif").as_deref(), Some("too_large"));
+    assert_eq!(kind("gif-100mp.gif").as_deref(), Some("too_large"));
     // A truncated JPEG is either decoded as far as it goes or refused as
     // damaged; both are recorded, and its digests are kept.
     let t = entry(&got, "truncated.jpg");

@@ -25,13 +25,15 @@ pub struct DecodeLimits {
 }
 
 impl Default for DecodeLimits {
-    /// 32,768 px a side, 100 megapixels, 512 MiB: above any camera in use,
-    /// far below what a hostile header can ask for.
+    /// 32,768 px a side, 64 megapixels, 320 MiB per allocation: above the
+    /// 48-megapixel phone sensors in use, far below what a hostile header can
+    /// ask for. The pixel cap keeps the worst case (an RGBA frame converted
+    /// to RGB: 7 bytes a pixel, ~450 MB) under 512 MB per decoding thread.
     fn default() -> Self {
         DecodeLimits {
             max_dimension: 32_768,
-            max_pixels: 100_000_000,
-            max_alloc: 512 << 20,
+            max_pixels: 64 << 20,
+            max_alloc: 320 << 20,
         }
     }
 }

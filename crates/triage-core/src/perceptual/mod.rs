@@ -233,8 +233,16 @@ fn later_frames(
     };
     let mut seen = vec![first];
     let mut out = Vec::new();
+    // Many frames of a huge canvas are a time bomb even when each fits the
+    // limits: stop after ten images' worth of pixels.
+    let mut budget = config.limits.max_pixels.saturating_mul(10);
     for (index, frame) in frames.enumerate().skip(1).take(MAX_FRAMES - 1) {
         let frame = frame.map_err(decode::map_err)?;
+        let pixels = frame.buffer().width() as u64 * frame.buffer().height() as u64;
+        if pixels > budget {
+            break;
+        }
+        budget -= pixels;
         let rgb = image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8();
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);
         if (w as u64) * (h as u64) > config.limits.max_pixels {
