@@ -186,7 +186,16 @@ fn hash_image_prints_hash_quality_tag_path() {
     let (h, q) = expected("tiny-5x5.png");
     assert!(lines[1].starts_with(&format!("{h} {q} pdq/1 ")));
 
+    // A symlink named on the command line is followed (the user named it).
     let ev = Evidence::new();
+    ev.symlink("link.png", dir.join("shapes-333x517.png").to_str().unwrap());
+    let mut cmd = triage();
+    cmd.arg("hash-image").arg(ev.path(b"link.png"));
+    let o = run(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let (h, _) = expected("shapes-333x517.png");
+    assert!(String::from_utf8(o.stdout).unwrap().starts_with(&h));
+
     ev.file("not-an-image.jpg", "hello");
     let mut cmd = triage();
     cmd.arg("hash-image").arg(ev.path(b"not-an-image.jpg"));

@@ -362,8 +362,7 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
     let mut failed = false;
     for path in &args.files {
         let shown = triage_core::RawPath::from_path(path);
-        let result = std::fs::read(path)
-            .map_err(|e| e.to_string())
+        let result = read_evidence(path, config.max_file_bytes)
             .and_then(|bytes| perceptual_hashes(&bytes, &config).map_err(|e| e.to_string()));
         match result {
             Ok(hashes) => {
@@ -401,6 +400,31 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
         }
     }
     Ok(if failed { Exit::Failures } else { Exit::Clean })
+}
+
+/// A whole file, opened the way the scan opens evidence (read-only,
+/// O_NOATIME, no symlink following, regular files only).
+/// A symlink named on the command line is followed: the user named it.
+fn read_evidence(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+        resolved = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    let (mut file, meta) =
+        triage_core::read::open_evidence(path, None).map_err(|f| f.kind.to_string())?;
+    if meta.size > max {
+        let size = meta.size;
+        return Err(format!(
+            "file of {size} bytes is over the {max}-byte limit for decoding"
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.size as usize);
+    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
 fn ensure_format_fits(format: OutputFormat, algorithms: AlgorithmSet) -> Result<()> {
