@@ -466,7 +466,17 @@ impl Scanner {
                                     progress.0.failed.fetch_add(1, Ordering::Relaxed);
                                 }
                                 progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
-                                if let Err(err) = sink(e) {
+                                // A panicking sink must not leave the walk waiting
+                                // on the window forever: catch it, stop, drain.
+                                let r = catch_unwind(AssertUnwindSafe(|| sink(e))).unwrap_or_else(
+                                    |p| {
+                                        Err(io::Error::other(format!(
+                                            "the record writer panicked: {}",
+                                            panic_message(&*p)
+                                        )))
+                                    },
+                                );
+                                if let Err(err) = r {
                                     sink_error = Some(err);
                                     cancel.cancel();
                                     stopped = true;
@@ -539,6 +549,14 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
     progress.0.counting_done.store(true, Ordering::Relaxed);
 }
 
+/// The text of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 /// What every file job needs, shared by reference.
 struct JobContext<'a> {
     root: &'a Path,
@@ -572,11 +590,7 @@ fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let message = panic_message(&*panic);
             let failure = Failure {
                 stage: Stage::Read,
                 kind: FailureKind::Internal { message },
@@ -714,4 +728,36 @@ fn reread(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
     let mut v = vec![0u8; len as usize];
     file.read_exact_at(&mut v, 0)?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that panics ends the scan with an error instead of a hang or
+    /// a crash, whatever the window holds.
+    #[test]
+    fn a_panicking_sink_is_an_error_not_a_hang() {
+        let dir = std::env::temp_dir().join(format!("triage-scan-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..50 {
+            std::fs::write(dir.join(format!("f{i}")), [i as u8; 100]).unwrap();
+        }
+        let scanner = Scanner::new(ScanConfig::new(&dir)).unwrap();
+        let mut n = 0;
+        let result = scanner.run(|_| {
+            n += 1;
+            if n == 3 {
+                panic!("writer bug");
+            }
+            Ok(())
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        match result {
+            Err(ScanError::Sink(e)) => assert!(e.to_string().contains("writer bug"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n, 3);
+    }
 }
