@@ -472,7 +472,7 @@ impl Scanner {
                                     |p| {
                                         Err(io::Error::other(format!(
                                             "the record writer panicked: {}",
-                                            panic_message(&*p)
+                                            crate::panic_message(&*p)
                                         )))
                                     },
                                 );
@@ -549,14 +549,6 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
     progress.0.counting_done.store(true, Ordering::Relaxed);
 }
 
-/// The text of a caught panic.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string())
-}
-
 /// What every file job needs, shared by reference.
 struct JobContext<'a> {
     root: &'a Path,
@@ -590,7 +582,7 @@ fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(panic) => {
-            let message = panic_message(&*panic);
+            let message = crate::panic_message(&*panic);
             let failure = Failure {
                 stage: Stage::Read,
                 kind: FailureKind::Internal { message },

@@ -130,12 +130,7 @@ impl std::error::Error for DecodeError {}
 pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
     match catch_unwind(AssertUnwindSafe(|| decode_inner(bytes, limits))) {
         Ok(r) => r,
-        Err(p) => Err(DecodeError::DecoderPanic(
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into()),
-        )),
+        Err(p) => Err(DecodeError::DecoderPanic(crate::panic_message(&*p))),
     }
 }
 
@@ -236,7 +231,7 @@ pub fn decode_jpeg_scaled(
     };
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(r) => r,
-        Err(_) => Err(DecodeError::DecoderPanic("jpeg-decoder panicked".into())),
+        Err(p) => Err(DecodeError::DecoderPanic(crate::panic_message(&*p))),
     }
 }
 

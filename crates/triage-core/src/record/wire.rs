@@ -394,11 +394,6 @@ impl WireLine {
     }
 }
 
-/// A record that parsed as JSON but does not make sense as schema v1.
-pub(crate) fn bad(what: impl Into<String>) -> String {
-    what.into()
-}
-
 fn ts(s: &Option<String>, key: &str) -> Result<Option<Timestamp>, String> {
     s.as_deref()
         .map(|t| t.parse().map_err(|e| format!("{key}: {e}")))
@@ -408,22 +403,19 @@ fn ts(s: &Option<String>, key: &str) -> Result<Option<Timestamp>, String> {
 impl WireHeader {
     pub(crate) fn into_header(self) -> Result<ScanHeader, String> {
         if self.schema != SCHEMA_NAME {
-            return Err(bad(format!(
-                "schema is '{}', not '{SCHEMA_NAME}'",
-                self.schema
-            )));
+            return Err(format!("schema is '{}', not '{SCHEMA_NAME}'", self.schema));
         }
         if self.schema_version != SCHEMA_VERSION {
-            return Err(bad(format!(
+            return Err(format!(
                 "schema version {} is not supported (this build reads {SCHEMA_VERSION})",
                 self.schema_version
-            )));
+            ));
         }
         let mut algorithms = AlgorithmSet::empty();
         for a in &self.algorithms {
             algorithms = algorithms.with(a.parse().map_err(|e| format!("{e}"))?);
         }
-        let root = self.root.0.ok_or_else(|| bad("header has no root"))?;
+        let root = self.root.0.ok_or("header has no root")?;
         Ok(ScanHeader {
             tool_version: self.tool_version,
             root: PathBuf::from(std::ffi::OsStr::from_bytes(root.as_bytes())),
