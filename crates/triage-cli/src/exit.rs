@@ -5,19 +5,20 @@
 pub enum Exit {
     /// Completed; every entry hashed or skipped with a reason; no matches.
     Clean,
-    /// Completed and hash-set matches were found (reserved: hash-set matching).
-    #[allow(dead_code)]
+    /// Completed and files matched an alert hash set (known-good hits and
+    /// empty-file digests do not count).
     Matches,
     /// The command line was wrong; nothing was read.
     Usage,
     /// Completed, but some entries failed (unreadable, changed, replaced).
     /// Their records say why.
     Failures,
-    /// Completed with matches and with failed entries (reserved, as `Matches`).
-    #[allow(dead_code)]
+    /// Completed with matches and with failed entries.
     MatchesAndFailures,
     /// The scan could not run or finish (root unusable, output unwritable).
     Fatal,
+    /// A file checked by `verify` was altered or damaged.
+    VerifyFailed,
     /// Stopped by SIGINT/SIGTERM; the records are a complete prefix.
     Interrupted,
 }
@@ -32,6 +33,7 @@ impl Exit {
             Exit::Failures => 3,
             Exit::MatchesAndFailures => 4,
             Exit::Fatal => 5,
+            Exit::VerifyFailed => 6,
             Exit::Interrupted => 130,
         }
     }
@@ -41,11 +43,12 @@ impl Exit {
 pub const HELP: &str = "\
 Exit status:
   0    completed: every entry hashed or skipped with a reason
-  1    completed, hash-set matches found (reserved)
+  1    completed, files matched an alert hash set (hashset lookup: found)
   2    usage error: nothing was read
   3    completed, but some entries failed (see their records)
-  4    completed, matches found and some entries failed (reserved)
+  4    completed, matches found and some entries failed
   5    fatal: the scan could not run or finish
+  6    verification failed: the file was altered or damaged
   130  interrupted (SIGINT/SIGTERM): the records are a complete prefix";
 
 #[cfg(test)]
@@ -61,6 +64,7 @@ mod tests {
             Exit::Failures,
             Exit::MatchesAndFailures,
             Exit::Fatal,
+            Exit::VerifyFailed,
             Exit::Interrupted,
         ];
         let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();

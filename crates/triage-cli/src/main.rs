@@ -6,6 +6,7 @@
 //! `triage-core`.
 
 mod exit;
+mod hashset;
 mod progress;
 mod signals;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use triage_core::hashset::KeyAlg;
+use triage_core::matching::{MatchConfig, Matcher};
 use triage_core::perceptual::{ImgHashAlg, Perceptual, PerceptualConfig, perceptual_hashes};
 use triage_core::record::{OutputFormat, RecordWriter, hashdeep};
 use triage_core::{AlgorithmSet, ScanConfig, ScanError, Scanner, Summary};
@@ -53,6 +56,10 @@ enum Command {
     /// reported on stderr and make the exit code 3.
     #[command(name = "hash-image", after_help = exit::HELP)]
     HashImage(HashImageArgs),
+
+    /// Hash sets: import agency lists into indexes, describe, verify, query.
+    #[command(subcommand)]
+    Hashset(hashset::HashsetCommand),
 }
 
 #[derive(clap::Args)]
@@ -92,6 +99,24 @@ struct ScanArgs {
         default_value = "md5,sha1,sha256,blake3"
     )]
     hash: String,
+
+    /// Match every file against this hash-set index (.tset from `triage
+    /// hashset import`); repeat for several. Algorithms a set needs are
+    /// added to --hash and --perceptual.
+    #[arg(long = "hashset", value_name = "TSET")]
+    hashsets: Vec<PathBuf>,
+
+    /// Largest PDQ Hamming distance (of 256 bits) that counts as a match.
+    #[arg(long, value_name = "BITS", default_value_t = 31)]
+    pdq_distance: u32,
+
+    /// PDQ hashes of lower quality are not near-matched (reported per file).
+    #[arg(long, value_name = "Q", default_value_t = 50)]
+    pdq_min_quality: u8,
+
+    /// Largest pHash/dHash/aHash distance (of 64 bits) that counts as a match.
+    #[arg(long, value_name = "BITS", default_value_t = 6)]
+    img_distance: u32,
 
     /// Do not enter directories on other file systems (recorded as skipped).
     #[arg(short = 'x', long)]
@@ -209,6 +234,7 @@ fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Scan(args) => scan(args),
         Command::HashImage(args) => hash_image(args),
+        Command::Hashset(cmd) => hashset::run(cmd),
     }
 }
 
@@ -224,16 +250,17 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
 fn scan(args: ScanArgs) -> Result<Exit> {
-    let algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
+    let mut algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
     let format = OutputFormat::from(args.format);
     let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
     perceptual.all_frames = args.all_frames;
     perceptual.fast_decode = args.fast_decode;
+    let matcher = open_hashsets(&args, &mut algorithms, &mut perceptual)?;
     ensure_format_fits(format, algorithms)?;
     let show_progress = progress::wanted(args.progress, args.quiet);
     let config = ScanConfig {
@@ -245,6 +272,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         perceptual,
         no_link_targets: args.no_link_targets,
         count_totals: show_progress,
+        matcher,
     };
     let scanner = match Scanner::new(config) {
         Ok(s) => s,
@@ -325,11 +353,64 @@ fn scan(args: ScanArgs) -> Result<Exit> {
             eprintln!("triage: interrupted; the records written are a complete prefix of the walk");
         }
         Exit::Interrupted
+    } else if summary.files_matched > 0 && summary.failed_total() > 0 {
+        Exit::MatchesAndFailures
+    } else if summary.files_matched > 0 {
+        Exit::Matches
     } else if summary.failed_total() > 0 {
         Exit::Failures
     } else {
         Exit::Clean
     })
+}
+
+/// Opens the `--hashset` indexes, and adds the digests and perceptual
+/// hashes they need to what the scan computes (saying so), so no entry of a
+/// set goes unchecked.
+fn open_hashsets(
+    args: &ScanArgs,
+    algorithms: &mut AlgorithmSet,
+    perceptual: &mut PerceptualConfig,
+) -> Result<Matcher> {
+    let mut sets = Vec::new();
+    for path in &args.hashsets {
+        sets.push(std::sync::Arc::new(hashset::open(path)?));
+    }
+    let matcher = Matcher::new(
+        sets,
+        MatchConfig {
+            pdq_distance: args.pdq_distance.min(256),
+            pdq_min_quality: args.pdq_min_quality,
+            img_distance: args.img_distance.min(64),
+        },
+    );
+    let mut added = Vec::new();
+    for alg in matcher.algorithms() {
+        if let Some(d) = alg.digest() {
+            if !algorithms.contains(d) {
+                *algorithms = algorithms.with(d);
+                added.push(alg.name());
+            }
+        } else if alg == KeyAlg::Pdq {
+            if !perceptual.pdq {
+                perceptual.pdq = true;
+                added.push(alg.name());
+            }
+        } else if let Some(img) = ImgHashAlg::from_tag(alg.name())
+            && !perceptual.img_hashes.contains(&img)
+        {
+            perceptual.img_hashes.push(img);
+            added.push(alg.name());
+        }
+    }
+    if !added.is_empty() && !args.quiet {
+        eprintln!(
+            "triage: the hash sets have {} entries: computing {} too",
+            added.join(", "),
+            if added.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(matcher)
 }
 
 fn perceptual_config(list: &str, dihedral: bool) -> Result<PerceptualConfig> {
@@ -491,9 +572,32 @@ fn describe(s: &Summary) -> String {
     } else {
         String::new()
     };
+    let mut matches = String::new();
+    if !s.matches.is_empty() || s.files_known > 0 {
+        let per_set: Vec<String> = s
+            .matches
+            .iter()
+            .map(|(set, cats)| {
+                let c: Vec<String> = cats.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                format!("{set}: {}", c.join(", "))
+            })
+            .collect();
+        matches = format!(
+            "; {} files MATCHED alert sets, {} only known-good [{}]",
+            s.files_matched,
+            s.files_known,
+            per_set.join("; ")
+        );
+    }
+    if s.near_skipped > 0 {
+        matches.push_str(&format!(
+            "; {} images not near-matched (PDQ quality too low)",
+            s.near_skipped
+        ));
+    }
     format!(
         "{} files hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
-         {} skipped{}, {} failed{}, {} directories, in {:.2} s{}",
+         {} skipped{}, {} failed{}, {} directories, in {:.2} s{}{matches}",
         s.files_hashed,
         s.bytes_hashed,
         s.empty_files,

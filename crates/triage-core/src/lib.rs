@@ -13,7 +13,10 @@
 //!    hashers of a large file split across two threads.
 //! 4. [`identify`]: the content type from the leading bytes, and whether the
 //!    name's extension fits it.
-//! 5. [`record`]: one [`Entry`] per walked entry (hashed, skipped with a
+//! 5. [`hashset`] and [`matching`]: known-material lists imported once into
+//!    an index that opens instantly; each file's digests looked up exactly,
+//!    its PDQ and pHash by Hamming distance.
+//! 6. [`record`]: one [`Entry`] per walked entry (hashed, skipped with a
 //!    reason, or failed with the OS error), written as JSON Lines, CSV or
 //!    hashdeep.
 //!
@@ -49,7 +52,9 @@
 
 pub mod device;
 pub mod hash;
+pub mod hashset;
 pub mod identify;
+pub mod matching;
 pub mod path;
 pub mod perceptual;
 pub mod read;

@@ -25,12 +25,13 @@ use std::time::Instant;
 use crate::device::{DeviceInfo, IoPolicy};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
+use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
 use crate::read::{looks_sparse, open_evidence, read_all};
 use crate::record::{
-    Entry, Failure, FailureKind, FileMeta, Hashed, Outcome, ScanHeader, Stage, Summary,
+    Entry, Failure, FailureKind, FileMeta, HashSetUse, Hashed, Outcome, ScanHeader, Stage, Summary,
 };
 use crate::time::Timestamp;
 use crate::walk::{Next, RootError, WalkOptions, Walked, Walker};
@@ -65,6 +66,8 @@ pub struct ScanConfig {
     /// so progress can show totals and an ETA. Costs one extra `lstat` per
     /// entry; off by default.
     pub count_totals: bool,
+    /// Hash sets to match every file against (none by default).
+    pub matcher: Matcher,
 }
 
 impl ScanConfig {
@@ -80,6 +83,7 @@ impl ScanConfig {
             perceptual: PerceptualConfig::default(),
             no_link_targets: false,
             count_totals: false,
+            matcher: Matcher::default(),
         }
     }
 }
@@ -343,6 +347,14 @@ impl Scanner {
             device: self.policy.describe(),
             read_only_mount: read_only_mount(&self.root_abs),
             link_targets: !self.config.no_link_targets,
+            hashsets: self
+                .config
+                .matcher
+                .sets()
+                .iter()
+                .map(|s| HashSetUse::of(s))
+                .collect(),
+            matching: self.config.matcher.config(),
         }
     }
 
@@ -408,6 +420,7 @@ impl Scanner {
                     root: &root,
                     algorithms,
                     perceptual: &config.perceptual,
+                    matcher: &config.matcher,
                     progress: &progress,
                     cancel,
                 };
@@ -554,6 +567,7 @@ struct JobContext<'a> {
     root: &'a Path,
     algorithms: AlgorithmSet,
     perceptual: &'a PerceptualConfig,
+    matcher: &'a Matcher,
     progress: &'a Progress,
     cancel: &'a CancelHandle,
 }
@@ -698,7 +712,7 @@ fn hash_file(
                     }
                 }
             };
-            Outcome::Hashed(Hashed {
+            let mut hashed = Hashed {
                 digests: hasher.finalize(),
                 bytes_read,
                 file_type,
@@ -707,7 +721,13 @@ fn hash_file(
                 perceptual: images.hashes,
                 image: images.info,
                 perceptual_error,
-            })
+                matches: Vec::new(),
+                near_skipped: None,
+            };
+            if !ctx.matcher.is_empty() {
+                (hashed.matches, hashed.near_skipped) = ctx.matcher.match_file(&hashed);
+            }
+            Outcome::Hashed(hashed)
         }
     };
     Some((Some(meta), outcome))

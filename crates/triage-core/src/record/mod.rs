@@ -25,7 +25,9 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::hash::{AlgorithmSet, Digests};
+use crate::hashset::{Index, SetKind, SetMeta};
 use crate::identify::FileType;
+use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageInfo, Perceptual};
@@ -197,6 +199,10 @@ pub struct Hashed {
     /// Why an image's perceptual hashes are missing (unsupported format,
     /// damaged, over the limits). The exact digests are still valid.
     pub perceptual_error: Option<DecodeError>,
+    /// Hits in the scan's hash sets, in set order.
+    pub matches: Vec<Match>,
+    /// Why near matching was not done for this file (PDQ quality too low).
+    pub near_skipped: Option<String>,
 }
 
 /// Why an entry was not read.
@@ -456,6 +462,34 @@ pub struct ScanHeader {
     pub read_only_mount: Option<bool>,
     /// Whether symlink targets were read and recorded.
     pub link_targets: bool,
+    /// The hash sets matched against, as they were when the scan started.
+    pub hashsets: Vec<HashSetUse>,
+    /// Near-matching thresholds (meaningful when there are hash sets).
+    pub matching: MatchConfig,
+}
+
+/// A hash set a scan used, as its header records it: which file, which
+/// exact content (BLAKE3 of the index), and everything the index says about
+/// its sources (their SHA-256, declared versions, rejected lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashSetUse {
+    /// The index file as given.
+    pub path: PathBuf,
+    /// BLAKE3 of the index content, from its header.
+    pub blake3: String,
+    /// The index's metadata.
+    pub meta: SetMeta,
+}
+
+impl HashSetUse {
+    /// What to record for an opened index.
+    pub fn of(index: &Index) -> HashSetUse {
+        HashSetUse {
+            path: index.path().to_path_buf(),
+            blake3: index.content_hash(),
+            meta: index.meta().clone(),
+        }
+    }
 }
 
 /// Totals: written after the last entry.
@@ -477,6 +511,17 @@ pub struct Summary {
     pub images_hashed: u64,
     /// Images without perceptual hashes, by [`DecodeError::code`].
     pub image_errors: BTreeMap<String, u64>,
+    /// Files with at least one hit in an alert set (empty-file digests aside).
+    pub files_matched: u64,
+    /// Files with hits only in known-good sets.
+    pub files_known: u64,
+    /// Files with hits, by set name, then by category (`uncategorised`
+    /// when the entry has none); a file counts once per set and category.
+    pub matches: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Hits on the digest of an empty file (reported, not counted as finds).
+    pub empty_digest_hits: u64,
+    /// Images whose near matching was skipped (low PDQ quality).
+    pub near_skipped: u64,
     /// When the scan started.
     pub started: Option<Timestamp>,
     /// When it ended.
@@ -499,9 +544,37 @@ impl Summary {
                 if let Some(e) = &h.perceptual_error {
                     *self.image_errors.entry(e.code().to_string()).or_default() += 1;
                 }
+                self.count_matches(h);
             }
             Outcome::Skipped(r) => *self.skipped.entry(r.code().to_string()).or_default() += 1,
             Outcome::Failed(f) => *self.failed.entry(f.stage.code().to_string()).or_default() += 1,
+        }
+    }
+
+    fn count_matches(&mut self, h: &Hashed) {
+        self.near_skipped += h.near_skipped.is_some() as u64;
+        self.empty_digest_hits += h.matches.iter().filter(|m| m.empty_file_digest).count() as u64;
+        let find = h.matches.iter().any(Match::is_find);
+        self.files_matched += find as u64;
+        let known = h
+            .matches
+            .iter()
+            .any(|m| m.kind == SetKind::KnownGood && !m.empty_file_digest);
+        self.files_known += (known && !find) as u64;
+        let mut seen: Vec<(&str, String)> = Vec::new();
+        for m in h.matches.iter().filter(|m| !m.empty_file_digest) {
+            let cat = m
+                .category
+                .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
+            if !seen.iter().any(|(s, c)| *s == m.set && *c == cat) {
+                *self
+                    .matches
+                    .entry(m.set.clone())
+                    .or_default()
+                    .entry(cat.clone())
+                    .or_default() += 1;
+                seen.push((&m.set, cat));
+            }
         }
     }
 

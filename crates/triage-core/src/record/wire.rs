@@ -13,12 +13,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
+use super::HashSetUse;
 use super::{
     Entry, Failure, FailureKind, FileKind, FileMeta, Hashed, OsError, Outcome, SCHEMA_NAME,
     SCHEMA_VERSION, ScanHeader, SkipReason, Stage, Summary,
 };
 use crate::hash::{Algorithm, AlgorithmSet, Digests, from_hex};
+use crate::hashset::{Category, KeyAlg, Scheme, SetKind, SetMeta};
 use crate::identify::FileType;
+use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::pdq::{PDQ_TAG, PdqHash};
@@ -59,6 +62,103 @@ pub(crate) struct WireHeader {
     #[serde(skip_serializing_if = "Option::is_none")]
     read_only_mount: Option<bool>,
     link_targets: bool,
+    #[serde(default)]
+    hashsets: Vec<WireHashSet>,
+    #[serde(default)]
+    matching: Option<WireMatchConfig>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireHashSet {
+    path: String,
+    blake3: String,
+    set: SetMeta,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireMatchConfig {
+    pdq_distance: u32,
+    pdq_min_quality: u8,
+    img_distance: u32,
+}
+
+/// One hit, inside its file's record.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireMatch {
+    set: String,
+    kind: SetKind,
+    alg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<WireCategory>,
+    source: String,
+    at: u64,
+    entry: Box<serde_json::value::RawValue>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    empty_file_digest: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireCategory {
+    scheme: Scheme,
+    code: String,
+    label: String,
+}
+
+impl WireMatch {
+    fn from(m: &Match) -> WireMatch {
+        WireMatch {
+            set: m.set.clone(),
+            kind: m.kind,
+            alg: m.alg.name().to_string(),
+            distance: m.distance,
+            frame: m.frame,
+            transform: m.transform.clone(),
+            category: m.category.map(|c| WireCategory {
+                scheme: c.scheme,
+                code: c.scheme.code_text(c.code),
+                label: c.label().to_string(),
+            }),
+            source: m.source.clone(),
+            at: m.at,
+            entry: serde_json::value::RawValue::from_string(m.entry.clone()).unwrap_or_else(|_| {
+                // Entries are JSON objects written by our importer; anything
+                // else is stored as a string rather than lost.
+                serde_json::value::to_raw_value(&m.entry).unwrap_or_default()
+            }),
+            empty_file_digest: m.empty_file_digest,
+        }
+    }
+
+    fn into_match(self) -> Result<Match, String> {
+        Ok(Match {
+            alg: KeyAlg::parse(&self.alg)
+                .ok_or_else(|| format!("unknown match alg '{}'", self.alg))?,
+            category: match self.category {
+                None => None,
+                Some(c) => Some(Category {
+                    scheme: c.scheme,
+                    code: c.scheme.parse_code(&c.code).ok_or_else(|| {
+                        format!("category '{}' is not a code of {}", c.code, c.scheme)
+                    })?,
+                }),
+            },
+            set: self.set,
+            kind: self.kind,
+            distance: self.distance,
+            frame: self.frame,
+            transform: self.transform,
+            source: self.source,
+            at: self.at,
+            entry: self.entry.get().to_string(),
+            empty_file_digest: self.empty_file_digest,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -73,6 +173,16 @@ pub(crate) struct WireSummary {
     images_hashed: u64,
     #[serde(default)]
     image_errors: BTreeMap<String, u64>,
+    #[serde(default)]
+    files_matched: u64,
+    #[serde(default)]
+    files_known: u64,
+    #[serde(default)]
+    matches: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    empty_digest_hits: u64,
+    #[serde(default)]
+    near_skipped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     started: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,6 +335,10 @@ pub(crate) struct WireEntry {
     image: Option<WireImage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     perceptual_error: Option<WirePerceptualError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matches: Option<Vec<WireMatch>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    near_skipped: Option<String>,
     // Skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
@@ -364,6 +478,20 @@ impl WireLine {
             device: h.device.clone(),
             read_only_mount: h.read_only_mount,
             link_targets: h.link_targets,
+            hashsets: h
+                .hashsets
+                .iter()
+                .map(|u| WireHashSet {
+                    path: u.path.to_string_lossy().into_owned(),
+                    blake3: u.blake3.clone(),
+                    set: u.meta.clone(),
+                })
+                .collect(),
+            matching: (!h.hashsets.is_empty()).then_some(WireMatchConfig {
+                pdq_distance: h.matching.pdq_distance,
+                pdq_min_quality: h.matching.pdq_min_quality,
+                img_distance: h.matching.img_distance,
+            }),
         })
     }
 
@@ -377,6 +505,11 @@ impl WireLine {
             directories: s.directories,
             images_hashed: s.images_hashed,
             image_errors: s.image_errors.clone(),
+            files_matched: s.files_matched,
+            files_known: s.files_known,
+            matches: s.matches.clone(),
+            empty_digest_hits: s.empty_digest_hits,
+            near_skipped: s.near_skipped,
             started: s.started.map(|t| t.to_string()),
             finished: s.finished.map(|t| t.to_string()),
             duration_secs: s.duration_secs,
@@ -430,6 +563,22 @@ impl WireHeader {
             device: self.device,
             read_only_mount: self.read_only_mount,
             link_targets: self.link_targets,
+            hashsets: self
+                .hashsets
+                .into_iter()
+                .map(|h| HashSetUse {
+                    path: PathBuf::from(h.path),
+                    blake3: h.blake3,
+                    meta: h.set,
+                })
+                .collect(),
+            matching: self
+                .matching
+                .map_or_else(MatchConfig::default, |m| MatchConfig {
+                    pdq_distance: m.pdq_distance,
+                    pdq_min_quality: m.pdq_min_quality,
+                    img_distance: m.img_distance,
+                }),
         })
     }
 }
@@ -445,6 +594,11 @@ impl WireSummary {
             directories: self.directories,
             images_hashed: self.images_hashed,
             image_errors: self.image_errors,
+            files_matched: self.files_matched,
+            files_known: self.files_known,
+            matches: self.matches,
+            empty_digest_hits: self.empty_digest_hits,
+            near_skipped: self.near_skipped,
             started: ts(&self.started, "started")?,
             finished: ts(&self.finished, "finished")?,
             duration_secs: self.duration_secs,
@@ -499,6 +653,10 @@ impl WireEntry {
                     kind: e.code().to_string(),
                     message: e.detail().to_string(),
                 });
+                if !h.matches.is_empty() {
+                    w.matches = Some(h.matches.iter().map(WireMatch::from).collect());
+                }
+                w.near_skipped = h.near_skipped.clone();
             }
             Outcome::Skipped(r) => {
                 w.reason = Some(r.code().to_string());
@@ -605,6 +763,13 @@ impl WireEntry {
                             })?)
                         }
                     },
+                    matches: self
+                        .matches
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(WireMatch::into_match)
+                        .collect::<Result<_, _>>()?,
+                    near_skipped: self.near_skipped,
                 })
             }
             "skipped" => {
