@@ -292,8 +292,9 @@ fn one_file_system_skips_other_mounts() {
 }
 
 /// A file the scanning user cannot read: a failed record with the OS error,
-/// the scan goes on, exit code 3. Root ignores permission bits, so as root
-/// the scan runs as `nobody` through setpriv.
+/// the scan goes on, exit code 3; with a hash-set hit as well, exit code 4.
+/// Root ignores permission bits, so as root the scan runs as `nobody`
+/// through setpriv.
 #[test]
 fn unreadable_file_fails_with_the_os_error() {
     use std::os::unix::fs::PermissionsExt;
@@ -302,27 +303,43 @@ fn unreadable_file_fails_with_the_os_error() {
     ev.file("a-secret", "s").file("b-open", "o");
     std::fs::set_permissions(ev.path(b"a-secret"), PermissionsExt::from_mode(0o000)).unwrap();
     let is_root = unsafe { libc::geteuid() } == 0;
-    let mut cmd;
+    if is_root && !have("setpriv") {
+        eprintln!("skipped: running as root without setpriv to drop privileges");
+        return;
+    }
+    // A set listing b-open (MD5 of "o"), readable by nobody.
+    let list = ev.out("set.md5");
+    std::fs::write(&list, "d95679752134a2d9eb61dbd7b91c4bcc  b-open\n").unwrap();
+    let set = ev.out("set.tset");
+    let mut import = triage();
+    import
+        .args(["hashset", "import", "-q", "--name", "s", "-o"])
+        .arg(&set)
+        .arg(&list);
+    assert_eq!(code(&run(import, Duration::from_secs(60))), 0);
+    std::fs::set_permissions(&set, PermissionsExt::from_mode(0o644)).unwrap();
+    let bin = ev.out("triage");
     if is_root {
-        if !have("setpriv") {
-            eprintln!("skipped: running as root without setpriv to drop privileges");
-            return;
-        }
         // The tree and a copy of the binary must be reachable by nobody.
         for p in [ev.root().parent().unwrap(), ev.root()] {
             std::fs::set_permissions(p, PermissionsExt::from_mode(0o755)).unwrap();
         }
-        let bin = ev.out("triage");
         std::fs::copy(env!("CARGO_BIN_EXE_triage"), &bin).unwrap();
         std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
-        cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin);
-    } else {
-        cmd = triage();
     }
-    cmd.arg("scan").arg(ev.root()).arg("-q");
-    let o = run(cmd, Duration::from_secs(60));
+    let scan_as_user = |extra: &[&std::ffi::OsStr]| {
+        let mut cmd;
+        if is_root {
+            cmd = Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin);
+        } else {
+            cmd = triage();
+        }
+        cmd.arg("scan").arg(ev.root()).arg("-q").args(extra);
+        run(cmd, Duration::from_secs(60))
+    };
+    let o = scan_as_user(&[]);
     assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
     let got = entries(&o.stdout);
     let s = entry(&got, "a-secret");
@@ -334,6 +351,12 @@ fn unreadable_file_fails_with_the_os_error() {
     assert_eq!(entry(&got, "b-open")["record"], "file");
     let summary = records(&o.stdout).pop().unwrap();
     assert_eq!(summary["failed"]["open"], 1);
+
+    let o = scan_as_user(&["--hashset".as_ref(), set.as_os_str()]);
+    assert_eq!(code(&o), 4, "{}", String::from_utf8_lossy(&o.stderr));
+    let got = entries(&o.stdout);
+    assert_eq!(entry(&got, "b-open")["matches"][0]["set"], "s");
+    assert_eq!(entry(&got, "a-secret")["record"], "failed");
 }
 
 type Snapshot = BTreeMap<Vec<u8>, [i64; 7]>;
@@ -514,7 +537,8 @@ fn hashdeep_audit_accepts_our_output() {
     );
 }
 
-/// JSON Lines read back by the library and written again are byte-identical.
+/// JSON Lines read back by the library and written again are byte-identical:
+/// odd names, skips, and hash-set hits of every kind with their header.
 #[test]
 fn jsonl_round_trips_through_the_reader() {
     let ev = Evidence::new();
@@ -523,10 +547,25 @@ fn jsonl_round_trips_through_the_reader() {
         .fifo("p")
         .symlink("s", "a")
         .file("e", "");
-    let o = scan(ev.root(), &["-q"]);
-    let lines: Vec<Line> = Reader::new(&o.stdout[..])
-        .collect::<Result<_, _>>()
-        .unwrap();
+    assert_round_trip(&scan(ev.root(), &["-q"]).stdout);
+    let sets = repo().join("fixtures/hashsets");
+    let o = scan(
+        &repo().join("fixtures/evidence"),
+        &[
+            "-q",
+            "--dihedral",
+            "--hashset",
+            sets.join("sample-alert.tset").to_str().unwrap(),
+            "--hashset",
+            sets.join("sample-nsrl.tset").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert_round_trip(&o.stdout);
+}
+
+fn assert_round_trip(jsonl: &[u8]) {
+    let lines: Vec<Line> = Reader::new(jsonl).collect::<Result<_, _>>().unwrap();
     assert!(matches!(lines.first(), Some(Line::Header(_))));
     assert!(matches!(lines.last(), Some(Line::Summary(_))));
     let Some(Line::Header(h)) = lines.first() else {
@@ -545,7 +584,7 @@ fn jsonl_round_trips_through_the_reader() {
     }
     assert_eq!(
         String::from_utf8(again).unwrap(),
-        String::from_utf8(o.stdout).unwrap()
+        String::from_utf8(jsonl.to_vec()).unwrap()
     );
 }
 

@@ -366,7 +366,14 @@ fn info(a: InfoArgs) -> Result<Exit> {
 }
 
 fn verify(a: VerifyArgs) -> Result<Exit> {
-    let index = open(&a.index)?;
+    let index = match Index::open(&a.index) {
+        Ok(i) => i,
+        Err(e @ (IndexError::WrongLength { .. } | IndexError::Corrupt(_))) => {
+            eprintln!("triage: {}: verification FAILED: {e}", a.index.display());
+            return Ok(Exit::VerifyFailed);
+        }
+        Err(_) => open(&a.index)?,
+    };
     match index.verify() {
         Ok(()) => {
             println!("{}: OK, blake3 {}", a.index.display(), index.content_hash());

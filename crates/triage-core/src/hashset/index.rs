@@ -285,8 +285,11 @@ impl Index {
         let meta_s = one(kind::META)?;
         let meta: SetMeta = serde_json::from_slice(&b[meta_s.range()])
             .map_err(|e| corrupt(format!("metadata: {e}")))?;
+        // Sizes come from the file: products saturate, so a damaged table
+        // cannot overflow into a plausible value.
+        let times = |a: u64, b: u64| a.saturating_mul(b);
         let rec_s = one(kind::RECORDS)?;
-        if rec_s.length != rec_s.items * RECORD_LEN as u64 || rec_s.items > u32::MAX as u64 {
+        if rec_s.items > u32::MAX as u64 || rec_s.length != times(rec_s.items, RECORD_LEN as u64) {
             return Err(corrupt("record table size"));
         }
         let info_s = one(kind::INFO)?;
@@ -296,12 +299,12 @@ impl Index {
                 .ok_or_else(|| corrupt(format!("unknown key kind {}", s.alg)))?;
             let w = alg.width() as u64;
             let n = s.items;
-            if s.length != n * w || n >= u32::MAX as u64 {
+            if n >= u32::MAX as u64 || s.length != times(n, w) {
                 return Err(corrupt(format!("{alg} key table size")));
             }
             let find = |k: u16| sections.iter().find(|x| x.kind == k && x.alg == s.alg);
             let refs = find(kind::REFS).ok_or_else(|| corrupt(format!("{alg}: no refs")))?;
-            if refs.items != n || refs.length != n * 4 {
+            if refs.items != n || refs.length != times(n, 4) {
                 return Err(corrupt(format!("{alg} reference table size")));
             }
             let dir = find(kind::DIR).ok_or_else(|| corrupt(format!("{alg}: no directory")))?;
@@ -316,7 +319,7 @@ impl Index {
                 Some(m) => {
                     let chunks = alg.width() as u64 / 2;
                     if m.param as u64 != chunks
-                        || m.length != chunks * (mih::BUCKETS as u64 + 1 + n) * 4
+                        || m.length != times(chunks, times(mih::BUCKETS as u64 + 1 + n, 4))
                     {
                         return Err(corrupt(format!("{alg} near-match tables")));
                     }

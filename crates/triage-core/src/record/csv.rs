@@ -18,8 +18,10 @@ use crate::perceptual::Perceptual;
 
 /// The column names, in order. `perceptual` holds the perceptual hashes as
 /// space-separated `tag:hash` (PDQ: `tag:hash:quality`); `perceptual_error`
-/// the decode error's kind and message.
-pub const COLUMNS: [&str; 24] = [
+/// the decode error's kind and message; `matches` the hash-set hits as
+/// `set:alg[:distance][:transform][:category code]`, `;`-separated (the
+/// JSON Lines form has every detail).
+pub const COLUMNS: [&str; 25] = [
     "record",
     "path",
     "path_b64",
@@ -44,6 +46,7 @@ pub const COLUMNS: [&str; 24] = [
     "bytes_read",
     "perceptual",
     "perceptual_error",
+    "matches",
 ];
 
 /// Writes entries as CSV rows.
@@ -122,6 +125,27 @@ impl<W: Write> RecordWriter for Writer<W> {
                         .map(|e| format!("{}: {}", e.code(), e.detail()))
                         .unwrap_or_default(),
                 );
+                let hits: Vec<String> = h
+                    .matches
+                    .iter()
+                    .map(|m| {
+                        let mut cell = format!("{}:{}", m.set, m.alg);
+                        if let Some(d) = m.distance {
+                            cell.push_str(&format!(":{d}"));
+                        }
+                        if let Some(t) = &m.transform {
+                            cell.push_str(&format!(":{t}"));
+                        }
+                        if let Some(c) = m.category {
+                            cell.push_str(&format!(":{} {}", c.scheme, c.scheme.code_text(c.code)));
+                        }
+                        if m.empty_file_digest {
+                            cell.push_str(":empty-file-digest");
+                        }
+                        cell
+                    })
+                    .collect();
+                row.push(hits.join(";"));
             }
             Outcome::Skipped(r) => {
                 row.extend(std::iter::repeat_n(String::new(), 7));
@@ -132,7 +156,13 @@ impl<W: Write> RecordWriter for Writer<W> {
                     SkipReason::Symlink { .. } | SkipReason::DirectoryLoop { .. } => r.to_string(),
                     _ => String::new(),
                 };
-                row.extend([detail, String::new(), String::new(), String::new()]);
+                row.extend([
+                    detail,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
             }
             Outcome::Failed(f) => {
                 row.extend(std::iter::repeat_n(String::new(), 7));
@@ -141,7 +171,7 @@ impl<W: Write> RecordWriter for Writer<W> {
                     k => k.code().to_string(),
                 };
                 row.extend([reason, f.kind.to_string(), f.bytes_read.to_string()]);
-                row.extend([String::new(), String::new()]);
+                row.extend([String::new(), String::new(), String::new()]);
             }
         }
         debug_assert_eq!(row.len(), COLUMNS.len());

@@ -98,7 +98,10 @@ pub(crate) struct WireMatch {
     category: Option<WireCategory>,
     source: String,
     at: u64,
-    entry: Box<serde_json::value::RawValue>,
+    // A Value, not a RawValue: serde's flatten (in WireEntry) cannot carry
+    // raw values. The importer writes objects with sorted keys, which is
+    // also how a Value writes them back, so records round-trip exactly.
+    entry: serde_json::Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     empty_file_digest: bool,
 }
@@ -126,11 +129,10 @@ impl WireMatch {
             }),
             source: m.source.clone(),
             at: m.at,
-            entry: serde_json::value::RawValue::from_string(m.entry.clone()).unwrap_or_else(|_| {
-                // Entries are JSON objects written by our importer; anything
-                // else is stored as a string rather than lost.
-                serde_json::value::to_raw_value(&m.entry).unwrap_or_default()
-            }),
+            // Entries are JSON objects written by our importer; anything else
+            // is kept as a string rather than lost.
+            entry: serde_json::from_str(&m.entry)
+                .unwrap_or_else(|_| serde_json::Value::String(m.entry.clone())),
             empty_file_digest: m.empty_file_digest,
         }
     }
@@ -155,7 +157,7 @@ impl WireMatch {
             transform: self.transform,
             source: self.source,
             at: self.at,
-            entry: self.entry.get().to_string(),
+            entry: self.entry.to_string(),
             empty_file_digest: self.empty_file_digest,
         })
     }

@@ -53,16 +53,18 @@ pub(super) fn import_v2(r: &mut dyn BufRead, imp: &mut Importer<'_>) -> Result<(
     imp.declare(format!("RDS 2.x, {} columns", header.len()));
     let mut rec = csv::ByteRecord::new();
     loop {
+        let before = rd.position().line();
         match rd.read_byte_record(&mut rec) {
             Ok(false) => return Ok(()),
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                return Err(ImportError::new(format!("cannot read the CSV: {e}"))
-                    .at(format!("line {line}")));
+                let at = format!("line {}", before + 1);
+                return Err(ImportError::new(format!("cannot read the CSV: {e}")).at(at));
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        // The csv crate counts a record's line only once the next read has
+        // begun, so the reader's position after the record is its line.
+        let line = rd.position().line();
         if rec.len() != header.len() {
             imp.reject(
                 line,

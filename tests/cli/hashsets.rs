@@ -1,0 +1,384 @@
+//! `triage hashset` and `triage scan --hashset`: the bundled sets, the
+//! shared samples against the fixture tree, hashdeep as an oracle, exit codes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::testenv::*;
+
+fn in_repo(args: &[&str]) -> std::process::Output {
+    let mut cmd = triage();
+    cmd.current_dir(repo()).args(args);
+    run(cmd, Duration::from_secs(120))
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every hit of a scan as one comparable line:
+/// `path set alg [distance] [transform] [category] [empty]`.
+fn hits(stdout: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in entries(stdout) {
+        for m in e["matches"].as_array().into_iter().flatten() {
+            let mut line = format!(
+                "{} {} {}",
+                e["path"].as_str().unwrap(),
+                m["set"].as_str().unwrap(),
+                m["alg"].as_str().unwrap()
+            );
+            if let Some(d) = m["distance"].as_u64() {
+                line.push_str(&format!(" d={d}"));
+            }
+            if let Some(t) = m["transform"].as_str() {
+                line.push_str(&format!(" {t}"));
+            }
+            if let Some(c) = m["category"]["code"].as_str() {
+                line.push_str(&format!(" cat={c}"));
+            }
+            if m["empty_file_digest"] == true {
+                line.push_str(" empty");
+            }
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// The committed sample indexes are exactly what importing their lists
+/// gives now: the format and the import are reproducible byte for byte.
+#[test]
+fn bundled_indexes_equal_a_fresh_import() {
+    let ev = Evidence::new();
+    let alert = ev.out("sample-alert.tset");
+    let nsrl = ev.out("sample-nsrl.tset");
+    let o = in_repo(&[
+        "hashset",
+        "import",
+        "fixtures/hashsets/vics2-known.json",
+        "fixtures/hashsets/pdq-series.txt",
+        "fixtures/hashsets/md5sums.txt",
+        "--name",
+        "sample-alert",
+        "-o",
+        alert.to_str().unwrap(),
+    ]);
+    // The VICS list has one malformed MD5 on purpose: reported, exit 3.
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(r#"rejected at 6: md5: not hexadecimal: "NOT-A-HASH""#),
+        "{}",
+        stderr(&o)
+    );
+    let o = in_repo(&[
+        "hashset",
+        "import",
+        "fixtures/hashsets/NSRLFile.txt",
+        "--name",
+        "sample-nsrl",
+        "-o",
+        nsrl.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for (fresh, committed) in [(&alert, "sample-alert.tset"), (&nsrl, "sample-nsrl.tset")] {
+        let committed = repo().join("fixtures/hashsets").join(committed);
+        assert!(
+            std::fs::read(fresh).unwrap() == std::fs::read(&committed).unwrap(),
+            "{} differs from a fresh import: regenerate it (fixtures/README.md)",
+            committed.display()
+        );
+    }
+}
+
+/// The README's main job: the fixture tree against the bundled sets. Every
+/// hit, exactly: exact digests with their categories, PDQ near-duplicates
+/// with their distances (and a rotated copy only with --dihedral), the
+/// empty-file digest flagged, known-good hits beside alert ones.
+#[test]
+fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
+    let sets = [
+        "--hashset",
+        "fixtures/hashsets/sample-alert.tset",
+        "--hashset",
+        "fixtures/hashsets/sample-nsrl.tset",
+    ];
+    let mut args = vec!["scan", "fixtures/evidence", "-q"];
+    args.extend(sets);
+    let o = in_repo(&args);
+    assert_eq!(code(&o), 1, "matches found: exit 1; {}", stderr(&o));
+    let expected = [
+        "DCIM/100PHOTO/shapes.bmp sample-alert pdq/1 d=5",
+        "Documents/empty.dat sample-alert md5 cat=1 empty",
+        "Documents/ghi chú/tài liệu.txt sample-alert md5 cat=2",
+        "Documents/notes.txt sample-nsrl md5",
+        "Documents/notes.txt sample-nsrl sha1",
+        "Downloads/export/a_directory/a_file sample-alert md5",
+        "Downloads/export/a_directory/a_file sample-nsrl md5",
+        "Downloads/export/a_directory/a_file sample-nsrl sha1",
+        "Downloads/export/a_directory/another_file sample-alert sha1 cat=3",
+        "Downloads/export/passwords.txt sample-alert md5",
+        "Downloads/pattern.bin sample-nsrl md5",
+        "Downloads/pattern.bin sample-nsrl sha1",
+        "Windows/System32/checker.dll sample-alert md5 cat=1",
+        "Windows/System32/checker.dll sample-alert sha1 cat=1",
+    ];
+    assert_eq!(hits(&o.stdout), expected);
+    let got = entries(&o.stdout);
+    let low = entry(&got, "DCIM/100PHOTO/gradient.png");
+    assert_eq!(
+        low["near_skipped"],
+        "PDQ quality 33 is under 50: not near-matched"
+    );
+    let checker = &entry(&got, "Windows/System32/checker.dll")["matches"][0];
+    assert_eq!(checker["category"]["label"], "child abuse material (CAM)");
+    assert_eq!(checker["source"], "fixtures/hashsets/vics2-known.json");
+    assert_eq!(checker["at"], 1);
+    assert_eq!(checker["entry"]["MediaID"], 101);
+    assert_eq!(checker["entry"]["PhotoDNA"].as_str().unwrap().len(), 192);
+    let all = records(&o.stdout);
+    let header = &all[0];
+    assert_eq!(header["hashsets"][0]["set"]["name"], "sample-alert");
+    assert_eq!(header["hashsets"][0]["blake3"].as_str().unwrap().len(), 64);
+    assert_eq!(header["hashsets"][1]["set"]["kind"], "known-good");
+    assert_eq!(header["matching"]["pdq_distance"], 31);
+    let summary = all.last().unwrap();
+    assert_eq!(summary["files_matched"], 6);
+    assert_eq!(summary["files_known"], 2);
+    assert_eq!(summary["empty_digest_hits"], 1);
+    assert_eq!(summary["near_skipped"], 1);
+    assert_eq!(
+        summary["matches"]["sample-alert"]["projectvic 1 (child abuse material (CAM))"],
+        1
+    );
+    assert_eq!(summary["matches"]["sample-alert"]["uncategorised"], 3);
+
+    // The rotated copy in the list is found only over the dihedral hashes,
+    // and a looser threshold is a user's choice, recorded in the header.
+    let mut args = vec![
+        "scan",
+        "fixtures/evidence",
+        "-q",
+        "--dihedral",
+        "--pdq-distance",
+        "4",
+    ];
+    args.extend(sets);
+    let o = in_repo(&args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let shapes: Vec<String> = hits(&o.stdout)
+        .into_iter()
+        .filter(|h| h.contains("shapes"))
+        .collect();
+    assert_eq!(
+        shapes,
+        ["DCIM/100PHOTO/shapes.bmp sample-alert pdq/1 d=3 rot90"]
+    );
+    assert_eq!(records(&o.stdout)[0]["matching"]["pdq_distance"], 4);
+
+    // CSV carries the hits too.
+    let mut args = vec!["scan", "fixtures/evidence", "-q", "--format", "csv"];
+    args.extend(sets);
+    let o = in_repo(&args);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.lines().next().unwrap().ends_with(",matches"));
+    assert!(
+        text.contains("sample-alert:md5:projectvic 1;sample-alert:sha1:projectvic 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sample-alert:md5:projectvic 1:empty-file-digest"),
+        "{text}"
+    );
+}
+
+/// The samples in ../shared/examples/hashsets, imported by the CLI, hit the
+/// dfVFS files in the fixture tree and nothing else.
+#[test]
+fn shared_samples_hit_the_dfvfs_files() {
+    let dir = repo().join("../shared/examples/hashsets");
+    if !dir.exists() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let ev = Evidence::new();
+    let pw = "Downloads/export/passwords.txt";
+    let a = "Downloads/export/a_directory/a_file";
+    let another = "Downloads/export/a_directory/another_file";
+    let cases: [(&str, &[&str], &[&str], i32); 9] = [
+        ("md5_list.txt", &[], &[pw, a], 1),
+        (
+            "SHA256SUMS",
+            &["--algorithm", "sha256"],
+            &[pw, a, another],
+            1,
+        ),
+        ("known.hashdeep", &[], &[pw, a], 1),
+        ("NSRLFile.txt", &[], &[pw, a], 0), // known-good: reported, not a find
+        ("encase_legacy_example.hash", &[], &[pw, a], 1),
+        ("vics2_media_hashset.json", &[], &[pw, another], 1),
+        ("vics13_media_hashset.json", &[], &[another], 1),
+        ("vics2_case_export.json", &[], &[another], 1),
+        ("threatexchange_descriptor.json", &[], &[], 0),
+    ];
+    for (file, extra, want, exit) in cases {
+        let set = ev.out(&format!("{file}.tset"));
+        let mut cmd = triage();
+        cmd.args(["hashset", "import", "-q", "--name", file, "-o"])
+            .arg(&set)
+            .arg(dir.join(file))
+            .args(extra);
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(code(&o), 0, "{file}: {}", stderr(&o));
+        let o = scan(
+            &repo().join("fixtures/evidence"),
+            &["-q", "--hashset", set.to_str().unwrap()],
+        );
+        assert_eq!(code(&o), exit, "{file}: {}", stderr(&o));
+        let paths: BTreeSet<String> = hits(&o.stdout)
+            .iter()
+            .map(|h| h.split(' ').next().unwrap().to_string())
+            .collect();
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(paths, want, "{file}");
+    }
+}
+
+/// A hashdeep known-file list, imported, matches exactly the files
+/// `hashdeep -m` matches on the same tree.
+#[test]
+fn hashdeep_list_matches_what_hashdeep_m_matches() {
+    if !have("hashdeep") {
+        eprintln!("skipped: hashdeep is not installed");
+        return;
+    }
+    let root = repo().join("fixtures/evidence").canonicalize().unwrap();
+    let list = repo().join("fixtures/hashsets/known.hashdeep");
+    let out = Command::new("hashdeep")
+        .arg("-m")
+        .arg("-k")
+        .arg(&list)
+        .arg("-r")
+        .arg(&root)
+        .output()
+        .unwrap();
+    let theirs: BTreeSet<PathBuf> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| Path::new(l).strip_prefix(&root).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(theirs.len(), 4, "the oracle found the listed files");
+    let ev = Evidence::new();
+    let set = ev.out("known.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "-q", "--name", "known", "-o"])
+        .arg(&set)
+        .arg(&list);
+    assert_eq!(code(&run(cmd, Duration::from_secs(60))), 0);
+    let o = scan(&root, &["-q", "--hashset", set.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let ours: BTreeSet<PathBuf> = entries(&o.stdout)
+        .iter()
+        .filter(|e| e["matches"].is_array())
+        .map(|e| PathBuf::from(e["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ours, theirs);
+}
+
+/// info, verify (exit 6 on a changed byte), lookup (exit 1 when found),
+/// and import errors that say what to do.
+#[test]
+fn info_verify_lookup_and_import_errors() {
+    let ev = Evidence::new();
+    let set = ev.out("s.tset");
+    std::fs::copy(repo().join("fixtures/hashsets/sample-alert.tset"), &set).unwrap();
+    let mut cmd = triage();
+    cmd.args(["hashset", "info"]).arg(&set);
+    let o = run(cmd, Duration::from_secs(30));
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("scheme   projectvic"), "{text}");
+    assert!(text.contains("keys     pdq/1    3"), "{text}");
+    assert!(text.contains("sha256 "), "{text}");
+
+    let verify = |p: &Path| {
+        let mut cmd = triage();
+        cmd.args(["hashset", "verify"]).arg(p);
+        run(cmd, Duration::from_secs(30))
+    };
+    assert_eq!(code(&verify(&set)), 0);
+    let mut bytes = std::fs::read(&set).unwrap();
+    // One letter of an entry's PhotoDNA text: nothing open() looks at.
+    let at = bytes.windows(8).position(|w| w == b"AAAAAAAA").unwrap();
+    bytes[at] = b'B';
+    std::fs::write(&set, &bytes).unwrap();
+    let o = verify(&set);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(stderr(&o).contains("altered or damaged"), "{}", stderr(&o));
+    std::fs::write(&set, &bytes[..bytes.len() - 10]).unwrap();
+    let o = verify(&set);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+    let o = scan(ev.root(), &["--hashset", set.to_str().unwrap()]);
+    assert_eq!(
+        code(&o),
+        2,
+        "a damaged set stops the scan before it starts: {}",
+        stderr(&o)
+    );
+
+    let lookup = |h: &str| {
+        let mut cmd = triage();
+        cmd.args(["hashset", "lookup"])
+            .arg(repo().join("fixtures/hashsets/sample-alert.tset"))
+            .arg(h);
+        run(cmd, Duration::from_secs(30))
+    };
+    let o = lookup("39CB097008D17660ABD0539891A672AF");
+    assert_eq!(code(&o), 1);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(r#"md5sums.txt:1 {"name":"passwords.txt"}"#)
+    );
+    assert_eq!(code(&lookup("00000000000000000000000000000000")), 0);
+
+    let list = ev.out("bad.txt");
+    std::fs::write(&list, "39cb097008d17660abd0539891a672af\nnonsense\n").unwrap();
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "--name", "bad", "-o"])
+        .arg(ev.out("bad.tset"))
+        .arg(&list);
+    let o = run(cmd, Duration::from_secs(30));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rejected at 2: not a hash line"),
+        "{}",
+        stderr(&o)
+    );
+    let mut cmd = triage();
+    cmd.args([
+        "hashset", "import", "--strict", "--name", "bad", "--force", "-o",
+    ])
+    .arg(ev.out("bad.tset"))
+    .arg(&list);
+    let o = run(cmd, Duration::from_secs(30));
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: not a hash line"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+
+    let o = scan(ev.root(), &["--hashset", "/nonexistent.tset"]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    let o = scan(ev.root(), &["--hashset", list.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("triage hashset import"),
+        "{}",
+        stderr(&o)
+    );
+}
