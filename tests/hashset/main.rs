@@ -124,7 +124,7 @@ fn shared_samples_import_in_every_format() {
     conn.execute_batch(&std::fs::read_to_string(dir.join("rds_v3_minimal_example.sql")).unwrap())
         .unwrap();
     drop(conn);
-    let (i, m) = import(&[db.clone()], &ImportOptions::new("nsrl3"), &t);
+    let (i, m) = import(std::slice::from_ref(&db), &ImportOptions::new("nsrl3"), &t);
     assert_eq!(m.sources[0].format, "nsrl-v3");
     assert_eq!(
         m.sources[0].declared.as_deref(),
@@ -415,7 +415,11 @@ fn bad_lines_strict_empty_digests_and_category_maps() {
         ),
     )
     .unwrap();
-    let (i, m) = import(&[list.clone()], &ImportOptions::new("mixed"), &t);
+    let (i, m) = import(
+        std::slice::from_ref(&list),
+        &ImportOptions::new("mixed"),
+        &t,
+    );
     let s = &m.sources[0];
     assert_eq!((s.entries, s.rejected), (3, 3));
     let at: Vec<u64> = s.first_rejected.iter().map(|r| r.at).collect();
@@ -459,7 +463,7 @@ fn bad_lines_strict_empty_digests_and_category_maps() {
     )
     .unwrap();
     let e = import_files(
-        &[uk.clone()],
+        std::slice::from_ref(&uk),
         &ImportOptions::new("uk"),
         &t.join("uk.tset"),
         &mut |_| {},
@@ -539,7 +543,7 @@ fn nsrl_v3_full_shape_and_truncated_copy() {
     .unwrap();
     drop(stmt);
     drop(conn);
-    let (i, m) = import(&[db.clone()], &ImportOptions::new("full"), &t);
+    let (i, m) = import(std::slice::from_ref(&db), &ImportOptions::new("full"), &t);
     let s = &m.sources[0];
     assert_eq!(
         s.declared.as_deref(),
