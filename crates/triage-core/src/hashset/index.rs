@@ -436,6 +436,9 @@ impl Index {
         if lo > hi || hi > t.n {
             return None;
         }
+        // The bucket's references are contiguous: start loading them with
+        // the keys, so a hit does not wait for two misses in a row.
+        mih::prefetch(&self.map[t.refs.clone()], lo * 4);
         let keys = self.key_bytes(t);
         let (mut lo, mut hi) = (lo, hi);
         while lo < hi {

@@ -179,7 +179,7 @@ impl MihView<'_> {
 /// are scattered over the whole table, one cache miss each, and issuing the
 /// loads ahead lets them overlap.
 #[inline]
-fn prefetch(b: &[u8], at: usize) {
+pub(crate) fn prefetch(b: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(p) = b.get(at) {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
