@@ -203,7 +203,8 @@ fn measure(dir: &Path) {
     println!("pdq_mih_vs_brute {:.1}", t_brute / t_mih);
     // Hits as (query, record) for the faiss comparison: records are
     // import order, i.e. line numbers - 1 of pdq-1m.txt.
-    let mut out = BufWriter::new(std::fs::File::create(dir.join("triage-pdq-hits.txt")).expect("create"));
+    let mut out =
+        BufWriter::new(std::fs::File::create(dir.join("triage-pdq-hits.txt")).expect("create"));
     for (qi, hs) in fast.iter().enumerate() {
         for (r, d) in hs {
             writeln!(out, "{qi} {r} {d}").expect("write");

@@ -202,12 +202,21 @@ impl IndexBuilder {
         }
         let mut per_alg = Vec::new();
         meta.keys.clear();
+        // Each key gets a copy of its item's record (the merge reads them in
+        // key order, i.e. at random: mapped, from the page cache).
+        let record_file = File::open(self.tmp.0.join("records"))?;
+        // SAFETY: our own temporary file, complete and not modified while mapped.
+        let record_map = match self.n_records {
+            0 => None,
+            _ => Some(unsafe { memmap2::Mmap::map(&record_file)? }),
+        };
+        let records: &[u8] = record_map.as_deref().unwrap_or(&[]);
         for (slot, alg) in KeyAlg::ALL.iter().copied().enumerate() {
             let s = std::mem::take(&mut self.algs[slot]);
             if s.added == 0 {
                 continue;
             }
-            let files = self.merge(alg, s.buf, &s.runs, s.added)?;
+            let files = self.merge(alg, s.buf, &s.runs, s.added, records)?;
             meta.keys.push(KeyCount {
                 alg: alg.name().to_string(),
                 keys: files.n,
@@ -236,14 +245,6 @@ impl IndexBuilder {
                 Src::Bytes(meta_json),
             ),
             (
-                kind::RECORDS,
-                0,
-                0,
-                self.n_records,
-                self.n_records * index::RECORD_LEN as u64,
-                Src::File(tmp.join("records")),
-            ),
-            (
                 kind::INFO,
                 0,
                 0,
@@ -256,7 +257,8 @@ impl IndexBuilder {
             let c = alg.code();
             let w = alg.width() as u64;
             plan.push((kind::KEYS, c, 0, f.n, f.n * w, Src::File(f.keys)));
-            plan.push((kind::REFS, c, 0, f.n, f.n * 4, Src::File(f.refs)));
+            let rl = index::RECORD_LEN as u64;
+            plan.push((kind::RECORDS, c, 0, f.n, f.n * rl, Src::File(f.records)));
             let dir_items = (1u64 << f.dir_bits) + 1;
             plan.push((
                 kind::DIR,
@@ -340,14 +342,15 @@ impl IndexBuilder {
         mut buf: Vec<Item>,
         runs: &[PathBuf],
         added: u64,
+        records: &[u8],
     ) -> io::Result<AlgFiles> {
         let w = alg.width();
         let tmp = &self.tmp.0;
         let c = alg.code();
         let keys_path = tmp.join(format!("keys-{c}"));
-        let refs_path = tmp.join(format!("refs-{c}"));
+        let recs_path = tmp.join(format!("records-{c}"));
         let mut keys = BufWriter::with_capacity(1 << 20, File::create(&keys_path)?);
-        let mut refs = BufWriter::with_capacity(1 << 20, File::create(&refs_path)?);
+        let mut recs = BufWriter::with_capacity(1 << 20, File::create(&recs_path)?);
         let bits = index::dir_bits(added);
         let mut dir = vec![0u32; (1usize << bits) + 1];
         let mut n = 0u64;
@@ -358,7 +361,15 @@ impl IndexBuilder {
             }
             last = Some(k);
             keys.write_all(&k[..w])?;
-            refs.write_all(&r.to_le_bytes())?;
+            let rl = index::RECORD_LEN;
+            let mut rec = [0u8; index::RECORD_LEN];
+            let src = records
+                .get(r as usize * rl..(r as usize + 1) * rl)
+                .ok_or_else(|| io::Error::other("key of an unknown record"))?;
+            rec.copy_from_slice(src);
+            // The last 4 bytes carry the record (item) number.
+            rec[28..32].copy_from_slice(&r.to_le_bytes());
+            recs.write_all(&rec)?;
             let prefix = u32::from_be_bytes([k[0], k[1], k[2], k[3]]) as u64;
             let p = if bits == 0 {
                 0
@@ -408,8 +419,8 @@ impl IndexBuilder {
             }
         }
         keys.flush()?;
-        refs.flush()?;
-        drop((keys, refs));
+        recs.flush()?;
+        drop((keys, recs));
         for p in 1..dir.len() {
             dir[p] += dir[p - 1];
         }
@@ -434,7 +445,7 @@ impl IndexBuilder {
         Ok(AlgFiles {
             n,
             keys: keys_path,
-            refs: refs_path,
+            records: recs_path,
             dir: dir_path,
             dir_bits: bits,
             mih: mih_path,
@@ -445,7 +456,7 @@ impl IndexBuilder {
 struct AlgFiles {
     n: u64,
     keys: PathBuf,
-    refs: PathBuf,
+    records: PathBuf,
     dir: PathBuf,
     dir_bits: u32,
     mih: Option<PathBuf>,

@@ -14,9 +14,10 @@
 //! ..  sections, each at a multiple of 64
 //! ```
 //!
-//! Sections: `META` (JSON [`SetMeta`]), `RECORDS` (32 bytes per listed item),
-//! `INFO` (the items' JSON texts), and per key kind: `KEYS` (sorted, unique,
-//! fixed width), `REFS` (u32 record number per key), `DIR` (u32 first key
+//! Sections: `META` (JSON [`SetMeta`]), `INFO` (the listed items' JSON
+//! texts), and per key kind: `KEYS` (sorted, unique, fixed width), `RECORDS`
+//! (the 32-byte record of each key's item, beside the key so a hit costs
+//! no extra indirection), `DIR` (u32 first key
 //! index per `param`-bit prefix, `2^param + 1` of them) and, for perceptual
 //! kinds with at least [`MIH_MIN_KEYS`] keys, `MIH` (one counting-sort table
 //! per 16-bit chunk; smaller tables are scanned whole, with the same result).
@@ -55,10 +56,10 @@ const MAX_DIR_BITS: u32 = 24;
 /// Section kinds.
 pub(crate) mod kind {
     pub const META: u16 = 1;
-    pub const RECORDS: u16 = 2;
+    // 2 was a per-item record table in development builds; not used.
     pub const INFO: u16 = 3;
     pub const KEYS: u16 = 4;
-    pub const REFS: u16 = 5;
+    pub const RECORDS: u16 = 5;
     pub const DIR: u16 = 6;
     pub const MIH: u16 = 7;
 }
@@ -174,7 +175,7 @@ struct KeyTable {
     alg: KeyAlg,
     n: usize,
     keys: Range<usize>,
-    refs: Range<usize>,
+    records: Range<usize>,
     dir: Range<usize>,
     dir_bits: u32,
     mih: Option<Range<usize>>,
@@ -205,8 +206,6 @@ pub struct Index {
     path: PathBuf,
     meta: SetMeta,
     content_hash: [u8; 32],
-    records: Range<usize>,
-    n_records: usize,
     info: Range<usize>,
     tables: Vec<KeyTable>,
 }
@@ -288,10 +287,6 @@ impl Index {
         // Sizes come from the file: products saturate, so a damaged table
         // cannot overflow into a plausible value.
         let times = |a: u64, b: u64| a.saturating_mul(b);
-        let rec_s = one(kind::RECORDS)?;
-        if rec_s.items > u32::MAX as u64 || rec_s.length != times(rec_s.items, RECORD_LEN as u64) {
-            return Err(corrupt("record table size"));
-        }
         let info_s = one(kind::INFO)?;
         let mut tables = Vec::new();
         for s in sections.iter().filter(|s| s.kind == kind::KEYS) {
@@ -303,9 +298,9 @@ impl Index {
                 return Err(corrupt(format!("{alg} key table size")));
             }
             let find = |k: u16| sections.iter().find(|x| x.kind == k && x.alg == s.alg);
-            let refs = find(kind::REFS).ok_or_else(|| corrupt(format!("{alg}: no refs")))?;
-            if refs.items != n || refs.length != times(n, 4) {
-                return Err(corrupt(format!("{alg} reference table size")));
+            let recs = find(kind::RECORDS).ok_or_else(|| corrupt(format!("{alg}: no records")))?;
+            if recs.items != n || recs.length != times(n, RECORD_LEN as u64) {
+                return Err(corrupt(format!("{alg} record table size")));
             }
             let dir = find(kind::DIR).ok_or_else(|| corrupt(format!("{alg}: no directory")))?;
             if dir.param > MAX_DIR_BITS
@@ -331,7 +326,7 @@ impl Index {
                 alg,
                 n: n as usize,
                 keys: s.range(),
-                refs: refs.range(),
+                records: recs.range(),
                 dir: dir.range(),
                 dir_bits: dir.param,
                 mih,
@@ -343,8 +338,6 @@ impl Index {
             path: path.to_path_buf(),
             meta,
             content_hash,
-            records: rec_s.range(),
-            n_records: rec_s.items as usize,
             info: info_s.range(),
             tables,
             map,
@@ -385,13 +378,9 @@ impl Index {
         &self.map[t.keys.clone()]
     }
 
-    /// Record `i` of the set.
-    pub fn entry(&self, record: u32) -> Option<SetEntry<'_>> {
-        let i = record as usize;
-        if i >= self.n_records {
-            return None;
-        }
-        let r = &self.map[self.records.start + i * RECORD_LEN..][..RECORD_LEN];
+    /// The entry of key `i` of table `t`.
+    fn entry_of_key(&self, t: &KeyTable, i: usize) -> Option<SetEntry<'_>> {
+        let r = self.map[t.records.clone()].get(i * RECORD_LEN..(i + 1) * RECORD_LEN)?;
         let info_off = le_u64(r, 0) as usize;
         let info_len = le_u32(r, 16) as usize;
         let info_all = &self.map[self.info.clone()];
@@ -402,7 +391,7 @@ impl Index {
             .unwrap_or("{}");
         let code = le_u16(r, 24);
         Some(SetEntry {
-            record,
+            record: le_u32(r, 28),
             locator: le_u64(r, 8),
             source: le_u32(r, 20),
             category: match (self.meta.scheme, code) {
@@ -412,10 +401,6 @@ impl Index {
             flags: EntryFlags(le_u16(r, 26)),
             info: if info.is_empty() { "{}" } else { info },
         })
-    }
-
-    fn entry_of_key(&self, t: &KeyTable, i: usize) -> Option<SetEntry<'_>> {
-        self.entry(le_u32(&self.map[t.refs.clone()], i * 4))
     }
 
     /// The entry whose `alg` key equals `key`, if the set lists it.
@@ -436,9 +421,11 @@ impl Index {
         if lo > hi || hi > t.n {
             return None;
         }
-        // The bucket's references are contiguous: start loading them with
-        // the keys, so a hit does not wait for two misses in a row.
-        mih::prefetch(&self.map[t.refs.clone()], lo * 4);
+        // The bucket's records are contiguous: start loading them with the
+        // keys, so a hit does not wait for two misses in a row.
+        let recs = &self.map[t.records.clone()];
+        mih::prefetch(recs, lo * RECORD_LEN);
+        mih::prefetch(recs, lo * RECORD_LEN + 64);
         let keys = self.key_bytes(t);
         let (mut lo, mut hi) = (lo, hi);
         while lo < hi {
@@ -527,13 +514,16 @@ impl Index {
         for t in &self.tables {
             let w = t.alg.width();
             let keys = self.key_bytes(t);
-            let refs = &self.map[t.refs.clone()];
+            let recs = &self.map[t.records.clone()];
+            let info_len = self.info.len() as u64;
             for i in 0..t.n {
                 if i > 0 && keys[(i - 1) * w..i * w] >= keys[i * w..(i + 1) * w] {
                     return Err(corrupt(format!("{} keys out of order at {i}", t.alg)));
                 }
-                if le_u32(refs, i * 4) as usize >= self.n_records {
-                    return Err(corrupt(format!("{} key {i} names no record", t.alg)));
+                let r = &recs[i * RECORD_LEN..(i + 1) * RECORD_LEN];
+                let end = le_u64(r, 0).saturating_add(le_u32(r, 16) as u64);
+                if le_u32(r, 28) as u64 >= self.meta.records || end > info_len {
+                    return Err(corrupt(format!("{} record of key {i}", t.alg)));
                 }
             }
             let dir = &self.map[t.dir.clone()];
