@@ -28,7 +28,10 @@ impl Drop for TempDir {
     }
 }
 
-type Item = ([u8; 32], u32);
+/// A key (zero-padded), its item's number (the tie-break that keeps the
+/// first-listed duplicate), and its item's record: carried through the sort
+/// so the merge never reads records at random.
+type Item = ([u8; 32], u32, [u8; index::RECORD_LEN]);
 
 #[derive(Default)]
 struct AlgState {
@@ -61,7 +64,8 @@ struct AlgState {
 /// ```
 pub struct IndexBuilder {
     tmp: TempDir,
-    records: BufWriter<File>,
+    /// The record of the item being added, for its keys.
+    current: Option<(u32, [u8; index::RECORD_LEN])>,
     n_records: u64,
     info: BufWriter<File>,
     info_len: u64,
@@ -92,7 +96,7 @@ impl IndexBuilder {
         let create =
             |n: &str| File::create(tmp.0.join(n)).map(|f| BufWriter::with_capacity(1 << 20, f));
         Ok(IndexBuilder {
-            records: create("records")?,
+            current: None,
             info: create("info")?,
             tmp,
             n_records: 0,
@@ -133,14 +137,17 @@ impl IndexBuilder {
         r[20..24].copy_from_slice(&source.to_le_bytes());
         r[24..26].copy_from_slice(&category.unwrap_or(NO_CATEGORY).to_le_bytes());
         r[26..28].copy_from_slice(&flags.to_le_bytes());
-        self.records.write_all(&r)?;
+        let number = self.n_records as u32;
+        r[28..32].copy_from_slice(&number.to_le_bytes());
+        self.current = Some((number, r));
         self.info.write_all(info.as_bytes())?;
         self.info_len += info.len() as u64;
         self.n_records += 1;
-        Ok((self.n_records - 1) as u32)
+        Ok(number)
     }
 
-    /// Adds a key of record `record`. `key` must be `alg.width()` bytes.
+    /// Adds a key of record `record`, which must be the record added last
+    /// (keys follow their item). `key` must be `alg.width()` bytes.
     pub fn add_key(&mut self, alg: KeyAlg, key: &[u8], record: u32, flags: u16) -> io::Result<()> {
         if key.len() != alg.width() {
             return Err(io::Error::other(format!(
@@ -148,10 +155,18 @@ impl IndexBuilder {
                 key.len()
             )));
         }
+        let rec = match self.current {
+            Some((n, rec)) if n == record => rec,
+            _ => {
+                return Err(io::Error::other(
+                    "add_key: keys must be added right after their record",
+                ));
+            }
+        };
         let mut k = [0u8; 32];
         k[..key.len()].copy_from_slice(key);
         let s = &mut self.algs[alg_slot(alg)];
-        s.buf.push((k, record));
+        s.buf.push((k, record, rec));
         s.added += 1;
         s.empty += EntryFlags(flags).has(EntryFlags::EMPTY_FILE) as u64;
         s.low_quality += EntryFlags(flags).has(EntryFlags::LOW_QUALITY) as u64;
@@ -177,12 +192,12 @@ impl IndexBuilder {
                     .0
                     .join(format!("run-{}-{}", alg.code(), self.algs[slot].runs.len()));
             let s = &mut self.algs[slot];
-            s.buf.sort_unstable();
+            s.buf.sort_unstable_by_key(|a| (a.0, a.1));
             let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
             let w = alg.width();
-            for (k, r) in s.buf.drain(..) {
+            for (k, _, rec) in s.buf.drain(..) {
                 out.write_all(&k[..w])?;
-                out.write_all(&r.to_le_bytes())?;
+                out.write_all(&rec)?;
             }
             out.flush()?;
             s.runs.push(path);
@@ -194,7 +209,6 @@ impl IndexBuilder {
     /// Sorts, merges and writes everything to `out`, filling `meta.records`
     /// and `meta.keys`. Returns the metadata as written.
     pub fn finish(mut self, mut meta: SetMeta, out: &Path) -> io::Result<SetMeta> {
-        self.records.flush()?;
         self.info.flush()?;
         let any_runs = self.algs.iter().any(|s| !s.runs.is_empty());
         if any_runs {
@@ -202,21 +216,12 @@ impl IndexBuilder {
         }
         let mut per_alg = Vec::new();
         meta.keys.clear();
-        // Each key gets a copy of its item's record (the merge reads them in
-        // key order, i.e. at random: mapped, from the page cache).
-        let record_file = File::open(self.tmp.0.join("records"))?;
-        // SAFETY: our own temporary file, complete and not modified while mapped.
-        let record_map = match self.n_records {
-            0 => None,
-            _ => Some(unsafe { memmap2::Mmap::map(&record_file)? }),
-        };
-        let records: &[u8] = record_map.as_deref().unwrap_or(&[]);
         for (slot, alg) in KeyAlg::ALL.iter().copied().enumerate() {
             let s = std::mem::take(&mut self.algs[slot]);
             if s.added == 0 {
                 continue;
             }
-            let files = self.merge(alg, s.buf, &s.runs, s.added, records)?;
+            let files = self.merge(alg, s.buf, &s.runs, s.added)?;
             meta.keys.push(KeyCount {
                 alg: alg.name().to_string(),
                 keys: files.n,
@@ -342,7 +347,6 @@ impl IndexBuilder {
         mut buf: Vec<Item>,
         runs: &[PathBuf],
         added: u64,
-        records: &[u8],
     ) -> io::Result<AlgFiles> {
         let w = alg.width();
         let tmp = &self.tmp.0;
@@ -355,20 +359,12 @@ impl IndexBuilder {
         let mut dir = vec![0u32; (1usize << bits) + 1];
         let mut n = 0u64;
         let mut last: Option<[u8; 32]> = None;
-        let mut emit = |k: [u8; 32], r: u32| -> io::Result<()> {
+        let mut emit = |k: [u8; 32], rec: [u8; index::RECORD_LEN]| -> io::Result<()> {
             if last == Some(k) {
                 return Ok(());
             }
             last = Some(k);
             keys.write_all(&k[..w])?;
-            let rl = index::RECORD_LEN;
-            let mut rec = [0u8; index::RECORD_LEN];
-            let src = records
-                .get(r as usize * rl..(r as usize + 1) * rl)
-                .ok_or_else(|| io::Error::other("key of an unknown record"))?;
-            rec.copy_from_slice(src);
-            // The last 4 bytes carry the record (item) number.
-            rec[28..32].copy_from_slice(&r.to_le_bytes());
             recs.write_all(&rec)?;
             let prefix = u32::from_be_bytes([k[0], k[1], k[2], k[3]]) as u64;
             let p = if bits == 0 {
@@ -381,9 +377,9 @@ impl IndexBuilder {
             Ok(())
         };
         if runs.is_empty() {
-            buf.sort_unstable();
-            for (k, r) in buf {
-                emit(k, r)?;
+            buf.sort_unstable_by_key(|a| (a.0, a.1));
+            for (k, _, rec) in buf {
+                emit(k, rec)?;
             }
         } else {
             let mut readers = runs
@@ -391,15 +387,16 @@ impl IndexBuilder {
                 .map(|p| File::open(p).map(|f| BufReader::with_capacity(256 << 10, f)))
                 .collect::<io::Result<Vec<_>>>()?;
             let next = |i: usize, rd: &mut Vec<BufReader<File>>| -> io::Result<Option<Item>> {
-                let mut b = [0u8; 36];
-                match rd[i].read_exact(&mut b[..w + 4]) {
+                const RL: usize = index::RECORD_LEN;
+                let mut b = [0u8; 32 + RL];
+                match rd[i].read_exact(&mut b[..w + RL]) {
                     Ok(()) => {
                         let mut k = [0u8; 32];
                         k[..w].copy_from_slice(&b[..w]);
-                        Ok(Some((
-                            k,
-                            u32::from_le_bytes(b[w..w + 4].try_into().unwrap_or_default()),
-                        )))
+                        let mut rec = [0u8; RL];
+                        rec.copy_from_slice(&b[w..w + RL]);
+                        let number = u32::from_le_bytes([rec[28], rec[29], rec[30], rec[31]]);
+                        Ok(Some((k, number, rec)))
                     }
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
                     Err(e) => Err(e),
@@ -411,8 +408,8 @@ impl IndexBuilder {
                     heap.push(Reverse((item, i)));
                 }
             }
-            while let Some(Reverse(((k, r), i))) = heap.pop() {
-                emit(k, r)?;
+            while let Some(Reverse(((k, _, rec), i))) = heap.pop() {
+                emit(k, rec)?;
                 if let Some(item) = next(i, &mut readers)? {
                     heap.push(Reverse((item, i)));
                 }
