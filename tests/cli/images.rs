@@ -225,9 +225,10 @@ fn gif_bomb(side: u16) -> Vec<u8> {
     g
 }
 
-/// Hostile images: a 100,000 × 100,000 PNG header, a GIF bomb and a
-/// truncated JPEG each end as a per-file result, and the scan's peak RSS
-/// stays under 512 MB (measured with getrusage on the child).
+/// Hostile images: a 100,000 × 100,000 PNG header, GIF bombs (headers
+/// claiming 4 and 0.1 gigapixels, and a real LZW expansion of 6 megapixels
+/// from a few KB) and a truncated JPEG each end as a per-file result, and
+/// the scan's peak RSS stays under 512 MB (getrusage on the child).
 #[test]
 fn hostile_images_fail_cleanly_in_bounded_memory() {
     let ev = Evidence::new();
@@ -235,6 +236,15 @@ fn hostile_images_fail_cleanly_in_bounded_memory() {
     ev.file("gif-bomb.gif", gif_bomb(65_535));
     // 100 megapixels: each side within limits, the area not.
     ev.file("gif-100mp.gif", gif_bomb(10_000));
+    // A real LZW expansion within the limits: a 3000 × 2000 single-colour
+    // GIF from a standard encoder is a few KB for 6 megapixels.
+    let flat = image::RgbaImage::from_pixel(3000, 2000, image::Rgba([40, 90, 200, 255]));
+    let mut lzw = Vec::new();
+    image::codecs::gif::GifEncoder::new(&mut lzw)
+        .encode_frame(image::Frame::new(flat))
+        .unwrap();
+    assert!(lzw.len() < 24 << 10, "{} bytes", lzw.len());
+    ev.file("lzw-6mp.gif", &lzw);
     let img = image::load_from_memory(&fixture("shapes-800x600.png")).unwrap();
     let mut jpeg = Vec::new();
     img.write_to(
@@ -255,6 +265,13 @@ fn hostile_images_fail_cleanly_in_bounded_memory() {
     assert_eq!(kind("png-bomb.png").as_deref(), Some("too_large"));
     assert_eq!(kind("gif-bomb.gif").as_deref(), Some("too_large"));
     assert_eq!(kind("gif-100mp.gif").as_deref(), Some("too_large"));
+    // Expanded over 250-fold, decoded completely: a flat picture, so its
+    // PDQ quality is 0 (never near-matched).
+    let lzw_entry = entry(&got, "lzw-6mp.gif");
+    assert_eq!(lzw_entry["image"]["width"], 3000, "{lzw_entry:#}");
+    assert_eq!(lzw_entry["image"]["height"], 2000);
+    assert_eq!(lzw_entry["image"]["truncated"], false);
+    assert_eq!(lzw_entry["perceptual"][0]["quality"], 0);
     // A truncated JPEG is either decoded as far as it goes or refused as
     // damaged; both are recorded, and its digests are kept.
     let t = entry(&got, "truncated.jpg");
