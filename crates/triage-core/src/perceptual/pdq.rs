@@ -328,55 +328,93 @@ fn downsample_64_body(
 ) -> Box<[[f32; 64]; 64]> {
     let (wx, wy) = (window(width), window(height));
     let mut rows1 = RowBlock::new(width, wx);
-    let mut cols1 = ColumnStream::new(width, height, wy);
-    let mut rows2 = RowBlock::new(width, wx);
-    let mut cols2 = ColumnStream::new(width, height, wy);
-    let mut a = Box::new([[0f32; 64]; 64]);
-    let sample_cols: [usize; 64] = std::array::from_fn(|j| (2 * j + 1) * width / 128);
-    let mut sample = |oi: usize, line: &[f32]| {
-        for (i, out_row) in a.iter_mut().enumerate() {
-            if (2 * i + 1) * height / 128 == oi {
-                for (v, &c) in out_row.iter_mut().zip(&sample_cols) {
-                    *v = line[c];
-                }
-            }
-        }
+    let mut tail = Round2 {
+        width,
+        height,
+        cols1: ColumnStream::new(width, height, wy),
+        rows2: RowBlock::new(width, wx),
+        cols2: ColumnStream::new(width, height, wy),
+        a: Box::new([[0f32; 64]; 64]),
+        sample_cols: std::array::from_fn(|j| (2 * j + 1) * width / 128),
     };
-    // Round 2 of the filter on a batch of round-1 row-pass output rows.
-    let mut after_rows1 = |block: &[f32]| {
+    let mut line = vec![0f32; width];
+    for r in 0..height {
+        row(&mut line, r);
+        if let Some(block) = rows1.push(&line) {
+            tail.feed(block);
+        }
+    }
+    tail.feed(rows1.flush());
+    tail.a
+}
+
+/// Everything after round 1's row pass: its column pass, round 2, and the
+/// sampling. A struct with an always-inlined method, not a closure: a
+/// closure is compiled on its own, without the caller's AVX2 (perf showed
+/// round 2 running as SSE2 code, a quarter of all the time).
+struct Round2 {
+    width: usize,
+    height: usize,
+    cols1: ColumnStream,
+    rows2: RowBlock,
+    cols2: ColumnStream,
+    a: Box<[[f32; 64]; 64]>,
+    sample_cols: [usize; 64],
+}
+
+impl Round2 {
+    /// Takes a batch of round-1 row-pass output rows.
+    #[inline(always)]
+    fn feed(&mut self, block: &[f32]) {
+        let width = self.width;
         for t1 in block.chunks_exact(width) {
-            let (_, p1) = cols1.push(t1);
+            let (_, p1) = self.cols1.push(t1);
             for p1_row in p1.chunks_exact(width) {
-                if let Some(block2) = rows2.push(p1_row) {
+                if let Some(block2) = self.rows2.push(p1_row) {
                     for t2 in block2.chunks_exact(width) {
-                        let (first2, p2) = cols2.push(t2);
+                        let (first2, p2) = self.cols2.push(t2);
                         for (k, line) in p2.chunks_exact(width).enumerate() {
-                            sample(first2 + k, line);
+                            sample(
+                                &mut self.a,
+                                &self.sample_cols,
+                                self.height,
+                                first2 + k,
+                                line,
+                            );
                         }
                     }
                 }
             }
         }
         // The last round-1 output row has arrived: flush round 2's rows.
-        if cols1.emitted == height {
-            let block2 = rows2.flush();
+        if self.cols1.emitted == self.height {
+            let block2 = self.rows2.flush();
             for t2 in block2.chunks_exact(width) {
-                let (first2, p2) = cols2.push(t2);
+                let (first2, p2) = self.cols2.push(t2);
                 for (k, line) in p2.chunks_exact(width).enumerate() {
-                    sample(first2 + k, line);
+                    sample(
+                        &mut self.a,
+                        &self.sample_cols,
+                        self.height,
+                        first2 + k,
+                        line,
+                    );
                 }
             }
         }
-    };
-    let mut line = vec![0f32; width];
-    for r in 0..height {
-        row(&mut line, r);
-        if let Some(block) = rows1.push(&line) {
-            after_rows1(block);
+    }
+}
+
+/// Keeps output row `oi` of the last pass if it is one of the 64 sampled.
+#[inline(always)]
+fn sample(a: &mut [[f32; 64]; 64], cols: &[usize; 64], height: usize, oi: usize, line: &[f32]) {
+    for (i, out_row) in a.iter_mut().enumerate() {
+        if (2 * i + 1) * height / 128 == oi {
+            for (v, &c) in out_row.iter_mut().zip(cols) {
+                *v = line[c];
+            }
         }
     }
-    after_rows1(rows1.flush());
-    a
 }
 
 /// Collects rows and runs the row pass on eight at a time, stored

@@ -1,7 +1,7 @@
 //! Reading the hash lists agencies ship, into an index.
 //!
 //! One module per family of formats, each a streaming parser that hands
-//! [`Item`]s to an [`Importer`], which checks and categorises them and feeds
+//! `Item`s to an `Importer`, which checks and categorises them and feeds
 //! the [`IndexBuilder`]. The format is recognised from the content, never
 //! from the file name ([`detect`]).
 //!
