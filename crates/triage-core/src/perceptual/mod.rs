@@ -18,6 +18,7 @@
 
 pub mod decode;
 pub mod pdq;
+mod thumb;
 
 use decode::{DecodeError, DecodeLimits, decode_rgb8};
 use pdq::{PDQ_TAG, PdqHash};
@@ -307,17 +308,26 @@ pub fn perceptual_hashes(
     };
     let mut img_hashes = Vec::new();
     if !config.img_hashes.is_empty() {
-        let rgb =
-            image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-                .ok_or_else(|| {
-                    DecodeError::Corrupt("pixel buffer does not match its size".into())
-                })?;
         // Area-average down to at most 256 px a side first: image_hasher's
         // Lanczos3 over a full-size photo cost 3x the PDQ. Part of the tags.
-        let mut dynamic = image::DynamicImage::ImageRgb8(rgb);
-        if dynamic.width() > THUMB || dynamic.height() > THUMB {
-            dynamic = dynamic.thumbnail(THUMB, THUMB);
-        }
+        let (w, h) = (img.width as u32, img.height as u32);
+        let shrunk = (w > THUMB || h > THUMB)
+            .then(|| thumb::thumbnail_rgb8(&img.pixels, w, h, THUMB))
+            .flatten();
+        let dynamic = match shrunk {
+            Some(t) => image::DynamicImage::ImageRgb8(t),
+            None => {
+                let rgb = image::RgbImage::from_raw(w, h, img.pixels.clone()).ok_or_else(|| {
+                    DecodeError::Corrupt("pixel buffer does not match its size".into())
+                })?;
+                let full = image::DynamicImage::ImageRgb8(rgb);
+                if w > THUMB || h > THUMB {
+                    full.thumbnail(THUMB, THUMB)
+                } else {
+                    full
+                }
+            }
+        };
         for alg in &config.img_hashes {
             let h = alg.hasher().hash_image(&dynamic);
             let mut hash = [0u8; 8];
