@@ -33,6 +33,30 @@ fn span(i: u32, ratio: f32, len: u32) -> (u32, u32) {
     (lo, hi)
 }
 
+/// `acc[i] += row[i]`: the whole cost of the shrink, so compiled for AVX2
+/// too (eight lanes instead of four) and chosen at run time.
+fn add_row(acc: &mut [u32], row: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { add_row_avx2(acc, row) };
+    }
+    add_row_body(acc, row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_row_avx2(acc: &mut [u32], row: &[u8]) {
+    add_row_body(acc, row);
+}
+
+#[inline(always)]
+fn add_row_body(acc: &mut [u32], row: &[u8]) {
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u32::from(p);
+    }
+}
+
 /// `DynamicImage::ImageRgb8(..).thumbnail(max, max)` of an RGB8 buffer,
 /// byte for byte, for pictures larger than `max` on some side. `None` when
 /// the shape would need `image`'s fractional-pixel paths (an output pixel
@@ -54,7 +78,10 @@ pub(crate) fn thumbnail_rgb8(
         return None;
     }
     let row_len = width as usize * 3;
-    let mut acc = vec![0u64; row_len];
+    // u32 column totals: a block spans at most ceil(height / nh) + 1 rows,
+    // and 255 × 2^24 rows would be needed to overflow (the decode limit is
+    // 2^26 pixels in all).
+    let mut acc = vec![0u32; row_len];
     let mut out = Vec::with_capacity(nw as usize * nh as usize * 3);
     for oy in 0..nh {
         let (bottom, top) = span(oy, y_ratio, height);
@@ -63,17 +90,19 @@ pub(crate) fn thumbnail_rgb8(
         }
         acc.fill(0);
         for y in bottom..top {
-            let row = &px[y as usize * row_len..(y as usize + 1) * row_len];
-            for (a, &p) in acc.iter_mut().zip(row) {
-                *a += u64::from(p);
-            }
+            add_row(
+                &mut acc,
+                &px[y as usize * row_len..(y as usize + 1) * row_len],
+            );
         }
         for &(left, right) in &cols {
             // `image` sums in u32; under the decode limits (64 MP) a block
             // holds at most 2^18 pixels, far from overflowing either.
             let n = u64::from((right - left) * (top - bottom));
             for c in 0..3 {
-                let s: u64 = (left..right).map(|x| acc[x as usize * 3 + c]).sum();
+                let s: u64 = (left..right)
+                    .map(|x| u64::from(acc[x as usize * 3 + c]))
+                    .sum();
                 out.push(((s + n / 2) / n).min(255) as u8);
             }
         }
