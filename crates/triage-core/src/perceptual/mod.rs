@@ -335,8 +335,11 @@ pub fn perceptual_hashes(
             img_hashes.push(Perceptual::Img { alg: *alg, hash });
         }
     }
-    if config.pdq {
-        let p = pdq::pdq_rgb8(&img.pixels, img.width, img.height, config.dihedral);
+    let pdq = config
+        .pdq
+        .then(|| pdq::pdq_rgb8(&img.pixels, img.width, img.height, config.dihedral));
+    decode::recycle(img.pixels);
+    if let Some(p) = pdq {
         out.push(Perceptual::Pdq {
             hash: p.hash,
             quality: p.quality,
@@ -344,7 +347,6 @@ pub fn perceptual_hashes(
             frame: None,
         });
         if config.all_frames {
-            drop(img);
             out.extend(later_frames(bytes, config, p.hash)?);
         }
     }
