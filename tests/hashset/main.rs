@@ -571,3 +571,117 @@ fn nsrl_v3_full_shape_and_truncated_copy() {
     assert!(e.message.contains("truncated"), "{e}");
     assert!(!t.join("cut.tset").exists());
 }
+
+/// Formats checked on any clone (without ../shared): an EnCase `.hash`
+/// built byte by byte, a ThreatExchange descriptor page, and a triage scan
+/// of the fixture tree turned into a set (the source of pHash sets).
+#[test]
+fn own_fixtures_for_encase_threatexchange_and_scan_output() {
+    let t = tmp("own");
+    // EnCase: signature, version 2, count 2 at 0x10, UTF-16LE name at 0x408.
+    let mut e = vec![0u8; 0x480];
+    e[..8].copy_from_slice(b"HASH\r\n\xff\0");
+    e[8] = 2;
+    e[0x10] = 2;
+    for (i, u) in "Own set".encode_utf16().enumerate() {
+        e[0x408 + 2 * i..0x408 + 2 * i + 2].copy_from_slice(&u.to_le_bytes());
+    }
+    for h in [PASSWORDS_MD5, A_FILE_MD5] {
+        e.extend_from_slice(&hex(h));
+        e.extend_from_slice(&[0, 0]);
+    }
+    let encase = t.join("own.hash");
+    std::fs::write(&encase, &e).unwrap();
+    let (i, m) = import(
+        std::slice::from_ref(&encase),
+        &ImportOptions::new("encase"),
+        &t,
+    );
+    assert_eq!(m.sources[0].format, "encase");
+    assert!(
+        m.sources[0]
+            .declared
+            .as_deref()
+            .unwrap()
+            .contains("\"Own set\"")
+    );
+    assert_eq!(i.lookup(KeyAlg::Md5, &hex(A_FILE_MD5)).unwrap().locator, 2);
+    // A count past the end of the file: truncated, nothing written.
+    e[0x10] = 3;
+    std::fs::write(&encase, &e).unwrap();
+    let err = import_files(
+        &[encase],
+        &ImportOptions::new("x"),
+        &t.join("x.tset"),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.message.contains("truncated"), "{err}");
+
+    let te = t.join("te.json");
+    let pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    std::fs::write(
+        &te,
+        format!(
+            r#"{{"data":[{{"id":"1","raw_indicator":"{pdq}","type":"HASH_PDQ"}},
+            {{"id":"2","raw_indicator":"{PASSWORDS_SHA1}","type":"HASH_SHA1"}},
+            {{"id":"3","raw_indicator":"abc","type":"HASH_VIDEO_VPDQ"}}],"paging":{{}}}}"#
+        ),
+    )
+    .unwrap();
+    let (i, m) = import(std::slice::from_ref(&te), &ImportOptions::new("te"), &t);
+    assert_eq!((m.sources[0].entries, m.sources[0].rejected), (2, 1));
+    assert!(
+        m.sources[0].first_rejected[0]
+            .reason
+            .contains("HASH_VIDEO_VPDQ")
+    );
+    assert_eq!(
+        i.near(KeyAlg::Pdq, &hex(pdq), 0)[0].0.info,
+        r#"{"id":"1","type":"HASH_PDQ"}"#
+    );
+    assert!(i.lookup(KeyAlg::Sha1, &hex(PASSWORDS_SHA1)).is_some());
+
+    // A scan of fixtures/evidence with pHash, imported as a set.
+    let mut config = triage_core::ScanConfig::new(repo().join("fixtures/evidence"));
+    config.perceptual.img_hashes = vec![triage_core::perceptual::ImgHashAlg::Phash];
+    let scanner = triage_core::Scanner::new(config).unwrap();
+    let mut out = Vec::new();
+    {
+        let mut w = triage_core::record::OutputFormat::Jsonl.writer(&mut out, scanner.root());
+        w.header(&scanner.header()).unwrap();
+        let summary = scanner.run(|e| w.entry(&e)).unwrap();
+        w.summary(&summary).unwrap();
+    }
+    let scan = t.join("catalogue.jsonl");
+    std::fs::write(&scan, &out).unwrap();
+    let (i, m) = import(
+        std::slice::from_ref(&scan),
+        &ImportOptions::new("catalogue"),
+        &t,
+    );
+    assert_eq!(m.sources[0].format, "triage-scan");
+    assert_eq!(m.records, 11, "every hashed fixture file");
+    assert_eq!(i.meta().key_count(KeyAlg::Pdq), 3);
+    assert_eq!(i.meta().key_count(KeyAlg::Phash), 3);
+    let e = i.lookup(KeyAlg::Md5, &hex(PASSWORDS_MD5)).unwrap();
+    assert_eq!(
+        e.info,
+        r#"{"path":"Downloads/export/passwords.txt","size":116}"#
+    );
+    let text = String::from_utf8(out).unwrap();
+    let checker = text.lines().find(|l| l.contains("checker.dll")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(checker).unwrap();
+    let phash = v["perceptual"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["tag"] == "phash/1")
+        .unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hits = i.near(KeyAlg::Phash, &hex(&phash), 0);
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].0.info.contains("checker.dll"));
+}
