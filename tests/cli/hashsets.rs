@@ -155,6 +155,10 @@ fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
         1
     );
     assert_eq!(summary["matches"]["sample-alert"]["uncategorised"], 3);
+    let by_cat = &summary["files_by_category"];
+    assert_eq!(by_cat["projectvic 1 (child abuse material (CAM))"], 1);
+    assert_eq!(by_cat["projectvic 3 (CGI / animation)"], 1);
+    assert_eq!(by_cat["uncategorised"], 3);
 
     // The rotated copy in the list is found only over the dihedral hashes,
     // and a looser threshold is a user's choice, recorded in the header.

@@ -177,11 +177,6 @@ impl IndexBuilder {
         Ok(())
     }
 
-    /// Records added so far.
-    pub fn records(&self) -> u64 {
-        self.n_records
-    }
-
     fn spill_all(&mut self) -> io::Result<()> {
         for (slot, alg) in KeyAlg::ALL.iter().enumerate() {
             if self.algs[slot].buf.is_empty() {

@@ -518,6 +518,9 @@ pub struct Summary {
     /// Files with hits, by set name, then by category (`uncategorised`
     /// when the entry has none); a file counts once per set and category.
     pub matches: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Files with alert hits, by their most serious category (each file
+    /// once, whatever the number of sets; `uncategorised` when none has one).
+    pub files_by_category: BTreeMap<String, u64>,
     /// Hits on the digest of an empty file (reported, not counted as finds).
     pub empty_digest_hits: u64,
     /// Images whose near matching was skipped (low PDQ quality).
@@ -556,6 +559,11 @@ impl Summary {
         self.empty_digest_hits += h.matches.iter().filter(|m| m.empty_file_digest).count() as u64;
         let find = h.matches.iter().any(Match::is_find);
         self.files_matched += find as u64;
+        if find {
+            let worst = crate::matching::most_serious(&h.matches)
+                .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
+            *self.files_by_category.entry(worst).or_default() += 1;
+        }
         let known = h
             .matches
             .iter()

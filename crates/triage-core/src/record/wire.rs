@@ -182,6 +182,8 @@ pub(crate) struct WireSummary {
     #[serde(default)]
     matches: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default)]
+    files_by_category: BTreeMap<String, u64>,
+    #[serde(default)]
     empty_digest_hits: u64,
     #[serde(default)]
     near_skipped: u64,
@@ -510,6 +512,7 @@ impl WireLine {
             files_matched: s.files_matched,
             files_known: s.files_known,
             matches: s.matches.clone(),
+            files_by_category: s.files_by_category.clone(),
             empty_digest_hits: s.empty_digest_hits,
             near_skipped: s.near_skipped,
             started: s.started.map(|t| t.to_string()),
@@ -599,6 +602,7 @@ impl WireSummary {
             files_matched: self.files_matched,
             files_known: self.files_known,
             matches: self.matches,
+            files_by_category: self.files_by_category,
             empty_digest_hits: self.empty_digest_hits,
             near_skipped: self.near_skipped,
             started: ts(&self.started, "started")?,
