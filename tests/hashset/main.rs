@@ -685,3 +685,119 @@ fn own_fixtures_for_encase_threatexchange_and_scan_output() {
     assert_eq!(hits.len(), 1);
     assert!(hits[0].0.info.contains("checker.dll"));
 }
+
+/// Damaged lists of every format (bytes flipped, cut, inserted, repeated)
+/// end as a set or an error, never a panic; and whatever the import
+/// accepts opens and verifies. A cheap stand-in for the fuzzing of issue 6.
+#[test]
+fn mutated_lists_never_panic() {
+    let t = tmp("mutate");
+    let fixtures = repo().join("fixtures/hashsets");
+    let mut seeds: Vec<(String, Vec<u8>)> = [
+        "vics2-known.json",
+        "pdq-series.txt",
+        "md5sums.txt",
+        "NSRLFile.txt",
+        "known.hashdeep",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), std::fs::read(fixtures.join(n)).unwrap()))
+    .collect();
+    let mut encase = vec![0u8; 0x480];
+    encase[..8].copy_from_slice(b"HASH\r\n\xff\0");
+    encase[0x10] = 1;
+    encase.extend_from_slice(&hex(PASSWORDS_MD5));
+    encase.extend_from_slice(&[0, 0]);
+    seeds.push(("encase".into(), encase));
+    let te = format!(
+        r#"{{"1":{{"id":"1","raw_indicator":"{PASSWORDS_MD5}","type":"HASH_MD5","tags":{{"data":[{{"text":"x"}}]}}}}}}"#
+    );
+    seeds.push(("te".into(), te.into_bytes()));
+    let db = t.join("seed.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE FILE (sha256, sha1, md5, crc32, file_name, file_size, package_id);
+         INSERT INTO FILE VALUES ('', '', '39CB097008D17660ABD0539891A672AF', '', 'p', 1, 2);",
+    )
+    .unwrap();
+    drop(conn);
+    seeds.push(("sqlite".into(), std::fs::read(&db).unwrap()));
+
+    let mut state = 0x5EED_u64;
+    let mut rnd = move |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    let input = t.join("input");
+    let out = t.join("out.tset");
+    let mut outcomes = [0usize; 2];
+    for (name, seed) in &seeds {
+        for _ in 0..150 {
+            let mut v = seed.clone();
+            for _ in 0..1 + rnd(4) {
+                match rnd(5) {
+                    0 if !v.is_empty() => {
+                        let i = rnd(v.len());
+                        v[i] ^= 1 << rnd(8);
+                    }
+                    1 => v.truncate(rnd(v.len() + 1)),
+                    2 => {
+                        let i = rnd(v.len() + 1);
+                        let junk: Vec<u8> = (0..1 + rnd(16)).map(|_| rnd(256) as u8).collect();
+                        v.splice(i..i, junk);
+                    }
+                    3 if !v.is_empty() => {
+                        let (a, b) = (rnd(v.len()), rnd(v.len()));
+                        let chunk = v[a.min(b)..a.max(b)].to_vec();
+                        let at = rnd(v.len() + 1);
+                        v.splice(at..at, chunk);
+                    }
+                    _ => {
+                        let i = rnd(v.len() + 1);
+                        let special: &[u8] = [
+                            &b","[..],
+                            b"\"",
+                            b"\n",
+                            b"\xff\xfe",
+                            b"{",
+                            b"]",
+                            b"=",
+                            b"\\",
+                        ][rnd(8)];
+                        v.splice(i..i, special.iter().copied());
+                    }
+                }
+            }
+            std::fs::write(&input, &v).unwrap();
+            let _ = std::fs::remove_file(&out);
+            let result = std::panic::catch_unwind(|| {
+                import_files(
+                    std::slice::from_ref(&input),
+                    &ImportOptions::new("m"),
+                    &out,
+                    &mut |_| {},
+                )
+                .map(|_| ())
+            });
+            match result {
+                Err(_) => panic!(
+                    "{name}: import panicked on {:?}",
+                    String::from_utf8_lossy(&v)
+                ),
+                Ok(Ok(())) => {
+                    outcomes[0] += 1;
+                    let i = Index::open(&out).expect("an accepted set opens");
+                    i.verify().expect("and verifies");
+                }
+                Ok(Err(_)) => outcomes[1] += 1,
+            }
+        }
+    }
+    eprintln!(
+        "mutated lists: {} imported, {} refused",
+        outcomes[0], outcomes[1]
+    );
+    assert!(outcomes[0] > 100 && outcomes[1] > 100, "{outcomes:?}");
+}
