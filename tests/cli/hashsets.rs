@@ -376,6 +376,11 @@ fn info_verify_lookup_and_import_errors() {
     );
     assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
 
+    let alert = repo().join("fixtures/hashsets/sample-alert.tset");
+    let alert = alert.to_str().unwrap();
+    let o = scan(ev.root(), &["--hashset", alert, "--hashset", alert]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
     let o = scan(ev.root(), &["--hashset", "/nonexistent.tset"]);
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     let o = scan(ev.root(), &["--hashset", list.to_str().unwrap()]);

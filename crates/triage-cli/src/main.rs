@@ -372,9 +372,24 @@ fn open_hashsets(
     algorithms: &mut AlgorithmSet,
     perceptual: &mut PerceptualConfig,
 ) -> Result<Matcher> {
-    let mut sets = Vec::new();
+    let mut sets: Vec<std::sync::Arc<triage_core::hashset::Index>> = Vec::new();
     for path in &args.hashsets {
-        sets.push(std::sync::Arc::new(hashset::open(path)?));
+        let set = hashset::open(path)?;
+        // Hits name their set: two sets of one name could not be told apart.
+        if let Some(other) = sets.iter().find(|s| s.meta().name == set.meta().name) {
+            let same = other.content_hash() == set.content_hash();
+            return Err(usage(if same {
+                format!("hash set '{}' is given twice", path.display())
+            } else {
+                format!(
+                    "'{}' and '{}' are both named '{}': hits could not be told apart; re-import one with another --name",
+                    other.path().display(),
+                    path.display(),
+                    set.meta().name
+                )
+            }));
+        }
+        sets.push(std::sync::Arc::new(set));
     }
     let matcher = Matcher::new(
         sets,
