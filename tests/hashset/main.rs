@@ -452,6 +452,10 @@ fn bad_lines_strict_empty_digests_and_category_maps() {
     let e = import_files(&[list], &strict, &out, &mut |_| {}).unwrap_err();
     assert_eq!(e.at.as_deref(), Some("line 3"), "{e}");
     assert!(!out.exists(), "nothing written");
+    // JSON counts elements, not lines.
+    let vics = repo().join("fixtures/hashsets/vics2-known.json");
+    let e = import_files(&[vics], &strict, &out, &mut |_| {}).unwrap_err();
+    assert_eq!(e.at.as_deref(), Some("element 6"), "{e}");
 
     let uk = t.join("uk.json");
     std::fs::write(

@@ -84,6 +84,16 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.name() == s)
     }
 
+    /// What an entry's `at` counts in this format.
+    fn locator_unit(self) -> &'static str {
+        match self {
+            Format::Vics | Format::ThreatExchange => "element",
+            Format::NsrlV3 => "row",
+            Format::Encase => "record",
+            Format::Text | Format::Hashdeep | Format::NsrlV2 | Format::TriageScan => "line",
+        }
+    }
+
     /// NSRL lists known files: imported as known-good unless told otherwise.
     fn default_kind(self) -> SetKind {
         match self {
@@ -254,6 +264,8 @@ pub(crate) struct Importer<'a> {
     builder: IndexBuilder,
     source: SourceInfo,
     source_index: u32,
+    /// What `at` counts in this source: `line`, `element`, `row`, `record`.
+    unit: &'static str,
     scheme: Option<Scheme>,
     default_category: Option<u16>,
     empty: Vec<(KeyAlg, Vec<u8>)>,
@@ -294,7 +306,8 @@ impl Importer<'_> {
     pub(crate) fn reject(&mut self, at: u64, reason: impl Into<String>) -> Result<(), ImportError> {
         let reason = reason.into();
         if self.opts.strict {
-            return Err(ImportError::new(format!("{reason} (--strict)")).at(format!("line {at}")));
+            let unit = self.unit;
+            return Err(ImportError::new(format!("{reason} (--strict)")).at(format!("{unit} {at}")));
         }
         self.source.rejected += 1;
         if self.source.first_rejected.len() < MAX_REPORTED {
@@ -604,6 +617,7 @@ pub fn import_files(
         builder,
         source: empty_source(),
         source_index: 0,
+        unit: "line",
         scheme: opts.scheme,
         default_category,
         empty: [KeyAlg::Md5, KeyAlg::Sha1, KeyAlg::Sha256, KeyAlg::Blake3]
@@ -624,6 +638,7 @@ pub fn import_files(
         imp.source.file = path.display().to_string();
         imp.source.format = format.name().to_string();
         imp.source_index = i as u32;
+        imp.unit = format.locator_unit();
         let start_bytes = imp.state.bytes;
         imp.file_start = start_bytes;
         imp.file_bytes.set(0);

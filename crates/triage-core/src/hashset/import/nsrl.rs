@@ -256,7 +256,7 @@ pub(super) fn import_v3(path: &Path, imp: &mut Importer<'_>) -> Result<(), Impor
             }
         }
         if let Some(reason) = bad {
-            imp.reject(at, format!("row {rowid}: {reason}"))?;
+            imp.reject(at, reason)?;
             continue;
         }
         let mut name = text(row, 4).unwrap_or_default();
