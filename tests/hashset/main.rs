@@ -51,6 +51,21 @@ fn import(files: &[PathBuf], opts: &ImportOptions, dir: &Path) -> (Index, SetMet
     (index, report.meta)
 }
 
+/// Imports `file` expecting a refusal whose message contains `needle`, and
+/// checks that no index was left behind.
+fn assert_refused(file: &Path, dir: &Path, needle: &str) {
+    let out = dir.join("refused.tset");
+    let e = import_files(
+        &[file.to_path_buf()],
+        &ImportOptions::new("refused"),
+        &out,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains(needle), "{e}");
+    assert!(!out.exists(), "nothing written");
+}
+
 fn hex(s: &str) -> Vec<u8> {
     from_hex(s).unwrap()
 }
@@ -466,14 +481,7 @@ fn bad_lines_strict_empty_digests_and_category_maps() {
         ),
     )
     .unwrap();
-    let e = import_files(
-        std::slice::from_ref(&uk),
-        &ImportOptions::new("uk"),
-        &t.join("uk.tset"),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(e.message.contains("--category-map"), "{e}");
+    assert_refused(&uk, &t, "--category-map");
     let mut o = ImportOptions::new("uk");
     o.scheme = Some(Scheme::CaidUk);
     o.category_map = vec![(1, "A".into()), (2, "B".into()), (3, "C".into())];
@@ -493,15 +501,7 @@ fn bad_lines_strict_empty_digests_and_category_maps() {
         ),
     )
     .unwrap();
-    let e = import_files(
-        &[cut],
-        &ImportOptions::new("cut"),
-        &t.join("cut.tset"),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(e.message.contains("truncated"), "{e}");
-    assert!(!t.join("cut.tset").exists());
+    assert_refused(&cut, &t, "truncated");
 
     // Content, not the name, decides the format.
     let disguised = t.join("hashes.json");
@@ -565,15 +565,7 @@ fn nsrl_v3_full_shape_and_truncated_copy() {
     let bytes = std::fs::read(&db).unwrap();
     let cut = t.join("cut.db");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let e = import_files(
-        &[cut],
-        &ImportOptions::new("cut"),
-        &t.join("cut.tset"),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(e.message.contains("truncated"), "{e}");
-    assert!(!t.join("cut.tset").exists());
+    assert_refused(&cut, &t, "truncated");
 }
 
 /// Formats checked on any clone (without ../shared): an EnCase `.hash`
@@ -613,14 +605,7 @@ fn own_fixtures_for_encase_threatexchange_and_scan_output() {
     // A count past the end of the file: truncated, nothing written.
     e[0x10] = 3;
     std::fs::write(&encase, &e).unwrap();
-    let err = import_files(
-        &[encase],
-        &ImportOptions::new("x"),
-        &t.join("x.tset"),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(err.message.contains("truncated"), "{err}");
+    assert_refused(&encase, &t, "truncated");
 
     let te = t.join("te.json");
     let pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";

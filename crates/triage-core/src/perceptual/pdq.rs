@@ -333,9 +333,13 @@ fn downsample_64_body(
         height,
         cols1: ColumnStream::new(width, height, wy),
         rows2: RowBlock::new(width, wx),
-        cols2: ColumnStream::new(width, height, wy),
-        a: Box::new([[0f32; 64]; 64]),
-        sample_cols: std::array::from_fn(|j| (2 * j + 1) * width / 128),
+        last: LastPass {
+            width,
+            height,
+            cols2: ColumnStream::new(width, height, wy),
+            a: Box::new([[0f32; 64]; 64]),
+            sample_cols: std::array::from_fn(|j| (2 * j + 1) * width / 128),
+        },
     };
     let mut line = vec![0f32; width];
     for r in 0..height {
@@ -345,7 +349,7 @@ fn downsample_64_body(
         }
     }
     tail.feed(rows1.flush());
-    tail.a
+    tail.last.a
 }
 
 /// Everything after round 1's row pass: its column pass, round 2, and the
@@ -357,6 +361,13 @@ struct Round2 {
     height: usize,
     cols1: ColumnStream,
     rows2: RowBlock,
+    last: LastPass,
+}
+
+/// Round 2's column pass and the sampling of its output rows.
+struct LastPass {
+    width: usize,
+    height: usize,
     cols2: ColumnStream,
     a: Box<[[f32; 64]; 64]>,
     sample_cols: [usize; 64],
@@ -371,35 +382,31 @@ impl Round2 {
             let (_, p1) = self.cols1.push(t1);
             for p1_row in p1.chunks_exact(width) {
                 if let Some(block2) = self.rows2.push(p1_row) {
-                    for t2 in block2.chunks_exact(width) {
-                        let (first2, p2) = self.cols2.push(t2);
-                        for (k, line) in p2.chunks_exact(width).enumerate() {
-                            sample(
-                                &mut self.a,
-                                &self.sample_cols,
-                                self.height,
-                                first2 + k,
-                                line,
-                            );
-                        }
-                    }
+                    self.last.feed(block2);
                 }
             }
         }
         // The last round-1 output row has arrived: flush round 2's rows.
         if self.cols1.emitted == self.height {
-            let block2 = self.rows2.flush();
-            for t2 in block2.chunks_exact(width) {
-                let (first2, p2) = self.cols2.push(t2);
-                for (k, line) in p2.chunks_exact(width).enumerate() {
-                    sample(
-                        &mut self.a,
-                        &self.sample_cols,
-                        self.height,
-                        first2 + k,
-                        line,
-                    );
-                }
+            self.last.feed(self.rows2.flush());
+        }
+    }
+}
+
+impl LastPass {
+    /// Takes a batch of round 2's row-pass output.
+    #[inline(always)]
+    fn feed(&mut self, block2: &[f32]) {
+        for t2 in block2.chunks_exact(self.width) {
+            let (first2, p2) = self.cols2.push(t2);
+            for (k, line) in p2.chunks_exact(self.width).enumerate() {
+                sample(
+                    &mut self.a,
+                    &self.sample_cols,
+                    self.height,
+                    first2 + k,
+                    line,
+                );
             }
         }
     }
