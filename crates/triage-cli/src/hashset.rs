@@ -237,8 +237,13 @@ fn import_cmd(a: ImportArgs) -> Result<Exit> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let report =
-        result.map_err(|e| anyhow::anyhow!("{e}").context("import failed; nothing was written"))?;
+    let report = result.map_err(|e| {
+        if e.needs_option {
+            usage(format!("import failed; nothing was written: {e}"))
+        } else {
+            anyhow::anyhow!("{e}").context("import failed; nothing was written")
+        }
+    })?;
     let secs = t0.elapsed().as_secs_f64();
     let rejected: u64 = report.meta.sources.iter().map(|s| s.rejected).sum();
     if !a.quiet {

@@ -148,7 +148,8 @@ fn context<E: de::Error>(st: &mut State<'_, '_>, ctx: &str) -> Result<(), E> {
         return Err(st.park(ImportError::new(
             "VICS UK profile: how its category numbers map to CAID A/B/C is not public, so triage will not guess; \
              pass --scheme caid-uk --category-map 1=A,2=B,3=C (from your CAID documentation)",
-        )));
+        )
+        .needs_option()));
     }
     if !uk {
         st.imp

@@ -167,6 +167,9 @@ pub struct ImportError {
     pub message: String,
     /// The OS error, if any.
     pub io: Option<io::Error>,
+    /// The input is fine but the options cannot read it as asked: the fix
+    /// is an option (`--algorithm`, `--scheme`, `--format`, …).
+    pub needs_option: bool,
 }
 
 impl ImportError {
@@ -176,7 +179,14 @@ impl ImportError {
             at: None,
             message: message.into(),
             io: None,
+            needs_option: false,
         }
+    }
+
+    /// Marks the error as one an option fixes.
+    pub(crate) fn needs_option(mut self) -> ImportError {
+        self.needs_option = true;
+        self
     }
 
     pub(crate) fn at(mut self, at: impl Into<String>) -> ImportError {
@@ -190,6 +200,7 @@ impl ImportError {
             at: None,
             message: e.to_string(),
             io: Some(e),
+            needs_option: false,
         }
     }
 }
@@ -298,7 +309,8 @@ impl Importer<'_> {
             Some(x) if x == s || self.opts.scheme.is_some() => Ok(()),
             Some(x) => Err(ImportError::new(format!(
                 "this file's categories are {s} but the set's are {x}; import it into another set, or say --scheme"
-            ))),
+            ))
+            .needs_option()),
         }
     }
 
@@ -366,7 +378,8 @@ impl Importer<'_> {
             None => {
                 return Err(ImportError::new(
                     "the list has categories but no scheme is known for them: say --scheme projectvic|projectvic-legacy|caid-uk",
-                ));
+                )
+                .needs_option());
             }
         };
         let text = match raw {
@@ -385,10 +398,9 @@ impl Importer<'_> {
 
 fn write_err(e: io::Error) -> ImportError {
     ImportError {
-        file: None,
-        at: None,
         message: format!("cannot write the index: {e}"),
         io: Some(e),
+        ..ImportError::new("")
     }
 }
 
@@ -447,6 +459,7 @@ pub(crate) fn ambiguous(len: usize) -> ImportError {
         "{} hex digits could be {choices}: say which with --algorithm",
         len * 2
     ))
+    .needs_option()
 }
 
 /// Recognises a format from the first bytes of a file.
@@ -561,6 +574,7 @@ pub fn import_files(
                     ..ImportError::new(
                         "cannot tell the format from the content; say --format (see `triage hashset import --help`)",
                     )
+                    .needs_option()
                 })?
             }
         };
@@ -579,11 +593,12 @@ pub fn import_files(
     if opts.category.is_some() && opts.scheme.is_none() {
         return Err(ImportError::new(
             "--category needs the scheme its code belongs to: add --scheme",
-        ));
+        )
+        .needs_option());
     }
     let default_category = match (&opts.category, opts.scheme) {
         (Some(c), Some(s)) => Some(s.parse_code(c).ok_or_else(|| {
-            ImportError::new(format!("category {c:?} is not a code of scheme {s}"))
+            ImportError::new(format!("category {c:?} is not a code of scheme {s}")).needs_option()
         })?),
         _ => None,
     };
@@ -592,11 +607,12 @@ pub fn import_files(
             if s.parse_code(to).is_none() {
                 return Err(ImportError::new(format!(
                     "--category-map target {to:?} is not a code of scheme {s}"
-                )));
+                ))
+                .needs_option());
             }
         }
     } else if !opts.category_map.is_empty() {
-        return Err(ImportError::new("--category-map needs --scheme"));
+        return Err(ImportError::new("--category-map needs --scheme").needs_option());
     }
 
     let out_dir = match out.parent() {
