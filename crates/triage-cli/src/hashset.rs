@@ -157,41 +157,44 @@ fn parse_category_map(s: &str) -> Result<Vec<(i64, String)>> {
         .collect()
 }
 
+/// An optional flag's value through `parse`; a value it rejects is a usage
+/// error naming the flag and the choices.
+fn parse_choice<T>(
+    value: &Option<String>,
+    flag: &str,
+    parse: fn(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>> {
+    value
+        .as_deref()
+        .map(|v| parse(v).ok_or_else(|| usage(format!("{flag} '{v}': {choices}"))))
+        .transpose()
+}
+
 fn import_cmd(a: ImportArgs) -> Result<Exit> {
     let mut opts = ImportOptions::new(a.name.clone());
-    opts.kind = match &a.kind {
-        None => None,
-        Some(k) => Some(
-            SetKind::parse(k)
-                .ok_or_else(|| usage(format!("--kind '{k}': choose alert or known-good")))?,
-        ),
-    };
-    opts.format = match a.format.as_deref() {
-        None | Some("auto") => None,
-        Some(f) => Some(Format::parse(f).ok_or_else(|| {
-            let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-            usage(format!(
-                "--format '{f}': choose from auto, {}",
-                names.join(", ")
-            ))
-        })?),
-    };
-    opts.algorithm = match &a.algorithm {
-        None => None,
-        Some(s) => Some(KeyAlg::parse(s).ok_or_else(|| {
-            usage(format!(
-                "--algorithm '{s}': choose from md5, sha1, sha256, blake3, pdq, phash, dhash, ahash"
-            ))
-        })?),
-    };
-    opts.scheme = match &a.scheme {
-        None => None,
-        Some(s) => Some(Scheme::parse(s).ok_or_else(|| {
-            usage(format!(
-                "--scheme '{s}': choose projectvic, projectvic-legacy or caid-uk"
-            ))
-        })?),
-    };
+    opts.kind = parse_choice(
+        &a.kind,
+        "--kind",
+        SetKind::parse,
+        "choose alert or known-good",
+    )?;
+    let formats: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+    let formats = format!("choose from auto, {}", formats.join(", "));
+    let format = a.format.clone().filter(|f| f != "auto");
+    opts.format = parse_choice(&format, "--format", Format::parse, &formats)?;
+    opts.algorithm = parse_choice(
+        &a.algorithm,
+        "--algorithm",
+        KeyAlg::parse,
+        "choose from md5, sha1, sha256, blake3, pdq, phash, dhash, ahash",
+    )?;
+    opts.scheme = parse_choice(
+        &a.scheme,
+        "--scheme",
+        Scheme::parse,
+        "choose projectvic, projectvic-legacy or caid-uk",
+    )?;
     opts.category = a.category.clone();
     opts.category_map = match &a.category_map {
         Some(m) => parse_category_map(m)?,

@@ -91,6 +91,9 @@ fn generate(dir: &Path) -> std::io::Result<()> {
     out.flush()
 }
 
+/// One query's hits: (record, distance).
+type Hits = Vec<(u32, u32)>;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -172,28 +175,17 @@ fn measure(dir: &Path) {
     for q in queries.iter().take(100) {
         std::hint::black_box(pdq.near(KeyAlg::Pdq, q, 31));
     }
-    let t = Instant::now();
-    let fast: Vec<Vec<(u32, u32)>> = queries
-        .iter()
-        .map(|q| {
-            pdq.near(KeyAlg::Pdq, q, 31)
-                .into_iter()
-                .map(|(e, d)| (e.record, d))
-                .collect()
-        })
-        .collect();
-    let t_mih = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let slow: Vec<Vec<(u32, u32)>> = queries
-        .iter()
-        .map(|q| {
-            pdq.near_brute_force(KeyAlg::Pdq, q, 31)
-                .into_iter()
-                .map(|(e, d)| (e.record, d))
-                .collect()
-        })
-        .collect();
-    let t_brute = t.elapsed().as_secs_f64();
+    // Each query's hits as (record, distance), and the seconds it all took.
+    let timed = |search: &dyn Fn(&[u8]) -> Hits| {
+        let t = Instant::now();
+        let hits: Vec<Hits> = queries.iter().map(|q| search(q)).collect();
+        (hits, t.elapsed().as_secs_f64())
+    };
+    let records = |v: Vec<(triage_core::hashset::SetEntry<'_>, u32)>| {
+        v.into_iter().map(|(e, d)| (e.record, d)).collect()
+    };
+    let (fast, t_mih) = timed(&|q| records(pdq.near(KeyAlg::Pdq, q, 31)));
+    let (slow, t_brute) = timed(&|q| records(pdq.near_brute_force(KeyAlg::Pdq, q, 31)));
     assert_eq!(fast, slow, "multi-index hashing must equal brute force");
     let hits: usize = fast.iter().map(Vec::len).sum();
     println!("pdq_queries {}", queries.len());

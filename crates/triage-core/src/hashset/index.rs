@@ -449,12 +449,9 @@ impl Index {
     /// Entries whose `alg` key is within `max_distance` bits of `query`, by
     /// multi-index hashing, nearest first: `(entry, distance)`.
     pub fn near(&self, alg: KeyAlg, query: &[u8], max_distance: u32) -> Vec<(SetEntry<'_>, u32)> {
-        let Some(t) = self.table(alg) else {
+        let Some(t) = self.table_for(alg, query) else {
             return Vec::new();
         };
-        if query.len() != alg.width() {
-            return Vec::new();
-        }
         let hits = match &t.mih {
             Some(m) => MihView {
                 keys: self.key_bytes(t),
@@ -475,14 +472,16 @@ impl Index {
         query: &[u8],
         max_distance: u32,
     ) -> Vec<(SetEntry<'_>, u32)> {
-        let Some(t) = self.table(alg) else {
+        let Some(t) = self.table_for(alg, query) else {
             return Vec::new();
         };
-        if query.len() != alg.width() {
-            return Vec::new();
-        }
         let hits = mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance);
         self.resolve(t, hits)
+    }
+
+    /// The table of `alg`, if the set has one and `query` has its width.
+    fn table_for(&self, alg: KeyAlg, query: &[u8]) -> Option<&KeyTable> {
+        self.table(alg).filter(|_| query.len() == alg.width())
     }
 
     fn resolve(&self, t: &KeyTable, hits: Vec<(u32, u32)>) -> Vec<(SetEntry<'_>, u32)> {
