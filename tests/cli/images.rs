@@ -106,7 +106,7 @@ fn scan_records_pdq_and_image_errors() {
     assert_eq!(summary["image_errors"]["too_large"], 1);
 
     // The CSV view carries the same values.
-    let o = scan(ev.root(), &["-q", "--format", "csv"]);
+    let o = scan_as(&ev, "csv", &["-q"]);
     let mut rdr = csv::Reader::from_reader(&o.stdout[..]);
     let headers = rdr.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();

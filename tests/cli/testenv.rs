@@ -139,11 +139,34 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-/// `triage scan ROOT ARGS...` with a one-minute deadline.
+/// `triage scan ROOT ARGS...` with a two-minute deadline, and `--no-case`
+/// unless the arguments give a case.
 pub fn scan(root: &Path, args: &[&str]) -> Output {
     let mut cmd = triage();
     cmd.arg("scan").arg(root).args(args);
+    if !args.contains(&"--case") {
+        cmd.arg("--no-case");
+    }
     run(cmd, Duration::from_secs(120))
+}
+
+/// A scan whose log goes to a file beside the evidence and whose `--csv`
+/// or `--hashdeep` view (`format`) comes back on stdout.
+pub fn scan_as(ev: &Evidence, format: &str, args: &[&str]) -> Output {
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let log = ev.out(&format!("view-{n}.log"));
+    let flag = format!("--{format}");
+    let mut all = vec!["-o", log.to_str().unwrap(), &flag, "-"];
+    all.extend_from_slice(args);
+    scan(ev.root(), &all)
+}
+
+/// A log line without its chain keys (`seq`, `prev`): what two scans of
+/// the same tree must agree on, since each chain starts from its own header.
+pub fn unchained(line: &str) -> String {
+    let rest = line.strip_prefix(r#"{"seq":"#).expect("a chained line");
+    let at = rest.find(r#","prev":""#).expect("prev") + r#","prev":""#.len() + 66;
+    format!("{{{}", &rest[at..])
 }
 
 /// The JSON objects of JSON Lines output.
@@ -155,11 +178,11 @@ pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The entry records (not header or summary), by path.
+/// The entry records (file, skipped, failed), in log order.
 pub fn entries(stdout: &[u8]) -> Vec<serde_json::Value> {
     records(stdout)
         .into_iter()
-        .filter(|r| !matches!(r["record"].as_str(), Some("header" | "summary")))
+        .filter(|r| matches!(r["record"].as_str(), Some("file" | "skipped" | "failed")))
         .collect()
 }
 

@@ -17,8 +17,12 @@ pub enum Exit {
     MatchesAndFailures,
     /// The scan could not run or finish (root unusable, output unwritable).
     Fatal,
-    /// A file checked by `verify` was altered or damaged.
+    /// A file checked by `verify` was altered or damaged (or the evidence
+    /// no longer matches its log).
     VerifyFailed,
+    /// An audit log verifies but its scan did not finish (killed or
+    /// interrupted): `triage scan --resume` finishes it.
+    Incomplete,
     /// Stopped by SIGINT/SIGTERM; the records are a complete prefix.
     Interrupted,
 }
@@ -34,6 +38,7 @@ impl Exit {
             Exit::MatchesAndFailures => 4,
             Exit::Fatal => 5,
             Exit::VerifyFailed => 6,
+            Exit::Incomplete => 7,
             Exit::Interrupted => 130,
         }
     }
@@ -48,7 +53,8 @@ Exit status:
   3    completed, but some entries failed (see their records)
   4    completed, matches found and some entries failed
   5    fatal: the scan could not run or finish
-  6    verification failed: the file was altered or damaged
+  6    verification failed: the file was altered or damaged, or the evidence changed
+  7    the audit log verifies but its scan did not finish (resume it)
   130  interrupted (SIGINT/SIGTERM): the records are a complete prefix";
 
 #[cfg(test)]
@@ -65,6 +71,7 @@ mod tests {
             Exit::MatchesAndFailures,
             Exit::Fatal,
             Exit::VerifyFailed,
+            Exit::Incomplete,
             Exit::Interrupted,
         ];
         let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();

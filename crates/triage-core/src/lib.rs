@@ -61,6 +61,7 @@ pub mod read;
 pub mod record;
 pub mod scan;
 pub mod time;
+pub mod verify;
 pub mod walk;
 
 pub use hash::{Algorithm, AlgorithmSet, Digests, MultiHasher, hash_bytes};

@@ -68,6 +68,44 @@ pub struct ScanConfig {
     pub count_totals: bool,
     /// Hash sets to match every file against (none by default).
     pub matcher: Matcher,
+    /// Paths an earlier, unfinished run already recorded (`--resume`):
+    /// walked, but neither read again nor handed to the sink.
+    pub recorded: Arc<Recorded>,
+}
+
+/// A set of entry paths, kept as 128-bit BLAKE3 prefixes so a million
+/// paths cost 16 MB however long they are. A collision (odds about
+/// n²/2¹²⁹) would make a resumed scan skip one unrecorded path.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded(std::collections::HashSet<[u8; 16]>);
+
+impl Recorded {
+    fn key(path: &RawPath) -> [u8; 16] {
+        let h = blake3::hash(path.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&h.as_bytes()[..16]);
+        k
+    }
+
+    /// Adds a path.
+    pub fn insert(&mut self, path: &RawPath) {
+        self.0.insert(Self::key(path));
+    }
+
+    /// Whether a path was added.
+    pub fn contains(&self, path: &RawPath) -> bool {
+        !self.0.is_empty() && self.0.contains(&Self::key(path))
+    }
+
+    /// Paths added.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none were added.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl ScanConfig {
@@ -84,6 +122,7 @@ impl ScanConfig {
             no_link_targets: false,
             count_totals: false,
             matcher: Matcher::default(),
+            recorded: Arc::default(),
         }
     }
 }
@@ -355,6 +394,15 @@ impl Scanner {
                 .map(|s| HashSetUse::of(s))
                 .collect(),
             matching: self.config.matcher.config(),
+            fast_decode: self.config.perceptual.fast_decode,
+            run_id: crate::record::provenance::new_run_id(),
+            case: None,
+            host: crate::record::provenance::HostInfo::current(),
+            build: crate::record::provenance::BuildInfo::current(),
+            command_line: Vec::new(),
+            checkpoints: Default::default(),
+            signing_key: None,
+            outputs: Vec::new(),
         }
     }
 
@@ -425,8 +473,10 @@ impl Scanner {
                     cancel,
                 };
                 let mut walker = walker;
+                let recorded = &config.recorded;
                 pool.in_place_scope(|scope| {
-                    for (seq, w) in (0u64..).zip(walker.by_ref()) {
+                    let todo = walker.by_ref().filter(|w| !recorded.contains(&w.path));
+                    for (seq, w) in (0u64..).zip(todo) {
                         window.enter();
                         if cancel.is_cancelled() {
                             break;

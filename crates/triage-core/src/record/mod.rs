@@ -17,6 +17,8 @@
 pub mod csv;
 pub mod hashdeep;
 pub mod jsonl;
+pub mod provenance;
+pub mod seal;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -32,6 +34,8 @@ use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageInfo, Perceptual};
 use crate::time::Timestamp;
+use provenance::{BuildInfo, CaseInfo, HostInfo};
+use seal::PublicKey;
 
 /// Name of the JSON Lines schema written by [`jsonl::Writer`].
 pub const SCHEMA_NAME: &str = "triage-scan";
@@ -466,6 +470,62 @@ pub struct ScanHeader {
     pub hashsets: Vec<HashSetUse>,
     /// Near-matching thresholds (meaningful when there are hash sets).
     pub matching: MatchConfig,
+    /// Whether large JPEGs were decoded at reduced scale (approximate PDQ).
+    pub fast_decode: bool,
+    /// This run's identifier (a random UUID).
+    pub run_id: String,
+    /// The case, as the examiner gave it; `None` when the scan was run
+    /// with `--no-case`.
+    pub case: Option<CaseInfo>,
+    /// The machine and account.
+    pub host: HostInfo,
+    /// The build of `triage`.
+    pub build: BuildInfo,
+    /// The full command line, each argument as text (non-UTF-8 bytes escaped
+    /// as in [`RawPath::escaped`]). Empty when a library caller gives none.
+    pub command_line: Vec<String>,
+    /// When checkpoints are written.
+    pub checkpoints: Checkpoints,
+    /// The key that signs checkpoints and the footer, if any.
+    pub signing_key: Option<PublicKey>,
+    /// Other files this scan writes besides the log (their digests are in
+    /// the footer).
+    pub outputs: Vec<OutputFile>,
+}
+
+/// When the audit log writes a checkpoint (sealed, and flushed to disk):
+/// after this many entries or this many seconds, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// Entries between checkpoints (0: never by count).
+    pub every_entries: u64,
+    /// Seconds between checkpoints (0: never by time).
+    pub every_secs: u64,
+}
+
+impl Default for Checkpoints {
+    /// Every 10,000 entries or 60 seconds: a killed scan loses at most a
+    /// minute of signed work, and sealing costs nothing measurable.
+    fn default() -> Self {
+        Checkpoints {
+            every_entries: 10_000,
+            every_secs: 60,
+        }
+    }
+}
+
+/// Another output file of a scan (CSV, hashdeep), named in the header and
+/// fingerprinted in the footer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Its format, as `--format` names it.
+    pub format: String,
+    /// Where it was written.
+    pub path: PathBuf,
+    /// Bytes written (known at the end).
+    pub bytes: Option<u64>,
+    /// SHA-256 of its content (known at the end).
+    pub sha256: Option<String>,
 }
 
 /// A hash set a scan used, as its header records it: which file, which
@@ -490,6 +550,39 @@ impl HashSetUse {
             meta: index.meta().clone(),
         }
     }
+}
+
+/// A checkpoint of the audit log: the records before it are sealed (signed
+/// with a key) and on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Entries recorded before it.
+    pub entries: u64,
+    /// When it was written.
+    pub time: Timestamp,
+}
+
+/// The record that `triage scan --resume` continued an unfinished log:
+/// who resumed, when, and what was cut from the end of the old log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// When the resumed scan started.
+    pub started: Timestamp,
+    /// Entries recorded before the resume (they are not read again).
+    pub entries_before: u64,
+    /// Bytes of an incomplete last line removed from the log (a write cut
+    /// short by the kill); 0 when the log ended on a complete line.
+    pub discarded_tail_bytes: u64,
+    /// The resumed run's identifier.
+    pub run_id: String,
+    /// Where it ran.
+    pub host: HostInfo,
+    /// With which build.
+    pub build: BuildInfo,
+    /// Version of the resuming `triage`.
+    pub tool_version: String,
+    /// Its command line.
+    pub command_line: Vec<String>,
 }
 
 /// Totals: written after the last entry.
@@ -533,6 +626,8 @@ pub struct Summary {
     pub duration_secs: f64,
     /// Whether the scan was cancelled before the walk finished.
     pub interrupted: bool,
+    /// The other files written, with their digests.
+    pub outputs: Vec<OutputFile>,
 }
 
 impl Summary {
@@ -599,6 +694,64 @@ impl Summary {
     /// Total entries recorded.
     pub fn entries(&self) -> u64 {
         self.files_hashed + self.skipped_total() + self.failed_total()
+    }
+
+    /// Whether the per-entry counts of `self` and `other` agree (times,
+    /// directories and outputs aside): how a footer is checked against the
+    /// records before it.
+    pub fn same_counts(&self, other: &Summary) -> bool {
+        let counts = |s: &Summary| Summary {
+            directories: 0,
+            started: None,
+            finished: None,
+            duration_secs: 0.0,
+            interrupted: false,
+            outputs: Vec::new(),
+            ..s.clone()
+        };
+        counts(self) == counts(other)
+    }
+}
+
+/// Passes bytes through to `W`, counting them and computing their SHA-256:
+/// how the footer learns the digests of the other files a scan writes.
+pub struct DigestingWriter<W> {
+    inner: W,
+    sha: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<W: io::Write> DigestingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        use sha2::Digest;
+        DigestingWriter {
+            inner,
+            sha: sha2::Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flushes, and returns the inner writer, the byte count and the hex SHA-256.
+    pub fn finish(mut self) -> io::Result<(W, u64, String)> {
+        use sha2::Digest;
+        self.inner.flush()?;
+        let hex = crate::hash::to_hex(&self.sha.finalize());
+        Ok((self.inner, self.bytes, hex))
+    }
+}
+
+impl<W: io::Write> io::Write for DigestingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

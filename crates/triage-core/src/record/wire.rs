@@ -13,7 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::HashSetUse;
+use super::provenance::{BuildInfo, CaseInfo, HostInfo};
+use super::seal::PublicKey;
+use super::{Checkpoint, Checkpoints, HashSetUse, OutputFile, Resume};
 use super::{
     Entry, Failure, FailureKind, FileKind, FileMeta, Hashed, OsError, Outcome, SCHEMA_NAME,
     SCHEMA_VERSION, ScanHeader, SkipReason, Stage, Summary,
@@ -36,7 +38,118 @@ pub(crate) enum WireLine {
     File(WireEntry),
     Skipped(WireEntry),
     Failed(WireEntry),
+    Checkpoint(WireCheckpoint),
+    Resume(WireResume),
     Summary(WireSummary),
+}
+
+/// A checkpoint: how many entries came before it, and when.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireCheckpoint {
+    pub(crate) entries: u64,
+    pub(crate) time: String,
+}
+
+/// A resumed scan continuing the log.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireResume {
+    pub(crate) started: String,
+    pub(crate) entries_before: u64,
+    pub(crate) discarded_tail_bytes: u64,
+    pub(crate) run_id: String,
+    pub(crate) host: HostInfo,
+    pub(crate) build: BuildInfo,
+    #[serde(default)]
+    pub(crate) tool_version: String,
+    #[serde(default)]
+    pub(crate) command_line: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireKey {
+    algorithm: String,
+    fingerprint: String,
+    public_key: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireCheckpoints {
+    every_entries: u64,
+    every_secs: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireOutput {
+    format: String,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+}
+
+impl WireCheckpoint {
+    pub(crate) fn from(c: &Checkpoint) -> WireCheckpoint {
+        WireCheckpoint {
+            entries: c.entries,
+            time: c.time.to_string(),
+        }
+    }
+
+    pub(crate) fn into_checkpoint(self) -> Result<Checkpoint, String> {
+        Ok(Checkpoint {
+            entries: self.entries,
+            time: self.time.parse().map_err(|e| format!("time: {e}"))?,
+        })
+    }
+}
+
+impl WireResume {
+    pub(crate) fn from(r: &Resume) -> WireResume {
+        WireResume {
+            started: r.started.to_string(),
+            entries_before: r.entries_before,
+            discarded_tail_bytes: r.discarded_tail_bytes,
+            run_id: r.run_id.clone(),
+            host: r.host.clone(),
+            build: r.build.clone(),
+            tool_version: r.tool_version.clone(),
+            command_line: r.command_line.clone(),
+        }
+    }
+
+    pub(crate) fn into_resume(self) -> Result<Resume, String> {
+        Ok(Resume {
+            started: self.started.parse().map_err(|e| format!("started: {e}"))?,
+            entries_before: self.entries_before,
+            discarded_tail_bytes: self.discarded_tail_bytes,
+            run_id: self.run_id,
+            host: self.host,
+            build: self.build,
+            tool_version: self.tool_version,
+            command_line: self.command_line,
+        })
+    }
+}
+
+impl WireOutput {
+    fn from(o: &OutputFile) -> WireOutput {
+        WireOutput {
+            format: o.format.clone(),
+            path: o.path.to_string_lossy().into_owned(),
+            bytes: o.bytes,
+            sha256: o.sha256.clone(),
+        }
+    }
+
+    fn into_output(self) -> OutputFile {
+        OutputFile {
+            format: self.format,
+            path: PathBuf::from(self.path),
+            bytes: self.bytes,
+            sha256: self.sha256,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -45,6 +158,18 @@ pub(crate) struct WireHeader {
     schema_version: u32,
     tool: String,
     tool_version: String,
+    #[serde(default)]
+    run_id: String,
+    #[serde(default)]
+    case: Option<CaseInfo>,
+    #[serde(default)]
+    no_case: bool,
+    #[serde(default)]
+    build: BuildInfo,
+    #[serde(default)]
+    host: HostInfo,
+    #[serde(default)]
+    command_line: Vec<String>,
     #[serde(flatten)]
     root: WirePath<RootKeys>,
     started: String,
@@ -66,6 +191,14 @@ pub(crate) struct WireHeader {
     hashsets: Vec<WireHashSet>,
     #[serde(default)]
     matching: Option<WireMatchConfig>,
+    #[serde(default)]
+    fast_decode: bool,
+    #[serde(default)]
+    checkpoints: Option<WireCheckpoints>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_key: Option<WireKey>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outputs: Vec<WireOutput>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -193,6 +326,10 @@ pub(crate) struct WireSummary {
     finished: Option<String>,
     duration_secs: f64,
     interrupted: bool,
+    #[serde(default)]
+    entries: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outputs: Vec<WireOutput>,
 }
 
 /// Key names of one lossless path field: UTF-8 text under `TEXT`, anything
@@ -470,6 +607,12 @@ impl WireLine {
             schema_version: SCHEMA_VERSION,
             tool: "triage".to_string(),
             tool_version: h.tool_version.clone(),
+            run_id: h.run_id.clone(),
+            case: h.case.clone(),
+            no_case: h.case.is_none(),
+            build: h.build.clone(),
+            host: h.host.clone(),
+            command_line: h.command_line.clone(),
             root: WirePath::of(Some(RawPath::from_path(&h.root))),
             started: h.started.to_string(),
             algorithms: h.algorithms.iter().map(|a| a.name().to_string()).collect(),
@@ -496,6 +639,17 @@ impl WireLine {
                 pdq_min_quality: h.matching.pdq_min_quality,
                 img_distance: h.matching.img_distance,
             }),
+            fast_decode: h.fast_decode,
+            checkpoints: Some(WireCheckpoints {
+                every_entries: h.checkpoints.every_entries,
+                every_secs: h.checkpoints.every_secs,
+            }),
+            signing_key: h.signing_key.as_ref().map(|k| WireKey {
+                algorithm: "ed25519".to_string(),
+                fingerprint: k.fingerprint(),
+                public_key: k.to_base64(),
+            }),
+            outputs: h.outputs.iter().map(WireOutput::from).collect(),
         })
     }
 
@@ -519,6 +673,8 @@ impl WireLine {
             finished: s.finished.map(|t| t.to_string()),
             duration_secs: s.duration_secs,
             interrupted: s.interrupted,
+            entries: s.entries(),
+            outputs: s.outputs.iter().map(WireOutput::from).collect(),
         })
     }
 
@@ -584,6 +740,36 @@ impl WireHeader {
                     pdq_min_quality: m.pdq_min_quality,
                     img_distance: m.img_distance,
                 }),
+            fast_decode: self.fast_decode,
+            run_id: self.run_id,
+            case: self.case,
+            host: self.host,
+            build: self.build,
+            command_line: self.command_line,
+            checkpoints: self
+                .checkpoints
+                .map_or_else(Checkpoints::default, |c| Checkpoints {
+                    every_entries: c.every_entries,
+                    every_secs: c.every_secs,
+                }),
+            signing_key: match self.signing_key {
+                None => None,
+                Some(k) => {
+                    if k.algorithm != "ed25519" {
+                        return Err(format!("unknown signing algorithm '{}'", k.algorithm));
+                    }
+                    let key = PublicKey::from_base64(&k.public_key).map_err(|e| e.to_string())?;
+                    if key.fingerprint() != k.fingerprint {
+                        return Err("signing_key: the fingerprint does not match the key".into());
+                    }
+                    Some(key)
+                }
+            },
+            outputs: self
+                .outputs
+                .into_iter()
+                .map(WireOutput::into_output)
+                .collect(),
         })
     }
 }
@@ -609,6 +795,11 @@ impl WireSummary {
             finished: ts(&self.finished, "finished")?,
             duration_secs: self.duration_secs,
             interrupted: self.interrupted,
+            outputs: self
+                .outputs
+                .into_iter()
+                .map(WireOutput::into_output)
+                .collect(),
         })
     }
 }

@@ -36,7 +36,7 @@ pub(super) fn import(r: &mut dyn BufRead, imp: &mut Importer<'_>) -> Result<(), 
                 ));
                 continue;
             }
-            Line::Summary(_) => continue,
+            Line::Summary(_) | Line::Checkpoint(_) | Line::Resume(_) => continue,
             Line::Entry(e) => e,
         };
         let Outcome::Hashed(h) = &entry.outcome else {

@@ -1,0 +1,834 @@
+//! `triage scan`: the audit log of a scan, and `--resume` of an unfinished one.
+//!
+//! Parses the flags into a `ScanConfig` and the header's case details,
+//! opens the log (and the other outputs), runs the library's scan into
+//! them, and maps the outcome to an exit code. With `--resume`, everything
+//! comes from the unfinished log's header instead, after its prefix verifies.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use triage_core::hashset::KeyAlg;
+use triage_core::matching::{MatchConfig, Matcher};
+use triage_core::perceptual::{ImgHashAlg, PerceptualConfig};
+use triage_core::record::jsonl::{self, Line};
+use triage_core::record::provenance::{BuildInfo, CaseInfo, HostInfo, new_run_id};
+use triage_core::record::seal::SigningKey;
+use triage_core::record::{
+    Checkpoints, DigestingWriter, OutputFile, OutputFormat, RecordWriter, Resume, ScanHeader,
+    hashdeep,
+};
+use triage_core::scan::Recorded;
+use triage_core::time::Timestamp;
+use triage_core::verify::{Status, check_log};
+use triage_core::{AlgorithmSet, RawPath, ScanConfig, ScanError, Scanner, Summary};
+
+use crate::exit::Exit;
+use crate::{hashset, perceptual_config, progress, signals, usage};
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// Evidence root: a mounted directory (or a single file).
+    #[arg(required_unless_present = "resume")]
+    root: Option<PathBuf>,
+
+    /// Write the audit log here instead of stdout. Refused if it exists
+    /// (see --force) or lies inside the evidence root.
+    #[arg(short, long, value_name = "LOG")]
+    output: Option<PathBuf>,
+
+    /// Case number or reference (recorded in the log's header).
+    #[arg(long = "case", value_name = "ID", help_heading = "Case")]
+    case_id: Option<String>,
+
+    /// Exhibit / evidence item identifier.
+    #[arg(long, value_name = "ID", help_heading = "Case")]
+    evidence_id: Option<String>,
+
+    /// Examiner name (and id).
+    #[arg(long, value_name = "NAME", help_heading = "Case")]
+    examiner: Option<String>,
+
+    /// The examiner's agency or unit.
+    #[arg(long, value_name = "NAME", help_heading = "Case")]
+    agency: Option<String>,
+
+    /// Free-text notes for the log's header.
+    #[arg(long, value_name = "TEXT", help_heading = "Case")]
+    notes: Option<String>,
+
+    /// Run without case details (a test or a trial run). Without it, a scan
+    /// needs --case and --examiner.
+    #[arg(long, conflicts_with_all = ["case_id", "examiner", "evidence_id", "agency"], help_heading = "Case")]
+    no_case: bool,
+
+    /// Sign checkpoints and the footer with this Ed25519 private key (PEM,
+    /// from `triage keygen`); the header names its fingerprint.
+    #[arg(long, value_name = "KEY", help_heading = "Audit log")]
+    sign_key: Option<PathBuf>,
+
+    /// Write a checkpoint (sealed, synced to disk) every N entries (0: never by count).
+    #[arg(long, value_name = "N", default_value_t = Checkpoints::default().every_entries, help_heading = "Audit log")]
+    checkpoint_every: u64,
+
+    /// ... and at least every S seconds (0: never by time).
+    #[arg(long, value_name = "S", default_value_t = Checkpoints::default().every_secs, help_heading = "Audit log")]
+    checkpoint_secs: u64,
+
+    /// Continue the unfinished scan whose log is LOG (killed or
+    /// interrupted): its prefix is verified, files it recorded are not read
+    /// again, and the same chain goes on. Options come from its header.
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets"], help_heading = "Audit log")]
+    resume: Option<PathBuf>,
+
+    /// Also write the records as CSV to FILE ('-': stdout, when the log
+    /// goes to a file). Its SHA-256 is recorded in the log's footer.
+    #[arg(long, value_name = "FILE", help_heading = "Other outputs")]
+    csv: Option<PathBuf>,
+
+    /// Also write HASHDEEP-1.0 (for `hashdeep -k`; MD5/SHA-1/SHA-256) to FILE ('-': stdout).
+    #[arg(long, value_name = "FILE", help_heading = "Other outputs")]
+    hashdeep: Option<PathBuf>,
+
+    /// Digests to compute, comma-separated: md5, sha1, sha256, blake3.
+    #[arg(
+        long = "hash",
+        value_name = "LIST",
+        default_value = "md5,sha1,sha256,blake3"
+    )]
+    hash: String,
+
+    /// Match every file against this hash-set index (.tset from `triage
+    /// hashset import`); repeat for several. Algorithms a set needs are
+    /// added to --hash and --perceptual.
+    #[arg(long = "hashset", value_name = "TSET")]
+    hashsets: Vec<PathBuf>,
+
+    /// Largest PDQ Hamming distance (of 256 bits) that counts as a match.
+    #[arg(long, value_name = "BITS", default_value_t = 31)]
+    pdq_distance: u32,
+
+    /// PDQ hashes of lower quality are not near-matched (reported per file).
+    #[arg(long, value_name = "Q", default_value_t = 50)]
+    pdq_min_quality: u8,
+
+    /// Largest pHash/dHash/aHash distance (of 64 bits) that counts as a match.
+    #[arg(long, value_name = "BITS", default_value_t = 6)]
+    img_distance: u32,
+
+    /// Do not enter directories on other file systems (recorded as skipped).
+    #[arg(short = 'x', long)]
+    one_file_system: bool,
+
+    /// Perceptual hashes for images, comma-separated: pdq, phash, dhash,
+    /// ahash, or none. Only PDQ is interoperable with other tools' lists.
+    #[arg(long, value_name = "LIST", default_value = "pdq")]
+    perceptual: String,
+
+    /// Also record the 8 dihedral PDQ hashes (rotated and mirrored copies).
+    #[arg(long)]
+    dihedral: bool,
+
+    /// PDQ every distinct frame of animated GIF/WebP files (up to 1,000),
+    /// not only the first.
+    #[arg(long)]
+    all_frames: bool,
+
+    /// Decode large JPEGs at 1/2, 1/4 or 1/8 scale (to at least 512 px):
+    /// several times faster, but PDQ moves by several bits, so the hashes
+    /// are approximate (recorded as image.decoded_scale). Never the default.
+    #[arg(long)]
+    fast_decode: bool,
+
+    /// Hashing threads [default: number of CPUs].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Files read at once [default: 1 on a spinning disk, 4 per thread otherwise].
+    /// Detection is unreliable behind USB bridges: set it for those.
+    #[arg(long, value_name = "N")]
+    readers: Option<usize>,
+
+    /// Do not read symlink targets. On a read-write mount, reading a link's
+    /// target updates the link's own access time (the kernel has no way
+    /// around it); mount evidence read-only, or use this.
+    #[arg(long)]
+    no_link_targets: bool,
+
+    /// Overwrite output files that exist.
+    #[arg(long)]
+    force: bool,
+
+    /// No progress, no device line, no summary on stderr (errors still print).
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Draw the progress bar even when stderr is not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    progress: bool,
+}
+
+/// Where the log goes: a file that can be synced, or stdout.
+enum LogOut {
+    File(File),
+    Stdout(io::Stdout),
+}
+
+impl Write for LogOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            LogOut::File(f) => f.write(buf),
+            LogOut::Stdout(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            LogOut::File(f) => f.flush(),
+            LogOut::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+fn sync(out: &LogOut) -> io::Result<()> {
+    match out {
+        LogOut::File(f) => f.sync_data(),
+        LogOut::Stdout(_) => Ok(()),
+    }
+}
+
+/// One of the other outputs (`--csv`, `--hashdeep`), digested as written.
+struct Extra {
+    format: OutputFormat,
+    name: &'static str,
+    path: PathBuf,
+    out: DigestingWriter<Box<dyn Write>>,
+}
+
+pub fn scan(args: ScanArgs) -> Result<Exit> {
+    if let Some(log) = args.resume.clone() {
+        return resume(&log, args);
+    }
+    let Some(root) = args.root.clone() else {
+        return Err(usage("give an evidence root, or --resume LOG"));
+    };
+    let case = case_info(&args)?;
+    let mut algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
+    let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
+    perceptual.all_frames = args.all_frames;
+    perceptual.fast_decode = args.fast_decode;
+    let matcher = open_hashsets(&args, &mut algorithms, &mut perceptual)?;
+    if args.hashdeep.is_some() && !hashdeep::SUPPORTED.iter().any(|a| algorithms.contains(*a)) {
+        return Err(usage(
+            "--hashdeep can only carry md5, sha1 and sha256: add one, e.g. --hash md5,sha1,sha256,blake3",
+        ));
+    }
+    let key = read_signing_key(args.sign_key.as_deref())?;
+    let config = ScanConfig {
+        root: root.clone(),
+        algorithms,
+        one_file_system: args.one_file_system,
+        threads: args.threads,
+        readers: args.readers,
+        perceptual,
+        no_link_targets: args.no_link_targets,
+        count_totals: progress::wanted(args.progress, args.quiet),
+        matcher,
+        recorded: Arc::default(),
+    };
+    let scanner = match Scanner::new(config) {
+        Ok(s) => s,
+        Err(e @ ScanError::Root(_)) => {
+            return Err(usage(format!("{e} ('{}')", root.display())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stdout_users = [
+        args.output.is_none(),
+        is_stdout(&args.csv),
+        is_stdout(&args.hashdeep),
+    ];
+    if stdout_users.iter().filter(|u| **u).count() > 1 {
+        return Err(usage(
+            "only one output can go to stdout: give the log a file with -o",
+        ));
+    }
+    let log = match &args.output {
+        Some(path) => LogOut::File(create_output(path, scanner.root(), args.force)?),
+        None => LogOut::Stdout(io::stdout()),
+    };
+    let mut extras = Vec::new();
+    for (path, format, name) in [
+        (&args.csv, OutputFormat::Csv, "csv"),
+        (&args.hashdeep, OutputFormat::Hashdeep, "hashdeep"),
+    ] {
+        if let Some(path) = path {
+            if args.output.as_deref() == Some(path.as_path()) {
+                return Err(usage(format!(
+                    "--{name} and -o are both '{}'",
+                    path.display()
+                )));
+            }
+            let out: Box<dyn Write> = if is_stdout(&Some(path.clone())) {
+                Box::new(io::stdout())
+            } else {
+                Box::new(create_output(path, scanner.root(), args.force)?)
+            };
+            extras.push(Extra {
+                format,
+                name,
+                path: path.clone(),
+                out: DigestingWriter::new(out),
+            });
+        }
+    }
+    let mut header = scanner.header();
+    header.case = case;
+    header.command_line = command_line();
+    header.checkpoints = Checkpoints {
+        every_entries: args.checkpoint_every,
+        every_secs: args.checkpoint_secs,
+    };
+    header.signing_key = key.as_ref().map(SigningKey::public);
+    header.outputs = extras
+        .iter()
+        .map(|e| OutputFile {
+            format: e.name.to_string(),
+            path: e.path.clone(),
+            bytes: None,
+            sha256: None,
+        })
+        .collect();
+    let mut writer = jsonl::Writer::new(log)
+        .with_sync(sync)
+        .with_checkpoints(header.checkpoints);
+    if let Some(key) = key {
+        writer = writer.with_key(key);
+    }
+    run_scan(scanner, header, writer, extras, &args, None)
+}
+
+/// Runs the scan into the log and the other outputs, and writes the footer.
+/// `resumed` is the header of the log being continued (its header is
+/// already written).
+fn run_scan(
+    scanner: Scanner,
+    header: ScanHeader,
+    mut log: jsonl::Writer<LogOut>,
+    mut extras: Vec<Extra>,
+    args: &ScanArgs,
+    resumed: Option<&ScanHeader>,
+) -> Result<Exit> {
+    let show_progress = progress::wanted(args.progress, args.quiet);
+    if !args.quiet {
+        eprintln!("triage: {}", scanner.policy().describe());
+        if header.read_only_mount == Some(false) {
+            eprintln!(
+                "triage: warning: the evidence is on a read-write mount. Files and directories are \
+                 opened without updating access times, but {}; mount it read-only to rule out any change.",
+                if header.link_targets {
+                    "reading symlink targets updates the links' own access times (--no-link-targets avoids it)"
+                } else {
+                    "the kernel or a FUSE layer may still write"
+                }
+            );
+        }
+    }
+
+    signals::install();
+    let cancel = scanner.cancel_handle();
+    // The watcher forwards SIGINT/SIGTERM to the scan and draws progress. It
+    // waits on a channel, not a sleep, so the scan's end wakes it at once.
+    let (done, done_rx) = mpsc::channel::<()>();
+    let watcher = {
+        let progress = scanner.progress();
+        std::thread::spawn(move || {
+            let tick = || {
+                if signals::stop_requested() {
+                    cancel.cancel();
+                }
+            };
+            if show_progress {
+                progress::draw(progress, done_rx, tick);
+            } else {
+                while let Err(RecvTimeoutError::Timeout) =
+                    done_rx.recv_timeout(Duration::from_millis(50))
+                {
+                    tick();
+                }
+            }
+        })
+    };
+
+    let root = scanner.root().to_path_buf();
+    let result = {
+        let mut writers: Vec<Box<dyn RecordWriter + '_>> = extras
+            .iter_mut()
+            .map(|e| e.format.writer(&mut e.out, &root))
+            .collect();
+        let started = if resumed.is_none() {
+            log.header(&header)
+                .and_then(|()| writers.iter_mut().try_for_each(|w| w.header(&header)))
+                .map_err(ScanError::Sink)
+        } else {
+            Ok(())
+        };
+        started
+            .and_then(|()| {
+                scanner.run(|e| {
+                    log.entry(&e)?;
+                    writers.iter_mut().try_for_each(|w| w.entry(&e))
+                })
+            })
+            .and_then(|s| {
+                writers
+                    .iter_mut()
+                    .try_for_each(|w| w.summary(&s))
+                    .map(|()| s)
+                    .map_err(ScanError::Sink)
+            })
+    };
+    drop(done);
+    let _ = watcher.join();
+
+    let mut summary = match result {
+        Ok(s) => s,
+        Err(ScanError::Sink(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            // The reader of our output went away (`| head`): not an error.
+            return Ok(Exit::Clean);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context("the scan did not finish"));
+        }
+    };
+    for e in extras {
+        let (_, bytes, sha256) = e
+            .out
+            .finish()
+            .with_context(|| format!("cannot write '{}'", e.path.display()))?;
+        summary.outputs.push(OutputFile {
+            format: e.name.to_string(),
+            path: e.path,
+            bytes: Some(bytes),
+            sha256: Some(sha256),
+        });
+    }
+    if let Some(h) = resumed {
+        summary.started = Some(h.started);
+    }
+    log.summary(&summary)
+        .context("cannot write the log's footer")?;
+    let totals = &log.state().tally;
+    if !args.quiet {
+        let shown = Summary {
+            directories: summary.directories,
+            duration_secs: summary.duration_secs,
+            ..totals.clone()
+        };
+        eprintln!("triage: {}", describe(&shown));
+        eprintln!(
+            "triage: audit log chain head {}",
+            triage_core::hash::to_hex(&log.state().prev)
+        );
+    }
+    Ok(if summary.interrupted {
+        if !args.quiet {
+            eprintln!(
+                "triage: interrupted; the log is closed with a footer that says so (continue with --resume)"
+            );
+        }
+        Exit::Interrupted
+    } else if totals.files_matched > 0 && totals.failed_total() > 0 {
+        Exit::MatchesAndFailures
+    } else if totals.files_matched > 0 {
+        Exit::Matches
+    } else if totals.failed_total() > 0 {
+        Exit::Failures
+    } else {
+        Exit::Clean
+    })
+}
+
+/// `--resume LOG`: verify the prefix, rebuild the scan from the header,
+/// skip what was recorded, continue the chain.
+fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
+    let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
+    let key = read_signing_key(args.sign_key.as_deref())?;
+    let check = check_log(BufReader::new(&file), None)
+        .with_context(|| format!("cannot read '{}'", path.display()))?;
+    let header = match (check.status(), &check.header) {
+        (Status::Failed, _) => {
+            let p = check
+                .problem
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            eprintln!(
+                "triage: error: '{}' does not verify: {p}; it cannot be resumed",
+                path.display()
+            );
+            return Ok(Exit::VerifyFailed);
+        }
+        (Status::Complete, _) => {
+            return Err(usage(format!(
+                "'{}' is the log of a finished scan: there is nothing to resume",
+                path.display()
+            )));
+        }
+        (_, None) => {
+            return Err(usage(format!(
+                "'{}' has no complete header: start a new scan",
+                path.display()
+            )));
+        }
+        (_, Some(h)) => h.clone(),
+    };
+    match (&header.signing_key, &key) {
+        (Some(want), Some(k)) if *want != k.public() => {
+            return Err(usage(format!(
+                "the log is signed with key {}, and --sign-key is another key",
+                want.fingerprint()
+            )));
+        }
+        (Some(want), None) => {
+            return Err(usage(format!(
+                "the log is signed with key {}: give it with --sign-key",
+                want.fingerprint()
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(usage("the log is not signed: drop --sign-key to resume it"));
+        }
+        _ => {}
+    }
+
+    // Rebuild what the first run did, from its header.
+    let mut sets = Vec::new();
+    for used in &header.hashsets {
+        let set = hashset::open(&used.path)?;
+        if set.content_hash() != used.blake3 {
+            return Err(usage(format!(
+                "hash set '{}' has changed since the scan started (BLAKE3 {} then, {} now): the resumed scan would match differently",
+                used.path.display(),
+                used.blake3,
+                set.content_hash()
+            )));
+        }
+        sets.push(Arc::new(set));
+    }
+    let mut perceptual = PerceptualConfig::off();
+    for tag in &header.perceptual {
+        if tag.starts_with("pdq") {
+            perceptual.pdq = true;
+        } else if let Some(alg) = ImgHashAlg::from_tag(tag) {
+            perceptual.img_hashes.push(alg);
+        }
+    }
+    perceptual.dihedral = header.dihedral;
+    perceptual.all_frames = header.all_frames;
+    perceptual.fast_decode = header.fast_decode;
+    if perceptual.tags() != header.perceptual {
+        return Err(usage(format!(
+            "this build computes perceptual hashes {:?}, the log has {:?}: resume with the build that started the scan ({})",
+            perceptual.tags(),
+            header.perceptual,
+            header.tool_version
+        )));
+    }
+
+    // The paths already recorded, from the verified prefix only.
+    let mut recorded = Recorded::default();
+    let mut reader = BufReader::new(&file);
+    reader.rewind()?;
+    for line in jsonl::Reader::new(reader.take(check.verified_bytes)) {
+        if let Line::Entry(e) = line.with_context(|| format!("cannot read '{}'", path.display()))? {
+            recorded.insert(&e.path);
+        }
+    }
+    let config = ScanConfig {
+        root: header.root.clone(),
+        algorithms: header.algorithms,
+        one_file_system: header.one_file_system,
+        threads: args.threads,
+        readers: args.readers,
+        perceptual,
+        no_link_targets: !header.link_targets,
+        count_totals: false,
+        matcher: Matcher::new(sets, header.matching),
+        recorded: Arc::new(recorded),
+    };
+    let scanner = Scanner::new(config).map_err(|e| {
+        usage(format!(
+            "the evidence root of the log cannot be opened: {e} ('{}')",
+            header.root.display()
+        ))
+    })?;
+    if !header.outputs.is_empty() && !args.quiet {
+        eprintln!(
+            "triage: note: the other outputs of the first run ({}) stay incomplete; make them from the finished log with `triage report`",
+            header
+                .outputs
+                .iter()
+                .map(|o| o.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    // Cut an incomplete last line (a write the kill interrupted), then append.
+    let mut out = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open '{}' for appending", path.display()))?;
+    out.set_len(check.verified_bytes)?;
+    out.seek(io::SeekFrom::End(0))?;
+    let mut log = jsonl::Writer::new(LogOut::File(out))
+        .with_sync(sync)
+        .with_checkpoints(header.checkpoints)
+        .continuing(check.state.clone());
+    if let Some(key) = key {
+        log = log.with_key(key);
+    }
+    log.resume(&Resume {
+        started: Timestamp::now(),
+        entries_before: check.state.tally.entries(),
+        discarded_tail_bytes: check.partial_tail,
+        run_id: new_run_id(),
+        host: HostInfo::current(),
+        build: BuildInfo::current(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        command_line: command_line(),
+    })
+    .context("cannot append to the log")?;
+    if !args.quiet {
+        eprintln!(
+            "triage: resuming '{}': {} entries already recorded{}",
+            path.display(),
+            check.state.tally.entries(),
+            if check.partial_tail > 0 {
+                format!(
+                    ", {} bytes of an incomplete last line removed",
+                    check.partial_tail
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    run_scan(
+        scanner,
+        header.clone(),
+        log,
+        Vec::new(),
+        &args,
+        Some(&header),
+    )
+}
+
+fn is_stdout(p: &Option<PathBuf>) -> bool {
+    p.as_deref().is_some_and(|p| p.as_os_str() == "-")
+}
+
+/// The case details, or the refusal to start without them.
+fn case_info(args: &ScanArgs) -> Result<Option<CaseInfo>> {
+    if args.no_case {
+        return Ok(None);
+    }
+    let nonempty = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+    match (nonempty(&args.case_id), nonempty(&args.examiner)) {
+        (Some(case_id), Some(examiner)) => Ok(Some(CaseInfo {
+            case_id,
+            evidence_id: nonempty(&args.evidence_id),
+            examiner,
+            agency: nonempty(&args.agency),
+            notes: nonempty(&args.notes),
+        })),
+        _ => Err(usage(
+            "the audit log needs the case and the examiner: give --case ID --examiner NAME \
+             (and --evidence-id, --agency), or --no-case for a run outside a case",
+        )),
+    }
+}
+
+fn read_signing_key(path: Option<&Path>) -> Result<Option<SigningKey>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the signing key '{}'", path.display()))?;
+    SigningKey::from_pem(&text).map(Some).map_err(|e| {
+        usage(format!(
+            "'{}': {e} (make one with `triage keygen`)",
+            path.display()
+        ))
+    })
+}
+
+/// The command line as run, each argument losslessly escaped.
+pub fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| RawPath::from_path(Path::new(&a)).to_string())
+        .collect()
+}
+
+/// Opens the `--hashset` indexes, and adds the digests and perceptual
+/// hashes they need to what the scan computes (saying so), so no entry of a
+/// set goes unchecked.
+fn open_hashsets(
+    args: &ScanArgs,
+    algorithms: &mut AlgorithmSet,
+    perceptual: &mut PerceptualConfig,
+) -> Result<Matcher> {
+    let mut sets: Vec<std::sync::Arc<triage_core::hashset::Index>> = Vec::new();
+    for path in &args.hashsets {
+        let set = hashset::open(path)?;
+        // Hits name their set: two sets of one name could not be told apart.
+        if let Some(other) = sets.iter().find(|s| s.meta().name == set.meta().name) {
+            let same = other.content_hash() == set.content_hash();
+            return Err(usage(if same {
+                format!("hash set '{}' is given twice", path.display())
+            } else {
+                format!(
+                    "'{}' and '{}' are both named '{}': hits could not be told apart; re-import one with another --name",
+                    other.path().display(),
+                    path.display(),
+                    set.meta().name
+                )
+            }));
+        }
+        sets.push(std::sync::Arc::new(set));
+    }
+    let matcher = Matcher::new(
+        sets,
+        MatchConfig {
+            pdq_distance: args.pdq_distance.min(256),
+            pdq_min_quality: args.pdq_min_quality,
+            img_distance: args.img_distance.min(64),
+        },
+    );
+    let mut added = Vec::new();
+    for alg in matcher.algorithms() {
+        if let Some(d) = alg.digest() {
+            if !algorithms.contains(d) {
+                *algorithms = algorithms.with(d);
+                added.push(alg.name());
+            }
+        } else if alg == KeyAlg::Pdq {
+            if !perceptual.pdq {
+                perceptual.pdq = true;
+                added.push(alg.name());
+            }
+        } else if let Some(img) = ImgHashAlg::from_tag(alg.name())
+            && !perceptual.img_hashes.contains(&img)
+        {
+            perceptual.img_hashes.push(img);
+            added.push(alg.name());
+        }
+    }
+    if !added.is_empty() && !args.quiet {
+        eprintln!(
+            "triage: the hash sets have {} entries: computing {} too",
+            added.join(", "),
+            if added.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(matcher)
+}
+
+/// Creates the output file, refusing to write into the evidence or over an
+/// existing file unless `force`.
+fn create_output(path: &Path, root: &Path, force: bool) -> Result<File> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent_real = std::fs::canonicalize(parent)
+        .with_context(|| format!("the output directory '{}' does not exist", parent.display()))?;
+    let root_real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if parent_real.starts_with(&root_real) {
+        return Err(usage(format!(
+            "the output '{}' is inside the evidence root '{}': evidence is never written to; choose a path outside it",
+            path.display(),
+            root.display()
+        )));
+    }
+    let mut opts = OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            usage(format!(
+                "'{}' exists; use --force to overwrite it",
+                path.display()
+            ))
+        } else {
+            anyhow::Error::new(e).context(format!("cannot create '{}'", path.display()))
+        }
+    })
+}
+
+/// One line: what was hashed, skipped and failed, how much, how fast.
+fn describe(s: &Summary) -> String {
+    fn breakdown(m: &std::collections::BTreeMap<String, u64>) -> String {
+        if m.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        format!(" ({})", parts.join(", "))
+    }
+    let rate = if s.duration_secs > 0.0 {
+        format!(
+            ", {:.0} MB/s",
+            s.bytes_hashed as f64 / s.duration_secs / 1e6
+        )
+    } else {
+        String::new()
+    };
+    let mut matches = String::new();
+    if !s.matches.is_empty() || s.files_known > 0 {
+        let per_set: Vec<String> = s
+            .matches
+            .iter()
+            .map(|(set, cats)| {
+                let c: Vec<String> = cats.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                format!("{set}: {}", c.join(", "))
+            })
+            .collect();
+        matches = format!(
+            "; {} files MATCHED alert sets, {} only known-good [{}]",
+            s.files_matched,
+            s.files_known,
+            per_set.join("; ")
+        );
+    }
+    if s.near_skipped > 0 {
+        matches.push_str(&format!(
+            "; {} images not near-matched (PDQ quality too low)",
+            s.near_skipped
+        ));
+    }
+    format!(
+        "{} files hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
+         {} skipped{}, {} failed{}, {} directories, in {:.2} s{}{matches}",
+        s.files_hashed,
+        s.bytes_hashed,
+        s.empty_files,
+        s.images_hashed,
+        s.image_errors.values().sum::<u64>(),
+        breakdown(&s.image_errors),
+        s.skipped_total(),
+        breakdown(&s.skipped),
+        s.failed_total(),
+        breakdown(&s.failed),
+        s.directories,
+        s.duration_secs,
+        rate
+    )
+}
