@@ -4,6 +4,7 @@
 //! and ripgrep's test suites. Tests that need an outside tool (hashdeep,
 //! b3sum, setpriv, mount) print why they skip when it is missing.
 
+mod audit;
 mod hashsets;
 mod images;
 mod scan;

@@ -42,6 +42,8 @@ pub struct LogCheck {
     pub partial_tail: u64,
     /// The first line that does not verify, and why.
     pub problem: Option<Problem>,
+    /// Length of the last verified line, newline included.
+    last_len: u64,
 }
 
 /// A line that does not verify.
@@ -154,6 +156,7 @@ pub fn check_log<R: BufRead>(mut input: R, expected: Option<&PublicKey>) -> io::
         resumes: 0,
         partial_tail: 0,
         problem: None,
+        last_len: 0,
     };
     let mut key: Option<PublicKey> = None;
     let mut buf = Vec::with_capacity(4096);
@@ -170,12 +173,40 @@ pub fn check_log<R: BufRead>(mut input: R, expected: Option<&PublicKey>) -> io::
         buf.pop();
         let number = check.lines + 1;
         if let Err(reason) = check_line(&mut check, &mut key, expected, &buf) {
-            check.problem = Some(Problem {
-                line: number,
-                reason,
+            check.problem = Some(match reason {
+                Blame::This(reason) => Problem {
+                    line: number,
+                    reason,
+                },
+                Blame::Previous => {
+                    // Either the line before was altered, or this line's
+                    // prev was. The line after this one (or this line's
+                    // seal) says whether this line is as written.
+                    let this_intact = next_confirms(&mut input, &buf)?
+                        .unwrap_or_else(|| seal::check_seal(&buf, key.as_ref()).is_ok());
+                    if this_intact {
+                        check.lines -= 1;
+                        check.verified_bytes -= check.last_len;
+                        Problem {
+                            line: number - 1,
+                            reason: format!(
+                                "this line was altered: its SHA-256 is not the prev of line {number}, which is itself intact"
+                            ),
+                        }
+                    } else {
+                        Problem {
+                            line: number,
+                            reason: format!(
+                                "prev is not the SHA-256 of line {}: this line was altered",
+                                number - 1
+                            ),
+                        }
+                    }
+                }
             });
             break;
         }
+        check.last_len = n as u64;
         check.state.prev = seal::line_hash(&buf);
         check.state.seq += 1;
         check.lines += 1;
@@ -184,30 +215,71 @@ pub fn check_log<R: BufRead>(mut input: R, expected: Option<&PublicKey>) -> io::
     Ok(check)
 }
 
+/// Which line a failed check points at.
+enum Blame {
+    /// The line being checked.
+    This(String),
+    /// Its `prev` is not the SHA-256 of the line before: one of the two
+    /// was altered.
+    Previous,
+}
+
+/// Whether the line after `line` carries `line`'s SHA-256 as its prev
+/// (`None`: there is no complete next line).
+fn next_confirms<R: BufRead>(input: &mut R, line: &[u8]) -> io::Result<Option<bool>> {
+    let mut next = Vec::new();
+    input.read_until(b'\n', &mut next)?;
+    if next.pop() != Some(b'\n') {
+        return Ok(None);
+    }
+    Ok(Some(
+        chain_keys(&next).is_ok_and(|(_, prev)| prev == seal::line_hash(line)),
+    ))
+}
+
+impl From<String> for Blame {
+    fn from(s: String) -> Self {
+        Blame::This(s)
+    }
+}
+
+impl From<&str> for Blame {
+    fn from(s: &str) -> Self {
+        Blame::This(s.to_string())
+    }
+}
+
 fn check_line(
     check: &mut LogCheck,
     key: &mut Option<PublicKey>,
     expected: Option<&PublicKey>,
     line: &[u8],
-) -> Result<(), String> {
+) -> Result<(), Blame> {
     let (seq, prev) = chain_keys(line)?;
     if seq != check.state.seq {
         return Err(format!(
-            "seq is {seq} where {} was expected: lines were removed, inserted or reordered",
+            "seq is {seq} where {} was expected: lines were removed, inserted or reordered here",
             check.state.seq
-        ));
+        )
+        .into());
     }
     if prev != check.state.prev {
-        return Err(if check.state.seq == 0 {
-            "prev is not the genesis value (the log does not start here)".to_string()
-        } else {
-            format!(
-                "prev is not the SHA-256 of line {}: that line or this one was altered, or lines were removed",
-                check.state.seq
-            )
-        });
+        if check.state.seq == 0 {
+            return Err("prev is not the genesis value (the log does not start here)".into());
+        }
+        return Err(Blame::Previous);
     }
     let record = parse_line(line).map_err(|e| format!("not a valid record: {e}"))?;
+    check_record(check, key, expected, line, record).map_err(Blame::This)
+}
+
+fn check_record(
+    check: &mut LogCheck,
+    key: &mut Option<PublicKey>,
+    expected: Option<&PublicKey>,
+    line: &[u8],
+    record: Line,
+) -> Result<(), String> {
     if let Some(footer) = &check.footer
         && !(footer.interrupted && matches!(record, Line::Resume(_)))
     {
