@@ -7,5 +7,6 @@
 mod audit;
 mod hashsets;
 mod images;
+mod reports;
 mod scan;
 mod testenv;

@@ -9,6 +9,7 @@ mod audit;
 mod exit;
 mod hashset;
 mod progress;
+mod report;
 mod scan;
 mod signals;
 
@@ -52,6 +53,13 @@ enum Command {
     /// incomplete (exit 7): `triage scan --resume LOG` finishes it.
     #[command(after_help = exit::HELP)]
     Verify(audit::VerifyArgs),
+
+    /// Write an audit log as DFXML, CASE/UCO JSON-LD, CSV, VICS 2.0 or HTML.
+    ///
+    /// The log is verified first; an altered or damaged log gives no report
+    /// (exit 6). The log is only read.
+    #[command(after_help = exit::HELP)]
+    Report(report::ReportArgs),
 
     /// Make an Ed25519 key pair for signing audit logs (PEM files that
     /// OpenSSL also reads).
@@ -131,6 +139,7 @@ fn run(cli: Cli) -> Result<Exit> {
         Command::Scan(args) => scan::scan(args),
         Command::Verify(args) => audit::verify(args),
         Command::Keygen(args) => audit::keygen(args),
+        Command::Report(args) => report::report(args),
         Command::HashImage(args) => hash_image(args),
         Command::Hashset(cmd) => hashset::run(cmd),
     }

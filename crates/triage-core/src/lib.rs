@@ -59,6 +59,7 @@ pub mod path;
 pub mod perceptual;
 pub mod read;
 pub mod record;
+pub mod report;
 pub mod scan;
 pub mod time;
 pub mod verify;

@@ -65,7 +65,8 @@ impl<W: Write> Writer<W> {
     }
 }
 
-fn path_cells(p: &RawPath) -> [String; 2] {
+/// A path as the `path` and `path_b64` cells: text when it is UTF-8, else base64.
+pub fn path_cells(p: &RawPath) -> [String; 2] {
     match p.to_str() {
         Some(s) => [s.to_string(), String::new()],
         None => [String::new(), B64.encode(p.as_bytes())],

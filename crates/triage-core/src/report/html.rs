@@ -1,0 +1,381 @@
+//! HTML: one self-contained page for the examiner and the prosecutor.
+//!
+//! Sections: verification of the log, case, scan, hash sets used, totals,
+//! matches by category (most serious first), failures. No scripts, no
+//! external resources. Thumbnails of matched images only on request, and
+//! then small (≤ [`THUMB_MAX`] px), greyscale in the pixels themselves and
+//! blurred until the examiner clicks one (a checkbox, no script): people
+//! who read these reports should not see more than they must. A thumbnail
+//! is made only if the file at the evidence path still has the digests in
+//! the log; otherwise the page says why it is missing.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::{ReportError, ReportOptions, VerifiedLog};
+use crate::hash::{Algorithm, hash_bytes, to_hex};
+use crate::matching::most_serious;
+use crate::perceptual::decode::{DecodeLimits, decode_rgb8};
+use crate::record::{Hashed, Outcome};
+use crate::verify::Status;
+
+/// Longest side of a thumbnail, in pixels.
+pub const THUMB_MAX: u32 = 128;
+/// Files larger than this are not read for thumbnails.
+const THUMB_FILE_MAX: u64 = 64 << 20;
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:75em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}\
+th{background:#eee}code{font-size:.9em;word-break:break-all}.ok{color:#060}.bad{color:#a00;font-weight:bold}\
+.thumb input{display:none}.thumb img{filter:blur(10px);cursor:pointer}.thumb input:checked+img{filter:none}\
+.note{color:#555;font-size:.9em}";
+
+/// Writes the verified log as one HTML page.
+pub fn write<W: Write>(
+    log: &VerifiedLog,
+    options: &ReportOptions,
+    out: &mut W,
+) -> Result<(), ReportError> {
+    let h = log.header();
+    let t = log.totals();
+    let title = match &h.case {
+        Some(c) => format!("triage report: case {}", c.case_id),
+        None => "triage report (no case)".to_string(),
+    };
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+        esc(&title)
+    )?;
+    writeln!(out, "<h1>{}</h1>", esc(&title))?;
+
+    // Verification first: everything below stands on it.
+    let (class, verdict) = match log.status() {
+        Status::Complete => (
+            "ok",
+            "VERIFIED: every line of the log is intact and the totals match",
+        ),
+        Status::Interrupted => (
+            "bad",
+            "INTACT BUT INTERRUPTED: the scan was stopped before it finished",
+        ),
+        Status::Incomplete => (
+            "bad",
+            "INTACT BUT INCOMPLETE: the scan was killed; the log has no footer",
+        ),
+        Status::Failed => ("bad", "DOES NOT VERIFY"),
+    };
+    writeln!(
+        out,
+        "<h2>Audit log</h2><p class=\"{class}\">{verdict}</p><table>"
+    )?;
+    let signed = match &h.signing_key {
+        Some(k) if options.pubkey.is_some() => format!(
+            "{} signatures by {} (the key given to the report)",
+            log.check.signatures,
+            k.fingerprint()
+        ),
+        Some(k) => format!(
+            "{} signatures by {} (the key named in the log; verify with the lab's public key to prove who signed)",
+            log.check.signatures,
+            k.fingerprint()
+        ),
+        None => "not signed (SHA-256 seals only)".to_string(),
+    };
+    row(
+        out,
+        "Chain head (SHA-256 of the last line)",
+        &to_hex(&log.check.head()),
+    )?;
+    row(out, "Lines verified", &log.check.lines.to_string())?;
+    row(out, "Signatures", &signed)?;
+    row(out, "Resumed", &format!("{} time(s)", log.check.resumes))?;
+    writeln!(out, "</table>")?;
+
+    writeln!(out, "<h2>Case</h2><table>")?;
+    match &h.case {
+        Some(c) => {
+            row(out, "Case", &c.case_id)?;
+            row(
+                out,
+                "Evidence item",
+                c.evidence_id.as_deref().unwrap_or("—"),
+            )?;
+            row(out, "Examiner", &c.examiner)?;
+            row(out, "Agency", c.agency.as_deref().unwrap_or("—"))?;
+            row(out, "Notes", c.notes.as_deref().unwrap_or("—"))?;
+        }
+        None => row(out, "Case", "none given (--no-case)")?,
+    }
+    writeln!(out, "</table>")?;
+
+    writeln!(out, "<h2>Scan</h2><table>")?;
+    row(out, "Evidence root", &h.root.display().to_string())?;
+    row(out, "Started (UTC)", &h.started.to_string())?;
+    row(
+        out,
+        "Finished (UTC)",
+        &t.finished
+            .map_or_else(|| "—".to_string(), |f| f.to_string()),
+    )?;
+    row(
+        out,
+        "Tool",
+        &format!(
+            "triage {} (commit {}, {})",
+            h.tool_version,
+            h.build.git_commit.as_deref().unwrap_or("unknown"),
+            h.build.target
+        ),
+    )?;
+    row(
+        out,
+        "Host",
+        &format!(
+            "{} ({} {} {}), user {}",
+            h.host.hostname,
+            h.host.os_sysname,
+            h.host.os_release,
+            h.host.arch,
+            h.host.username.as_deref().unwrap_or("?")
+        ),
+    )?;
+    row(out, "Command line", &h.command_line.join(" "))?;
+    let algs: Vec<&str> = h.algorithms.iter().map(Algorithm::name).collect();
+    row(out, "Digests", &algs.join(", "))?;
+    row(out, "Perceptual hashes", &h.perceptual.join(", "))?;
+    row(out, "Run id", &h.run_id)?;
+    writeln!(out, "</table>")?;
+
+    writeln!(out, "<h2>Hash sets used</h2>")?;
+    if h.hashsets.is_empty() {
+        writeln!(out, "<p>None.</p>")?;
+    } else {
+        writeln!(
+            out,
+            "<table><tr><th>Name</th><th>Kind</th><th>Entries</th><th>Index BLAKE3</th><th>Sources (SHA-256)</th></tr>"
+        )?;
+        for s in &h.hashsets {
+            let entries = s.meta.records;
+            let sources: Vec<String> = s
+                .meta
+                .sources
+                .iter()
+                .map(|src| {
+                    format!(
+                        "{} ({}; {} rejected lines)",
+                        esc(&src.file),
+                        esc(&src.sha256),
+                        src.rejected
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{entries}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&s.meta.name),
+                s.meta.kind.name(),
+                esc(&s.blake3),
+                sources.join("<br>")
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+
+    writeln!(out, "<h2>Totals</h2><table>")?;
+    row(out, "Entries recorded", &t.entries().to_string())?;
+    row(
+        out,
+        "Files hashed",
+        &format!("{} ({} bytes)", t.files_hashed, t.bytes_hashed),
+    )?;
+    row(
+        out,
+        "Files matching alert sets",
+        &t.files_matched.to_string(),
+    )?;
+    row(
+        out,
+        "Files only in known-good sets",
+        &t.files_known.to_string(),
+    )?;
+    let by = |m: &BTreeMap<String, u64>| {
+        if m.is_empty() {
+            "0".to_string()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    row(
+        out,
+        "Matched files by most serious category",
+        &by(&t.files_by_category),
+    )?;
+    row(out, "Skipped", &by(&t.skipped))?;
+    row(out, "Failed", &by(&t.failed))?;
+    writeln!(out, "</table>")?;
+
+    // Matches grouped by the file's most serious category, most serious first.
+    let root = log.evidence_root(options.evidence.as_deref());
+    let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for e in log.entries()? {
+        let e = e?;
+        match &e.outcome {
+            Outcome::Hashed(hashed) if hashed.matches.iter().any(|m| m.is_find()) => {
+                let worst = most_serious(&hashed.matches);
+                let key = (
+                    std::cmp::Reverse(worst.map_or(0, |c| c.scheme.severity(c.code))),
+                    worst.map_or_else(|| "uncategorised".to_string(), |c| c.to_string()),
+                );
+                let thumb = if options.thumbnails {
+                    thumbnail(&e.path.under(&root), hashed)
+                } else {
+                    Err("--thumbnails not given".to_string())
+                };
+                groups
+                    .entry(key)
+                    .or_default()
+                    .push(match_row(&e.path.escaped(), hashed, thumb));
+            }
+            Outcome::Failed(f) => failures.push(format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.path.escaped()),
+                f.stage.code(),
+                esc(&f.kind.to_string()),
+                f.bytes_read
+            )),
+            _ => {}
+        }
+    }
+    writeln!(out, "<h2>Matches</h2>")?;
+    if options.thumbnails {
+        writeln!(
+            out,
+            "<p class=\"note\">Thumbnails are greyscale and blurred; click one to see it unblurred.</p>"
+        )?;
+    }
+    if groups.is_empty() {
+        writeln!(out, "<p>No file matched an alert set.</p>")?;
+    }
+    for ((_, category), rows) in &groups {
+        writeln!(
+            out,
+            "<h3>{} ({} files)</h3><table><tr><th>File</th><th>Hits</th><th>Thumbnail</th></tr>",
+            esc(category),
+            rows.len()
+        )?;
+        for r in rows {
+            writeln!(out, "{r}")?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    writeln!(out, "<h2>Failures</h2>")?;
+    if failures.is_empty() {
+        writeln!(
+            out,
+            "<p>None: every entry was hashed or skipped with a reason.</p>"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "<table><tr><th>Path</th><th>Stage</th><th>Error</th><th>Bytes read</th></tr>"
+        )?;
+        for f in &failures {
+            writeln!(out, "{f}")?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    writeln!(out, "</body></html>")?;
+    Ok(())
+}
+
+fn row<W: Write>(out: &mut W, k: &str, v: &str) -> std::io::Result<()> {
+    writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v))
+}
+
+fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
+    let hits: Vec<String> = h
+        .matches
+        .iter()
+        .map(|m| {
+            let mut s = format!("{} ({}): {}", m.set, m.kind.name(), m.alg.name());
+            if let Some(d) = m.distance {
+                s.push_str(&format!(" at distance {d}"));
+            }
+            if let Some(t) = &m.transform {
+                s.push_str(&format!(" {t}"));
+            }
+            if let Some(c) = m.category {
+                s.push_str(&format!(", category {c}"));
+            }
+            if m.empty_file_digest {
+                s.push_str(" (empty-file digest: not a find)");
+            }
+            esc(&s)
+        })
+        .collect();
+    let cell = match thumb {
+        Ok(data) => format!(
+            "<label class=\"thumb\"><input type=\"checkbox\"><img alt=\"thumbnail\" src=\"data:image/png;base64,{data}\"></label>"
+        ),
+        Err(why) => format!("<span class=\"note\">{}</span>", esc(&why)),
+    };
+    format!(
+        "<tr><td><code>{}</code><br><span class=\"note\">SHA-256 {}</span></td><td>{}</td><td>{cell}</td></tr>",
+        esc(path),
+        h.digests.hex(Algorithm::Sha256).unwrap_or_default(),
+        hits.join("<br>")
+    )
+}
+
+/// A greyscale PNG of at most [`THUMB_MAX`] px, base64, of the file at
+/// `path` if it still has the logged digests.
+fn thumbnail(path: &Path, h: &Hashed) -> Result<String, String> {
+    if h.perceptual.is_empty() && h.image.is_none() {
+        return Err("not a decodable image".to_string());
+    }
+    let (mut file, meta) =
+        crate::read::open_evidence(path, None).map_err(|f| format!("not shown: {}", f.kind))?;
+    if meta.size > THUMB_FILE_MAX {
+        return Err("not shown: file too large for a thumbnail".to_string());
+    }
+    let mut bytes = Vec::with_capacity(meta.size as usize);
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| format!("not shown: {e}"))?;
+    if hash_bytes(h.digests.algorithms(), &bytes) != h.digests {
+        return Err("not shown: the file no longer has the digests in the log".to_string());
+    }
+    let rgb =
+        decode_rgb8(&bytes, DecodeLimits::default()).map_err(|e| format!("not shown: {e}"))?;
+    let img = image::RgbImage::from_raw(rgb.width as u32, rgb.height as u32, rgb.pixels)
+        .ok_or("not shown: decoder returned a short buffer")?;
+    let grey = image::DynamicImage::ImageRgb8(img)
+        .thumbnail(THUMB_MAX, THUMB_MAX)
+        .into_luma8();
+    let mut png = Vec::new();
+    grey.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("not shown: {e}"))?;
+    Ok(B64.encode(png))
+}

@@ -1,0 +1,411 @@
+//! `triage report`: every format written from a verified log, validated
+//! with the outside tool where there is one, and read back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use triage_core::report::dfxml;
+
+use crate::testenv::*;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn report(log: &Path, format: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = triage();
+    cmd.arg("report")
+        .arg(log)
+        .args(["--format", format, "--force", "-o"])
+        .arg(out)
+        .args(extra);
+    run(cmd, Duration::from_secs(120))
+}
+
+/// A scan of a copy of the fixture evidence (plus awkward names) against
+/// the bundled sets, with a case and a signature: (evidence, log, pubkey).
+fn scanned() -> (Evidence, PathBuf, PathBuf) {
+    let ev = Evidence::new();
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("fixtures/evidence/."))
+        .arg(ev.root())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    ev.file(b"odd/new\nline, \"quoted\"", "x")
+        .file(b"odd/latin-\xe9", "y");
+    let key = ev.out("lab.key");
+    let mut cmd = triage();
+    cmd.arg("keygen").arg("-o").arg(&key);
+    assert_eq!(code(&run(cmd, Duration::from_secs(30))), 0);
+    let log = ev.out("scan.jsonl");
+    let sets = repo().join("fixtures/hashsets");
+    let o = scan(
+        ev.root(),
+        &[
+            "-q",
+            "--case",
+            "CASE-2026-0042",
+            "--evidence-id",
+            "EXH-7",
+            "--examiner",
+            "A. Santos <asantos@example.invalid>",
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--hashset",
+            sets.join("sample-alert.tset").to_str().unwrap(),
+            "--hashset",
+            sets.join("sample-nsrl.tset").to_str().unwrap(),
+            "-o",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let mut public = key.into_os_string();
+    public.push(".pub");
+    (ev, log, PathBuf::from(public))
+}
+
+/// (path bytes → record) of the log's entries.
+fn log_entries(log: &Path) -> BTreeMap<Vec<u8>, serde_json::Value> {
+    use base64::Engine as _;
+    entries(&std::fs::read(log).unwrap())
+        .into_iter()
+        .map(|e| {
+            let path = match e["path"].as_str() {
+                Some(p) => p.as_bytes().to_vec(),
+                None => base64::engine::general_purpose::STANDARD
+                    .decode(e["path_b64"].as_str().unwrap())
+                    .unwrap(),
+            };
+            (path, e)
+        })
+        .collect()
+}
+
+#[test]
+fn every_format_is_written_and_the_log_is_never_changed() {
+    let (ev, log, public) = scanned();
+    let before = std::fs::read(&log).unwrap();
+    let mtime = std::fs::metadata(&log).unwrap().modified().unwrap();
+    for f in ["dfxml", "case", "csv", "matches-csv", "vics", "html"] {
+        let out = ev.out(&format!("r.{f}"));
+        let o = report(&log, f, &out, &["--pubkey", public.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{f}: {}", stderr(&o));
+        assert!(std::fs::metadata(&out).unwrap().len() > 100, "{f}");
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), mtime);
+
+    // A damaged log gives no report, and the output is not left behind.
+    let bad = ev.out("bad.jsonl");
+    let mut b = before.clone();
+    let at = b.len() / 2;
+    b[at] ^= 0x01;
+    std::fs::write(&bad, &b).unwrap();
+    let out = ev.out("bad.html");
+    let o = report(&bad, "html", &out, &[]);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("DOES NOT VERIFY: line "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    let o = report(&log, "pdf", &out, &[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("choose from dfxml, case, csv, matches-csv, vics, html"));
+}
+
+#[test]
+fn dfxml_validates_against_the_schema_and_reads_back() {
+    let (ev, log, _) = scanned();
+    let out = ev.out("r.dfxml");
+    assert_eq!(code(&report(&log, "dfxml", &out, &[])), 0);
+    if have("xmllint") {
+        let mut cmd = Command::new("xmllint");
+        cmd.args(["--noout", "--schema"])
+            .arg(repo().join("fixtures/dfxml-schema/dfxml.xsd"))
+            .arg(&out);
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(code(&o), 0, "xmllint: {}", stderr(&o));
+    } else {
+        eprintln!(
+            "skipped schema validation: xmllint not installed (apt-get install libxml2-utils)"
+        );
+    }
+    let files = dfxml::read(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
+    let want = log_entries(&log);
+    assert_eq!(files.len(), want.len());
+    for f in &files {
+        let e = &want[f.filename.as_bytes()];
+        assert_eq!(f.size, e["size"].as_u64(), "{:?}", f.filename);
+        if e["record"] == "file" {
+            for alg in ["md5", "sha1", "sha256", "blake3"] {
+                assert_eq!(
+                    f.hashes[alg],
+                    e[alg].as_str().unwrap(),
+                    "{alg} of {:?}",
+                    f.filename
+                );
+            }
+        } else {
+            assert!(f.hashes.is_empty());
+        }
+    }
+    // The names that are not XML text came back exactly.
+    assert!(want.contains_key(&b"odd/latin-\xe9"[..]));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.filename.as_bytes() == b"odd/new\nline, \"quoted\"")
+    );
+    // The sample in ../shared (written by another tool) reads too.
+    let sample = repo().join("../shared/examples/sample.dfxml");
+    if sample.exists() {
+        let f = dfxml::read(std::io::BufReader::new(
+            std::fs::File::open(&sample).unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].filename.to_str(), Some("passwords.txt"));
+        assert_eq!(f[0].hashes["md5"], "39cb097008d17660abd0539891a672af");
+    } else {
+        eprintln!("skipped the ../shared DFXML sample: ../shared is absent");
+    }
+}
+
+#[test]
+fn case_json_ld_validates_and_carries_the_files() {
+    let (ev, log, _) = scanned();
+    let out = ev.out("r.jsonld");
+    assert_eq!(code(&report(&log, "case", &out, &[])), 0);
+    if have("case_validate") {
+        let mut cmd = Command::new("case_validate");
+        cmd.arg(&out);
+        let o = run(cmd, Duration::from_secs(300));
+        assert_eq!(
+            code(&o),
+            0,
+            "case_validate: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+    } else {
+        eprintln!("skipped CASE validation: case_validate not installed (pip install case-utils)");
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let graph = doc["@graph"].as_array().unwrap();
+    fn of_kind<'a>(
+        graph: &'a [serde_json::Value],
+        t: &'a str,
+    ) -> impl Iterator<Item = &'a serde_json::Value> {
+        graph.iter().filter(move |n| n["@type"] == t)
+    }
+    let of_type = |t: &'static str| of_kind(graph, t);
+    let action = of_type("case-investigation:InvestigativeAction")
+        .next()
+        .unwrap();
+    let person = of_type("uco-identity:Person").next().unwrap();
+    assert_eq!(
+        person["uco-core:name"],
+        "A. Santos <asantos@example.invalid>"
+    );
+    assert_eq!(action["uco-action:performer"]["@id"], person["@id"]);
+    let investigation = of_type("case-investigation:Investigation").next().unwrap();
+    assert_eq!(investigation["uco-core:name"], "CASE-2026-0042");
+    let want = log_entries(&log);
+    let files: Vec<_> = of_type("uco-observable:File")
+        .filter(|f| {
+            f["triage:blake3"].is_string()
+                || f["triage:skipped"].is_string()
+                || f["triage:failed"].is_string()
+        })
+        .collect();
+    assert_eq!(files.len(), want.len());
+    // Every SHA-256 of the log appears as a UCO hash of some file.
+    let mut sha256s: Vec<&str> = files
+        .iter()
+        .flat_map(|f| f["uco-core:hasFacet"].as_array().unwrap())
+        .flat_map(|facet| {
+            facet["uco-observable:hash"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|h| h["uco-types:hashMethod"] == "SHA256")
+        .map(|h| h["uco-types:hashValue"]["@value"].as_str().unwrap())
+        .collect();
+    let mut expect: Vec<&str> = want.values().filter_map(|e| e["sha256"].as_str()).collect();
+    sha256s.sort();
+    expect.sort();
+    assert_eq!(sha256s, expect);
+    // The same log gives the same graph (deterministic identifiers).
+    let again = ev.out("again.jsonld");
+    assert_eq!(code(&report(&log, "case", &again, &[])), 0);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn csv_reports_read_back_to_the_log() {
+    let (ev, log, _) = scanned();
+    let want = log_entries(&log);
+    let out = ev.out("r.csv");
+    assert_eq!(code(&report(&log, "csv", &out, &[])), 0);
+    let mut rdr = csv::Reader::from_path(&out).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), want.len());
+    for r in &rows {
+        use base64::Engine as _;
+        let path = if r[col("path_b64")].is_empty() {
+            r[col("path")].as_bytes().to_vec()
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(&r[col("path_b64")])
+                .unwrap()
+        };
+        let e = &want[&path];
+        for alg in ["md5", "sha256", "blake3"] {
+            assert_eq!(&r[col(alg)], e[alg].as_str().unwrap_or(""), "{alg}");
+        }
+    }
+    // One row per hit.
+    let out = ev.out("m.csv");
+    assert_eq!(code(&report(&log, "matches-csv", &out, &[])), 0);
+    let mut rdr = csv::Reader::from_path(&out).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let hits: usize = want
+        .values()
+        .map(|e| e["matches"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(rows.len(), hits);
+    assert!(rows.iter().any(|r| &r[0] == "Windows/System32/checker.dll"
+        && &r[2] == "sample-alert"
+        && &r[4] == "md5"
+        && &r[9] == "1"
+        && &r[10] == "child abuse material (CAM)"));
+}
+
+/// The VICS export of the matched media, imported as a hash set, finds
+/// exactly the same files again.
+#[test]
+fn vics_export_round_trips_through_our_importer() {
+    let (ev, log, _) = scanned();
+    let out = ev.out("matched.json");
+    assert_eq!(code(&report(&log, "vics", &out, &[])), 0);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(
+        doc["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/US/$metadata#Cases")
+    );
+    let media = doc["value"][0]["Media"].as_array().unwrap();
+    let summary = records(&std::fs::read(&log).unwrap())
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        media.len() as u64,
+        summary["files_matched"].as_u64().unwrap()
+    );
+    let checker = media
+        .iter()
+        .find(|m| m["RelativeFilePath"] == "Windows/System32/checker.dll")
+        .unwrap();
+    assert_eq!(checker["Category"], 1);
+    assert_eq!(checker["PhotoDNA"].as_str().unwrap().len(), 192);
+    assert_eq!(doc["value"][0]["CaseNumber"], "CASE-2026-0042");
+
+    let set = ev.out("back.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "-q", "--name", "back", "-o"])
+        .arg(&set)
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(60));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = scan(ev.root(), &["-q", "--hashset", set.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let matched = |jsonl: &[u8], set: &str| -> Vec<String> {
+        entries(jsonl)
+            .iter()
+            .filter(|e| {
+                e["matches"].as_array().is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        (set.is_empty() || m["set"] == set)
+                            && m["kind"] == "alert"
+                            && m["empty_file_digest"].is_null()
+                    })
+                })
+            })
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let original = matched(&std::fs::read(&log).unwrap(), "sample-alert");
+    assert_eq!(matched(&o.stdout, "back"), original);
+    // Categories came back with the projectvic scheme.
+    let again = entries(&o.stdout);
+    let c = &entry(&again, "Windows/System32/checker.dll")["matches"][0]["category"];
+    assert_eq!(
+        (c["scheme"].as_str(), c["code"].as_str()),
+        (Some("projectvic"), Some("1"))
+    );
+}
+
+#[test]
+fn html_report_is_self_contained_and_thumbnails_are_guarded() {
+    let (ev, log, public) = scanned();
+    let out = ev.out("r.html");
+    let pk = public.to_str().unwrap();
+    assert_eq!(code(&report(&log, "html", &out, &["--pubkey", pk])), 0);
+    let html = std::fs::read_to_string(&out).unwrap();
+    for want in [
+        "VERIFIED: every line",
+        "CASE-2026-0042",
+        "EXH-7",
+        "A. Santos &lt;asantos@example.invalid&gt;",
+        "Windows/System32/checker.dll",
+        "sample-alert",
+        "(the key given to the report)",
+        "--thumbnails not given",
+    ] {
+        assert!(html.contains(want), "missing {want:?}");
+    }
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("data:image"), "no thumbnails unless asked");
+    let head = records(&std::fs::read(&log).unwrap()).len();
+    assert!(head > 10);
+
+    let out = ev.out("t.html");
+    assert_eq!(code(&report(&log, "html", &out, &["--thumbnails"])), 0);
+    let html = std::fs::read_to_string(&out).unwrap();
+    let thumbs: Vec<&str> = html
+        .split("data:image/png;base64,")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    // The matched images of the fixtures: shapes.bmp and checker.dll (a PNG).
+    assert_eq!(thumbs.len(), 2, "{html}");
+    use base64::Engine as _;
+    for t in &thumbs {
+        let png = base64::engine::general_purpose::STANDARD.decode(t).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!(img.color(), image::ColorType::L8, "greyscale in the pixels");
+        assert!(img.width() <= 128 && img.height() <= 128);
+    }
+    assert!(html.contains(".thumb img{filter:blur("));
+    // A matched image that changed since the scan is not shown.
+    let checker = ev.path(b"Windows/System32/checker.dll");
+    let mut bytes = std::fs::read(&checker).unwrap();
+    bytes.push(0);
+    std::fs::write(&checker, bytes).unwrap();
+    assert_eq!(code(&report(&log, "html", &out, &["--thumbnails"])), 0);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), 1);
+    assert!(html.contains("no longer has the digests in the log"));
+}
