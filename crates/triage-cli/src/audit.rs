@@ -1,8 +1,7 @@
 //! `triage verify` and `triage keygen`: checking audit logs and making the
 //! keys that sign them.
 
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,7 @@ use clap::Args;
 use triage_core::hash::to_hex;
 use triage_core::record::seal::{PublicKey, SigningKey};
 use triage_core::verify::evidence::audit_evidence;
-use triage_core::verify::{Status, check_log};
+use triage_core::verify::{Status, check_log, open_log};
 
 use crate::exit::Exit;
 use crate::usage;
@@ -92,9 +91,7 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey> {
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
     let expected = args.pubkey.as_deref().map(read_public_key).transpose()?;
     let open = || {
-        File::open(&args.log)
-            .map(BufReader::new)
-            .with_context(|| format!("cannot open '{}'", args.log.display()))
+        open_log(&args.log).with_context(|| format!("cannot open '{}'", args.log.display()))
     };
     let check = check_log(open()?, expected.as_ref())
         .with_context(|| format!("cannot read '{}'", args.log.display()))?;

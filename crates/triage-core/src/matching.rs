@@ -218,9 +218,15 @@ fn keep(m: Match, record: u32, found: &mut Vec<(u32, Match)>) {
 
 /// The most serious category among a file's alert hits, for summaries.
 pub fn most_serious(matches: &[Match]) -> Option<Category> {
-    matches
-        .iter()
-        .filter(|m| m.is_find())
-        .filter_map(|m| m.category)
-        .max_by_key(|c| (c.scheme.severity(c.code), std::cmp::Reverse(c.code)))
+    worst(
+        matches
+            .iter()
+            .filter(|m| m.is_find())
+            .filter_map(|m| m.category),
+    )
+}
+
+/// The most severe of `categories` (ties: the lower code).
+pub(crate) fn worst(categories: impl Iterator<Item = Category>) -> Option<Category> {
+    categories.max_by_key(|c| (c.scheme.severity(c.code), std::cmp::Reverse(c.code)))
 }

@@ -267,6 +267,15 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
+/// Counts an entry line into `summary` without parsing all of it (the
+/// verifier's fast path; [`parse_line`] reads everything).
+pub fn tally_line(bytes: &[u8], summary: &mut Summary) -> Result<(), String> {
+    let wire: super::wire::WireTally<'_> =
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    summary.count_tally(&wire.tally()?);
+    Ok(())
+}
+
 /// Parses one line of the log (without its newline).
 pub fn parse_line(bytes: &[u8]) -> Result<Line, String> {
     let wire: WireLine = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;

@@ -585,6 +585,60 @@ pub struct Resume {
     pub command_line: Vec<String>,
 }
 
+/// The facts of an entry that [`Summary`] counts.
+pub(crate) enum Tally<'a> {
+    Hashed {
+        bytes_read: u64,
+        empty: bool,
+        image: bool,
+        image_error: Option<&'a str>,
+        near_skipped: bool,
+        matches: Vec<TallyMatch<'a>>,
+    },
+    Skipped(&'a str),
+    Failed(&'a str),
+}
+
+/// The facts of a hit that [`Summary`] counts.
+pub(crate) struct TallyMatch<'a> {
+    pub(crate) set: &'a str,
+    pub(crate) kind: SetKind,
+    pub(crate) category: Option<crate::hashset::Category>,
+    pub(crate) empty_file_digest: bool,
+}
+
+impl TallyMatch<'_> {
+    fn is_find(&self) -> bool {
+        self.kind == SetKind::Alert && !self.empty_file_digest
+    }
+}
+
+impl<'a> Tally<'a> {
+    fn of(e: &'a Entry) -> Tally<'a> {
+        match &e.outcome {
+            Outcome::Hashed(h) => Tally::Hashed {
+                bytes_read: h.bytes_read,
+                empty: h.empty,
+                image: !h.perceptual.is_empty(),
+                image_error: h.perceptual_error.as_ref().map(DecodeError::code),
+                near_skipped: h.near_skipped.is_some(),
+                matches: h
+                    .matches
+                    .iter()
+                    .map(|m| TallyMatch {
+                        set: &m.set,
+                        kind: m.kind,
+                        category: m.category,
+                        empty_file_digest: m.empty_file_digest,
+                    })
+                    .collect(),
+            },
+            Outcome::Skipped(r) => Tally::Skipped(r.code()),
+            Outcome::Failed(f) => Tally::Failed(f.stage.code()),
+        }
+    }
+}
+
 /// Totals: written after the last entry.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -633,50 +687,64 @@ pub struct Summary {
 impl Summary {
     /// Counts one entry.
     pub fn count(&mut self, e: &Entry) {
-        match &e.outcome {
-            Outcome::Hashed(h) => {
+        self.count_tally(&Tally::of(e));
+    }
+
+    /// The counting rules, on the few facts of an entry they need (the
+    /// verifier reads only these from each line).
+    pub(crate) fn count_tally(&mut self, t: &Tally<'_>) {
+        match t {
+            Tally::Hashed {
+                bytes_read,
+                empty,
+                image,
+                image_error,
+                near_skipped,
+                matches,
+            } => {
                 self.files_hashed += 1;
-                self.bytes_hashed += h.bytes_read;
-                self.empty_files += h.empty as u64;
-                self.images_hashed += !h.perceptual.is_empty() as u64;
-                if let Some(e) = &h.perceptual_error {
-                    *self.image_errors.entry(e.code().to_string()).or_default() += 1;
+                self.bytes_hashed += bytes_read;
+                self.empty_files += *empty as u64;
+                self.images_hashed += *image as u64;
+                if let Some(code) = image_error {
+                    *self.image_errors.entry(code.to_string()).or_default() += 1;
                 }
-                self.count_matches(h);
+                self.near_skipped += *near_skipped as u64;
+                self.count_matches(matches);
             }
-            Outcome::Skipped(r) => *self.skipped.entry(r.code().to_string()).or_default() += 1,
-            Outcome::Failed(f) => *self.failed.entry(f.stage.code().to_string()).or_default() += 1,
+            Tally::Skipped(code) => *self.skipped.entry(code.to_string()).or_default() += 1,
+            Tally::Failed(stage) => *self.failed.entry(stage.to_string()).or_default() += 1,
         }
     }
 
-    fn count_matches(&mut self, h: &Hashed) {
-        self.near_skipped += h.near_skipped.is_some() as u64;
-        self.empty_digest_hits += h.matches.iter().filter(|m| m.empty_file_digest).count() as u64;
-        let find = h.matches.iter().any(Match::is_find);
+    fn count_matches(&mut self, matches: &[TallyMatch<'_>]) {
+        self.empty_digest_hits += matches.iter().filter(|m| m.empty_file_digest).count() as u64;
+        let find = matches.iter().any(TallyMatch::is_find);
         self.files_matched += find as u64;
         if find {
-            let worst = crate::matching::most_serious(&h.matches)
-                .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
+            let worst = crate::matching::worst(
+                matches.iter().filter(|m| m.is_find()).filter_map(|m| m.category),
+            )
+            .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
             *self.files_by_category.entry(worst).or_default() += 1;
         }
-        let known = h
-            .matches
+        let known = matches
             .iter()
             .any(|m| m.kind == SetKind::KnownGood && !m.empty_file_digest);
         self.files_known += (known && !find) as u64;
         let mut seen: Vec<(&str, String)> = Vec::new();
-        for m in h.matches.iter().filter(|m| !m.empty_file_digest) {
+        for m in matches.iter().filter(|m| !m.empty_file_digest) {
             let cat = m
                 .category
                 .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
             if !seen.iter().any(|(s, c)| *s == m.set && *c == cat) {
                 *self
                     .matches
-                    .entry(m.set.clone())
+                    .entry(m.set.to_string())
                     .or_default()
                     .entry(cat.clone())
                     .or_default() += 1;
-                seen.push((&m.set, cat));
+                seen.push((m.set, cat));
             }
         }
     }

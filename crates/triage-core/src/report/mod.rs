@@ -13,14 +13,13 @@ pub mod tables;
 pub mod vics;
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::record::jsonl::{Line, Reader};
 use crate::record::seal::PublicKey;
 use crate::record::{Entry, ScanHeader, Summary};
-use crate::verify::{LogCheck, Problem, Status, check_log};
+use crate::verify::{LogCheck, Problem, Status, check_log, open_log};
 
 /// The formats `triage report` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +123,7 @@ pub struct VerifiedLog {
 impl VerifiedLog {
     /// Opens and verifies `path` (read-only).
     pub fn open(path: &Path, pubkey: Option<&PublicKey>) -> Result<VerifiedLog, ReportError> {
-        let check = check_log(BufReader::new(File::open(path)?), pubkey)?;
+        let check = check_log(open_log(path)?, pubkey)?;
         if let Some(p) = &check.problem {
             return Err(ReportError::DoesNotVerify(p.clone()));
         }
@@ -159,7 +158,7 @@ impl VerifiedLog {
 
     /// The entries, streamed from the verified part of the log.
     pub fn entries(&self) -> Result<impl Iterator<Item = Result<Entry, ReportError>>, ReportError> {
-        let file = BufReader::new(File::open(&self.path)?).take(self.check.verified_bytes);
+        let file = open_log(&self.path)?.take(self.check.verified_bytes);
         Ok(Reader::new(BufReader::new(file)).filter_map(|l| match l {
             Ok(Line::Entry(e)) => Some(Ok(e)),
             Ok(_) => None,
