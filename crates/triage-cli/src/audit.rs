@@ -90,9 +90,8 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey> {
 
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
     let expected = args.pubkey.as_deref().map(read_public_key).transpose()?;
-    let open = || {
-        open_log(&args.log).with_context(|| format!("cannot open '{}'", args.log.display()))
-    };
+    let open =
+        || open_log(&args.log).with_context(|| format!("cannot open '{}'", args.log.display()));
     let check = check_log(open()?, expected.as_ref())
         .with_context(|| format!("cannot read '{}'", args.log.display()))?;
     let name = args.log.display();

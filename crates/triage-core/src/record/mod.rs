@@ -723,7 +723,10 @@ impl Summary {
         self.files_matched += find as u64;
         if find {
             let worst = crate::matching::worst(
-                matches.iter().filter(|m| m.is_find()).filter_map(|m| m.category),
+                matches
+                    .iter()
+                    .filter(|m| m.is_find())
+                    .filter_map(|m| m.category),
             )
             .map_or_else(|| "uncategorised".to_string(), |c| c.to_string());
             *self.files_by_category.entry(worst).or_default() += 1;

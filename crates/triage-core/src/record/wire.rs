@@ -116,7 +116,10 @@ impl<'a> WireTally<'a> {
                                 Some(c) => Some(Category {
                                     scheme: c.scheme,
                                     code: c.scheme.parse_code(&c.code).ok_or_else(|| {
-                                        format!("category '{}' is not a code of {}", c.code, c.scheme)
+                                        format!(
+                                            "category '{}' is not a code of {}",
+                                            c.code, c.scheme
+                                        )
                                     })?,
                                 }),
                             },

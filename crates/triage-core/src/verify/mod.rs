@@ -241,9 +241,9 @@ fn next_confirms<R: BufRead>(input: &mut R, line: &[u8]) -> io::Result<Option<bo
     if next.pop() != Some(b'\n') {
         return Ok(None);
     }
-    Ok(Some(
-        chain_keys(&next).is_ok_and(|(_, prev)| prev == link_hex(&seal::line_hash(line))),
-    ))
+    Ok(Some(chain_keys(&next).is_ok_and(|(_, prev)| {
+        prev == link_hex(&seal::line_hash(line))
+    })))
 }
 
 impl From<String> for Blame {
@@ -283,9 +283,13 @@ fn check_line(
     let kind = &line[CHAIN_PREFIX_MIN + digits(seq)..];
     if check.state.seq > 0
         && check.footer.is_none()
-        && [&b"\"record\":\"file\""[..], b"\"record\":\"skipped\"", b"\"record\":\"failed\""]
-            .iter()
-            .any(|k| kind.starts_with(k))
+        && [
+            &b"\"record\":\"file\""[..],
+            b"\"record\":\"skipped\"",
+            b"\"record\":\"failed\"",
+        ]
+        .iter()
+        .any(|k| kind.starts_with(k))
     {
         return tally_line(line, &mut check.state.tally)
             .map_err(|e| Blame::This(format!("not a valid record: {e}")));
