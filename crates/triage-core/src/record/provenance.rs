@@ -106,6 +106,10 @@ pub struct BuildInfo {
     pub profile: String,
     /// Versions of the decoders, hashers and other crates that shape results.
     pub crates: BTreeMap<String, String>,
+    /// Compile-time features that shape results: the image formats this
+    /// build decodes (`decode:jpeg`, …; others are recorded as unsupported).
+    #[serde(default)]
+    pub features: Vec<String>,
     /// CPU features the fast paths use on this machine (results are the
     /// same either way; recorded so a difference in speed can be explained).
     pub cpu_features: Vec<String>,
@@ -125,6 +129,11 @@ impl BuildInfo {
             target: env!("TRIAGE_TARGET").to_string(),
             profile: env!("TRIAGE_PROFILE").to_string(),
             crates,
+            features: image::ImageFormat::all()
+                .filter(|f| f.reading_enabled())
+                .filter_map(|f| f.extensions_str().first())
+                .map(|ext| format!("decode:{ext}"))
+                .collect(),
             cpu_features: cpu_features(),
         }
     }
@@ -188,6 +197,16 @@ mod tests {
         let b = BuildInfo::current();
         assert!(!b.target.is_empty());
         assert!(b.crates.contains_key("blake3"), "{:?}", b.crates);
+        assert!(
+            b.features.contains(&"decode:jpg".to_string()),
+            "{:?}",
+            b.features
+        );
+        assert!(
+            !b.features.iter().any(|f| f.contains("avif")),
+            "{:?}",
+            b.features
+        );
         let id = new_run_id();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
