@@ -684,3 +684,34 @@ fn sigint_stops_cleanly() {
     let paths: Vec<&str> = recs.iter().filter_map(|r| r["path"].as_str()).collect();
     assert_eq!(paths, ["a"]);
 }
+
+/// A reader that goes away (`triage scan ... | head -1`) ends the scan
+/// quietly with exit 0, whether the pipe closes during the entries or at
+/// the footer.
+#[test]
+fn closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let ev = Evidence::new();
+    for i in 0..600 {
+        ev.file(format!("f{i:04}"), format!("{i}"));
+    }
+    let mut cmd = triage();
+    cmd.arg("scan")
+        .arg(ev.root())
+        .args(["-q", "--no-case"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(r#""record":"header""#));
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -421,8 +421,10 @@ fn run_scan(
     if let Some(h) = resumed {
         summary.started = Some(h.started);
     }
-    log.summary(&summary)
-        .context("cannot write the log's footer")?;
+    match log.summary(&summary) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Exit::Clean),
+        r => r.context("cannot write the log's footer")?,
+    }
     let totals = &log.state().tally;
     if !args.quiet {
         let shown = Summary {
