@@ -662,3 +662,30 @@ fn keygen_never_overwrites() {
         stderr(&o)
     );
 }
+
+/// A log sent to a device or a pipe, which cannot be synced, still gets
+/// its checkpoints (the sync is what is skipped).
+#[test]
+fn logs_to_devices_and_pipes_need_no_sync() {
+    let ev = Evidence::new();
+    small_tree(&ev);
+    let o = scan(
+        ev.root(),
+        &[
+            "-q",
+            "--force",
+            "-o",
+            "/dev/null",
+            "--checkpoint-every",
+            "2",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = scan(ev.root(), &["-q", "--checkpoint-every", "2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let kinds: Vec<String> = records(&o.stdout)
+        .iter()
+        .map(|r| r["record"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "checkpoint").count(), 7);
+}

@@ -195,9 +195,14 @@ impl Write for LogOut {
     }
 }
 
+/// Makes the log durable at a checkpoint. A FIFO or a device (`-o
+/// /dev/null`) cannot be synced (EINVAL): there is nothing to make durable.
 fn sync(out: &LogOut) -> io::Result<()> {
     match out {
-        LogOut::File(f) => f.sync_data(),
+        LogOut::File(f) => match f.sync_data() {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            r => r,
+        },
         LogOut::Stdout(_) => Ok(()),
     }
 }

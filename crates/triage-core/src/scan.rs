@@ -152,15 +152,10 @@ impl std::fmt::Display for ScanError {
     }
 }
 
-impl std::error::Error for ScanError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ScanError::Root(e) => Some(e),
-            ScanError::Sink(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// The messages already include the underlying error (so that a plain
+// `{}` says everything); `source` stays empty so a chain printer does not
+// say it twice. `io_error` gives the OS error to callers that need it.
+impl std::error::Error for ScanError {}
 
 impl ScanError {
     /// The underlying I/O error, if any.
