@@ -51,6 +51,8 @@
 #![deny(missing_docs)]
 
 pub mod device;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod hashset;
 pub mod identify;

@@ -1,0 +1,128 @@
+//! Entry points for the fuzz targets in `fuzz/`, and for the regression
+//! tests that replay every input the fuzzers ever found (`tests/fuzz`).
+//!
+//! Each function takes arbitrary bytes and must return without panicking,
+//! whatever they are: errors are fine, crashes are bugs. Keeping the
+//! bodies here (not in `fuzz/`) means `cargo test` runs exactly the code
+//! the fuzzers ran.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::hashset::import::{Format, ImportOptions, import_files};
+use crate::hashset::{Index, KeyAlg};
+use crate::perceptual::decode::DecodeLimits;
+use crate::perceptual::{ImgHashAlg, PerceptualConfig, perceptual_hashes};
+use crate::record::jsonl::{Reader, tally_line};
+
+/// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
+pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+    ("hashset_import", hashset_import),
+    ("tset_open", tset_open),
+    ("audit_log", audit_log),
+    ("image_perceptual", image_perceptual),
+    ("sniff", sniff),
+];
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A scratch directory of this process, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("triage-fuzz-{}-{n}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A hash list in any format: the first byte picks a format to force (or
+/// detection), the rest is the file. An index that is written must open,
+/// verify and answer lookups.
+pub fn hashset_import(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let list = scratch.0.join("list");
+    let out = scratch.0.join("out.tset");
+    if std::fs::write(&list, body).is_err() {
+        return;
+    }
+    let mut opts = ImportOptions::new("fuzz");
+    opts.format = Format::ALL.get(pick as usize % 12).copied();
+    opts.memory_budget = 1 << 20;
+    if import_files(&[list], &opts, &out, &mut |_| {}).is_ok() {
+        let index = Index::open(&out).expect("an index we just wrote opens");
+        index.verify().expect("an index we just wrote verifies");
+        for alg in KeyAlg::ALL {
+            let _ = index.lookup(alg, &vec![0u8; alg.width()]);
+        }
+    }
+}
+
+/// Arbitrary bytes as a `.tset` index: opening fails or gives an index
+/// whose lookups, near searches and verification do not panic.
+pub fn tset_open(data: &[u8]) {
+    let scratch = Scratch::new();
+    let path = scratch.0.join("x.tset");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(index) = Index::open(&path) {
+        let _ = index.verify();
+        for alg in KeyAlg::ALL {
+            let key: Vec<u8> = data.iter().copied().cycle().take(alg.width()).collect();
+            let _ = index.lookup(alg, &key);
+            if alg.is_perceptual() {
+                let _ = index.near(alg, &key, 40);
+            }
+        }
+    }
+}
+
+/// Arbitrary bytes as an audit log: verified, read record by record, and
+/// counted line by line.
+pub fn audit_log(data: &[u8]) {
+    let _ = crate::verify::check_log(data, None);
+    for line in Reader::new(data) {
+        let _ = line;
+    }
+    let mut tally = crate::Summary::default();
+    for line in data.split(|&b| b == b'\n') {
+        let _ = tally_line(line, &mut tally);
+    }
+}
+
+/// Arbitrary bytes as an image: every perceptual hash, dihedral and all
+/// frames, under limits small enough to keep each run fast.
+pub fn image_perceptual(data: &[u8]) {
+    let config = PerceptualConfig {
+        pdq: true,
+        dihedral: true,
+        all_frames: true,
+        img_hashes: ImgHashAlg::ALL.to_vec(),
+        limits: DecodeLimits {
+            max_dimension: 4096,
+            max_pixels: 4 << 20,
+            max_alloc: 64 << 20,
+        },
+        ..PerceptualConfig::default()
+    };
+    let _ = perceptual_hashes(data, &config);
+}
+
+/// Arbitrary bytes through the content sniffer and the extension check.
+pub fn sniff(data: &[u8]) {
+    let t = crate::identify::sniff(data, data.len() as u64);
+    let ext = data.iter().position(|&b| b == b'.').map(|i| &data[i + 1..]);
+    let _ = t.ext_mismatch(ext);
+}
