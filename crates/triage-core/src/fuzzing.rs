@@ -15,8 +15,11 @@ use crate::perceptual::decode::DecodeLimits;
 use crate::perceptual::{ImgHashAlg, PerceptualConfig, perceptual_hashes};
 use crate::record::jsonl::{Reader, tally_line};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("hashset_import", hashset_import),
     ("tset_open", tset_open),
     ("audit_log", audit_log),
