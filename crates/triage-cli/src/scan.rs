@@ -244,7 +244,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         no_link_targets: args.no_link_targets,
         count_totals: progress::wanted(args.progress, args.quiet),
         matcher,
-        recorded: Arc::default(),
+        ..ScanConfig::new(&root)
     };
     let scanner = match Scanner::new(config) {
         Ok(s) => s,
@@ -568,6 +568,7 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
         count_totals: false,
         matcher: Matcher::new(sets, header.matching),
         recorded: Arc::new(recorded),
+        ..ScanConfig::new(&header.root)
     };
     let scanner = Scanner::new(config).map_err(|e| {
         usage(format!(

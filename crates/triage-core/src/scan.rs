@@ -29,7 +29,7 @@ use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
-use crate::read::{looks_sparse, open_evidence, read_all};
+use crate::read::{Source, looks_sparse, open_evidence, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, HashSetUse, Hashed, Outcome, ScanHeader, Stage, Summary,
 };
@@ -71,6 +71,36 @@ pub struct ScanConfig {
     /// Paths an earlier, unfinished run already recorded (`--resume`):
     /// walked, but neither read again nor handed to the sink.
     pub recorded: Arc<Recorded>,
+    /// Fault injection for tests (see [`Faults`]); empty in real scans.
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+/// Fault injection, for tests of what the scan records when the evidence
+/// changes under it or the disk fails: a hook between the walk and the
+/// open (to delete or replace the file: TOCTOU), and a wrapper around the
+/// opened file (to return EIO at an offset, short reads, EINTR, or to
+/// shrink or grow the file mid-read).
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct Faults {
+    /// Called with the absolute path just before the file is opened.
+    pub before_open: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+    /// Wraps (a duplicate descriptor of) each opened file; the reader reads
+    /// through what it returns.
+    pub source: Option<SourceHook>,
+}
+
+/// See [`Faults::source`].
+pub type SourceHook = Arc<dyn Fn(&RawPath, std::fs::File) -> Box<dyn Source> + Send + Sync>;
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("before_open", &self.before_open.is_some())
+            .field("source", &self.source.is_some())
+            .finish()
+    }
 }
 
 /// A set of entry paths, kept as 128-bit BLAKE3 prefixes so a million
@@ -123,6 +153,7 @@ impl ScanConfig {
             count_totals: false,
             matcher: Matcher::default(),
             recorded: Arc::default(),
+            faults: Faults::default(),
         }
     }
 }
@@ -466,6 +497,7 @@ impl Scanner {
                     matcher: &config.matcher,
                     progress: &progress,
                     cancel,
+                    faults: &config.faults,
                 };
                 let mut walker = walker;
                 let recorded = &config.recorded;
@@ -615,6 +647,7 @@ struct JobContext<'a> {
     matcher: &'a Matcher,
     progress: &'a Progress,
     cancel: &'a CancelHandle,
+    faults: &'a Faults,
 }
 
 thread_local! {
@@ -667,7 +700,11 @@ fn hash_file(
 ) -> Option<(Option<FileMeta>, Outcome)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     let expect = walk_meta.map(|m| (m.dev, m.ino));
-    let (file, meta) = match open_evidence(&path.under(ctx.root), expect) {
+    let full = path.under(ctx.root);
+    if let Some(hook) = &ctx.faults.before_open {
+        hook(&full);
+    }
+    let (file, meta) = match open_evidence(&full, expect) {
         Ok(r) => r,
         Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
     };
@@ -685,43 +722,45 @@ fn hash_file(
     };
     let (mut buf_a, mut buf_b) = (take(), take());
     let mut file = file;
+    let mut faulty = match (&ctx.faults.source, file.try_clone()) {
+        (Some(wrap), Ok(dup)) => Some(wrap(path, dup)),
+        _ => None,
+    };
+    let src: &mut dyn Source = match &mut faulty {
+        Some(s) => &mut **s,
+        None => &mut file,
+    };
     let bufs = [&mut buf_a[..], &mut buf_b[..]];
     let sparse = looks_sparse(&meta);
-    let result = read_all(
-        &mut file,
-        meta.size,
-        sparse,
-        bufs,
-        &mut |chunk, prefetch| {
-            // Checked per chunk, holes included, so a long file stops at once.
-            if cancel.is_cancelled() {
-                return Err(io::Error::other("scan cancelled"));
-            }
-            if head.len() < SNIFF_LEN {
-                let take = chunk.len().min(SNIFF_LEN - head.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            let keep = image.get_or_insert_with(|| {
-                if want_image && sniff(&head, meta.size).is_image() {
-                    Vec::with_capacity(meta.size as usize)
-                } else {
-                    Vec::new()
-                }
-            });
-            if keep.capacity() > 0 {
-                keep.extend_from_slice(chunk);
-            }
-            if parallel {
-                // The next read runs beside the lighter hashers.
-                hasher.update_parallel_with(chunk, prefetch);
+    let result = read_all(src, meta.size, sparse, bufs, &mut |chunk, prefetch| {
+        // Checked per chunk, holes included, so a long file stops at once.
+        if cancel.is_cancelled() {
+            return Err(io::Error::other("scan cancelled"));
+        }
+        if head.len() < SNIFF_LEN {
+            let take = chunk.len().min(SNIFF_LEN - head.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        let keep = image.get_or_insert_with(|| {
+            if want_image && sniff(&head, meta.size).is_image() {
+                Vec::with_capacity(meta.size as usize)
             } else {
-                hasher.update(chunk);
+                Vec::new()
             }
-            let n = chunk.len() as u64;
-            progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
-            Ok(())
-        },
-    );
+        });
+        if keep.capacity() > 0 {
+            keep.extend_from_slice(chunk);
+        }
+        if parallel {
+            // The next read runs beside the lighter hashers.
+            hasher.update_parallel_with(chunk, prefetch);
+        } else {
+            hasher.update(chunk);
+        }
+        let n = chunk.len() as u64;
+        progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    });
     BUFFERS.with(|b| b.borrow_mut().extend([buf_a, buf_b]));
     if cancel.is_cancelled() && result.is_err() {
         return None;

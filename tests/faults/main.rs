@@ -1,0 +1,307 @@
+//! Faults injected into a real scan (`ScanConfig::faults`): EIO at an
+//! offset, short reads and EINTR, a file that shrinks or grows mid-read, a
+//! file deleted between walk and open, and a path replaced by a symlink, a
+//! FIFO or another file between walk and open (TOCTOU). Each must end as
+//! one record that says what happened (with the OS error and the bytes
+//! read), and the scan must go on to hash every other file correctly.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use triage_core::hash::{AlgorithmSet, hash_bytes};
+use triage_core::read::Source;
+use triage_core::record::{Entry, FailureKind, FileKind, Outcome, Stage};
+use triage_core::scan::Faults;
+use triage_core::{RawPath, ScanConfig, Scanner, Summary};
+
+/// A throw-away evidence tree.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new(name: &str) -> Tree {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("faults-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Tree(dir)
+    }
+
+    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.0.join(name);
+        fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Scans `tree` with `faults`; the entries by path and the summary.
+fn scan(tree: &Tree, faults: Faults) -> (BTreeMap<String, Entry>, Summary) {
+    let config = ScanConfig {
+        threads: Some(2),
+        faults,
+        ..ScanConfig::new(&tree.0)
+    };
+    let mut entries = BTreeMap::new();
+    let summary = Scanner::new(config)
+        .unwrap()
+        .run(|e| {
+            entries.insert(e.path.to_str().unwrap().to_string(), e);
+            Ok(())
+        })
+        .unwrap();
+    (entries, summary)
+}
+
+/// The untouched files hash to their true digests.
+fn assert_hashed(entries: &BTreeMap<String, Entry>, name: &str, data: &[u8]) {
+    match &entries[name].outcome {
+        Outcome::Hashed(h) => {
+            assert_eq!(h.digests, hash_bytes(AlgorithmSet::all(), data), "{name}");
+            assert_eq!(h.bytes_read, data.len() as u64);
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+/// A source that misbehaves as told, over the real file.
+struct Faulty {
+    file: File,
+    /// Fail with this errno at or after this offset.
+    eio_at: Option<u64>,
+    /// Return at most this many bytes per read.
+    short: Option<usize>,
+    /// Return EINTR on every other call.
+    eintr: bool,
+    calls: u64,
+    /// After the first read, run this (e.g. truncate or extend the file).
+    after_first: Option<Box<dyn FnMut() + Send>>,
+}
+
+impl Faulty {
+    fn over(file: File) -> Faulty {
+        Faulty {
+            file,
+            eio_at: None,
+            short: None,
+            eintr: false,
+            calls: 0,
+            after_first: None,
+        }
+    }
+}
+
+impl Source for Faulty {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.calls += 1;
+        if self.eintr && self.calls % 2 == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINTR));
+        }
+        if self.eio_at.is_some_and(|at| offset >= at) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let len = self.short.map_or(buf.len(), |s| s.min(buf.len()));
+        let n = self.file.read_at(&mut buf[..len], offset)?;
+        if n > 0 {
+            if let Some(mut f) = self.after_first.take() {
+                f();
+            }
+        }
+        Ok(n)
+    }
+
+    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        Source::next_data(&mut self.file, offset)
+    }
+
+    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+        Source::next_hole(&mut self.file, offset)
+    }
+
+    fn size_now(&mut self) -> io::Result<u64> {
+        Source::size_now(&mut self.file)
+    }
+}
+
+/// Wrap only the file named `name` with `make`.
+fn wrap_one(name: &'static str, make: impl Fn(File) -> Faulty + Send + Sync + 'static) -> Faults {
+    Faults {
+        source: Some(Arc::new(move |path: &RawPath, file: File| {
+            if path.to_str() == Some(name) {
+                Box::new(make(file)) as Box<dyn Source>
+            } else {
+                Box::new(file)
+            }
+        })),
+        ..Faults::default()
+    }
+}
+
+fn failure(entries: &BTreeMap<String, Entry>, name: &str) -> (Stage, FailureKind, u64) {
+    match &entries[name].outcome {
+        Outcome::Failed(f) => (f.stage, f.kind.clone(), f.bytes_read),
+        other => panic!("{name} should have failed: {other:?}"),
+    }
+}
+
+#[test]
+fn eio_at_an_offset_is_recorded_with_the_bytes_read() {
+    let t = Tree::new("eio");
+    let big = pattern(3 << 20, 1);
+    let other = pattern(5000, 2);
+    t.file("bad-sector.bin", &big);
+    t.file("other.bin", &other);
+    let (entries, summary) = scan(
+        &t,
+        wrap_one("bad-sector.bin", |f| Faulty {
+            eio_at: Some(1 << 20),
+            ..Faulty::over(f)
+        }),
+    );
+    let (stage, kind, bytes) = failure(&entries, "bad-sector.bin");
+    assert_eq!(stage, Stage::Read);
+    match kind {
+        FailureKind::Io(e) => assert_eq!(e.errno, Some(libc::EIO)),
+        k => panic!("{k:?}"),
+    }
+    assert_eq!(bytes, 1 << 20, "everything before the bad sector was read");
+    assert_hashed(&entries, "other.bin", &other);
+    assert_eq!(summary.failed_total(), 1);
+    assert_eq!(summary.files_hashed, 1);
+}
+
+#[test]
+fn short_reads_and_eintr_lose_nothing() {
+    let t = Tree::new("short");
+    let data = pattern(3_000_001, 3);
+    t.file("slow-fuse.bin", &data);
+    let (entries, summary) = scan(
+        &t,
+        wrap_one("slow-fuse.bin", |f| Faulty {
+            short: Some(65_537),
+            eintr: true,
+            ..Faulty::over(f)
+        }),
+    );
+    assert_hashed(&entries, "slow-fuse.bin", &data);
+    assert_eq!(summary.failed_total(), 0);
+}
+
+#[test]
+fn a_file_that_shrinks_or_grows_mid_read_is_a_failure() {
+    let t = Tree::new("size");
+    let shrink = t.file("shrinks.bin", &pattern(3 << 20, 4));
+    let grow = t.file("grows.bin", &pattern(3 << 20, 5));
+    let fine = pattern(1000, 6);
+    t.file("fine.bin", &fine);
+    let faults = Faults {
+        source: Some(Arc::new(move |path: &RawPath, file: File| {
+            let target = match path.to_str() {
+                Some("shrinks.bin") => Some((shrink.clone(), 1u64 << 20)),
+                Some("grows.bin") => Some((grow.clone(), 5u64 << 20)),
+                _ => None,
+            };
+            match target {
+                Some((p, len)) => Box::new(Faulty {
+                    after_first: Some(Box::new(move || {
+                        let f = OpenOptions::new().write(true).open(&p).unwrap();
+                        f.set_len(len).unwrap();
+                    })),
+                    ..Faulty::over(file)
+                }) as Box<dyn Source>,
+                None => Box::new(file),
+            }
+        })),
+        ..Faults::default()
+    };
+    let (entries, summary) = scan(&t, faults);
+    for (name, after) in [("shrinks.bin", 1u64 << 20), ("grows.bin", 5 << 20)] {
+        let (stage, kind, _) = failure(&entries, name);
+        assert_eq!(stage, Stage::Read, "{name}");
+        assert_eq!(
+            kind,
+            FailureKind::ChangedDuringRead {
+                size_at_open: 3 << 20,
+                size_after: after
+            },
+            "{name}"
+        );
+    }
+    assert_hashed(&entries, "fine.bin", &fine);
+    assert_eq!(summary.failed_total(), 2);
+}
+
+/// Between the walk and the open: deleted, replaced by a symlink (to a file
+/// outside the evidence, which must not be read), by a FIFO (which must
+/// not block), and by another regular file.
+#[test]
+fn toctou_replacements_are_caught_at_open() {
+    let t = Tree::new("toctou");
+    for n in ["deleted", "to-symlink", "to-fifo", "to-other-file"] {
+        t.file(n, b"original");
+    }
+    let kept = pattern(777, 7);
+    t.file("kept", &kept);
+    let outside = t.0.with_extension("outside");
+    fs::write(&outside, b"never to be read").unwrap();
+    let outside_hook = outside.clone();
+    let faults = Faults {
+        before_open: Some(Arc::new(move |path: &Path| {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            match name {
+                "deleted" => fs::remove_file(path).unwrap(),
+                "to-symlink" => {
+                    fs::remove_file(path).unwrap();
+                    std::os::unix::fs::symlink(&outside_hook, path).unwrap();
+                }
+                "to-fifo" => {
+                    fs::remove_file(path).unwrap();
+                    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+                    // SAFETY: valid C string.
+                    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+                }
+                "to-other-file" => {
+                    let tmp = path.with_extension("new");
+                    fs::write(&tmp, b"a different file").unwrap();
+                    fs::rename(&tmp, path).unwrap();
+                }
+                _ => {}
+            }
+        })),
+        ..Faults::default()
+    };
+    let (entries, summary) = scan(&t, faults);
+    let (stage, kind, bytes) = failure(&entries, "deleted");
+    assert_eq!((stage, bytes), (Stage::Open, 0));
+    assert!(matches!(kind, FailureKind::Io(e) if e.errno == Some(libc::ENOENT)));
+    for (name, now) in [
+        ("to-symlink", FileKind::Symlink),
+        ("to-fifo", FileKind::Fifo),
+        ("to-other-file", FileKind::Regular),
+    ] {
+        let (stage, kind, bytes) = failure(&entries, name);
+        assert_eq!(
+            (stage, kind, bytes),
+            (Stage::Open, FailureKind::Replaced { now }, 0),
+            "{name}"
+        );
+    }
+    assert_hashed(&entries, "kept", &kept);
+    assert_eq!(summary.failed_total(), 4);
+    assert_eq!(summary.files_hashed, 1);
+    let _ = fs::remove_file(outside);
+}
