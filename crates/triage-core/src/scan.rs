@@ -85,11 +85,14 @@ pub struct ScanConfig {
 #[derive(Clone, Default)]
 pub struct Faults {
     /// Called with the absolute path just before the file is opened.
-    pub before_open: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+    pub before_open: Option<OpenHook>,
     /// Wraps (a duplicate descriptor of) each opened file; the reader reads
     /// through what it returns.
     pub source: Option<SourceHook>,
 }
+
+/// See [`Faults::before_open`].
+pub type OpenHook = Arc<dyn Fn(&Path) + Send + Sync>;
 
 /// See [`Faults::source`].
 pub type SourceHook = Arc<dyn Fn(&RawPath, std::fs::File) -> Box<dyn Source> + Send + Sync>;
