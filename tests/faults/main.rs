@@ -108,7 +108,7 @@ impl Faulty {
 impl Source for Faulty {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.calls += 1;
-        if self.eintr && self.calls % 2 == 0 {
+        if self.eintr && self.calls.is_multiple_of(2) {
             return Err(io::Error::from_raw_os_error(libc::EINTR));
         }
         if self.eio_at.is_some_and(|at| offset >= at) {
@@ -116,10 +116,10 @@ impl Source for Faulty {
         }
         let len = self.short.map_or(buf.len(), |s| s.min(buf.len()));
         let n = self.file.read_at(&mut buf[..len], offset)?;
-        if n > 0 {
-            if let Some(mut f) = self.after_first.take() {
-                f();
-            }
+        if n > 0
+            && let Some(mut f) = self.after_first.take()
+        {
+            f();
         }
         Ok(n)
     }
