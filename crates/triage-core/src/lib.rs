@@ -63,6 +63,7 @@ pub mod read;
 pub mod record;
 pub mod report;
 pub mod scan;
+mod sys;
 pub mod time;
 pub mod verify;
 pub mod walk;

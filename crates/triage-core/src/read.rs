@@ -24,10 +24,11 @@
 //!   failure ([`FailureKind::ChangedDuringRead`]), not a silent digest of
 //!   half a file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::record::{Failure, FailureKind, FileKind, FileMeta, Stage};
@@ -39,28 +40,34 @@ static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
 /// checks that it is a regular file with identity `expect` = (device, inode)
 /// when given. Returns the file and its metadata at open time.
 pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
-    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-    let file = match open(base | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
-        r => r,
-    };
-    let file = file.map_err(|e| {
-        let kind = if e.raw_os_error() == Some(libc::ELOOP) {
-            // O_NOFOLLOW on a symlink: the regular file seen by the walk has
-            // been replaced by a link since.
-            FailureKind::Replaced {
-                now: FileKind::Symlink,
-            }
-        } else {
-            FailureKind::Io((&e).into())
-        };
-        Failure {
-            stage: Stage::Open,
-            kind,
-            bytes_read: 0,
+    let c = crate::sys::c_bytes(path.as_os_str().as_bytes()).map_err(|e| open_failure(&e))?;
+    let fd =
+        crate::sys::open_at(None, &c, crate::sys::EVIDENCE_FLAGS).map_err(|e| open_failure(&e))?;
+    check_opened(File::from(fd), expect)
+}
+
+/// The failure record of an open that failed.
+pub fn open_failure(e: &io::Error) -> Failure {
+    let kind = if e.raw_os_error() == Some(libc::ELOOP) {
+        // O_NOFOLLOW on a symlink: the regular file seen by the walk has
+        // been replaced by a link since.
+        FailureKind::Replaced {
+            now: FileKind::Symlink,
         }
-    })?;
+    } else {
+        FailureKind::Io(e.into())
+    };
+    Failure {
+        stage: Stage::Open,
+        kind,
+        bytes_read: 0,
+    }
+}
+
+/// Checks an opened file (by [`open_evidence`], or by the walk relative to
+/// its directory) is the regular file the walk saw (`expect`: its device
+/// and inode), and returns it with its metadata at open time.
+pub fn check_opened(file: File, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
     let meta = file
         .metadata()
         .map(|m| FileMeta::from_std(&m))

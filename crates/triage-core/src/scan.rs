@@ -29,7 +29,7 @@ use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
-use crate::read::{Source, looks_sparse, open_evidence, read_all};
+use crate::read::{Source, check_opened, looks_sparse, open_evidence, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, HashSetUse, Hashed, Outcome, ScanHeader, Stage, Summary,
 };
@@ -42,6 +42,8 @@ const WINDOW: usize = 8192;
 /// Read size. Measured (benches/README.md): large enough that syscall cost
 /// vanishes next to hashing, small enough to stay in L2 between hashers.
 const READ_LEN: usize = 1024 * 1024;
+/// Files opened by the walk (deep paths) waiting to be read, at most.
+const PREOPENED: usize = 256;
 /// Files at least this large have their hashers split across two threads.
 const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 
@@ -477,6 +479,9 @@ impl Scanner {
             policy.readers * 16
         };
         let readers = Gate::new(in_flight);
+        // Files the walk opened itself (paths too long to open by name) hold
+        // a descriptor until read: bound them well under RLIMIT_NOFILE.
+        let opened = Gate::new(PREOPENED);
         let finished = AtomicBool::new(false);
         let algorithms = config.algorithms;
         let mut summary = Summary {
@@ -492,7 +497,7 @@ impl Scanner {
                 s.spawn(move || count_totals(config, progress, finished));
             }
             let walk_thread = s.spawn(|| {
-                let (window, readers, cancel) = (&window, &readers, &cancel);
+                let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
                     root: &root,
                     algorithms,
@@ -521,11 +526,18 @@ impl Scanner {
                                 let _ = tx.send((seq, Some(e)));
                             }
                             Next::Read => {
+                                let holds_fd = w.file.is_some();
+                                if holds_fd {
+                                    opened.enter();
+                                }
                                 readers.enter();
                                 let tx = tx.clone();
                                 scope.spawn(move |_| {
                                     let e = process_file(w, ctx);
                                     readers.leave();
+                                    if holds_fd {
+                                        opened.leave();
+                                    }
                                     let _ = tx.send((seq, e));
                                 });
                             }
@@ -670,8 +682,9 @@ fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
     }
     let path = w.path;
     let walk_meta = w.meta;
+    let preopened = w.file;
     let result = catch_unwind(AssertUnwindSafe(|| {
-        hash_file(&path, walk_meta.as_ref(), ctx)
+        hash_file(&path, walk_meta.as_ref(), preopened, ctx)
     }));
     let (meta, outcome) = match result {
         Ok(Some(r)) => r,
@@ -699,15 +712,22 @@ fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
 fn hash_file(
     path: &RawPath,
     walk_meta: Option<&FileMeta>,
+    preopened: Option<std::fs::File>,
     ctx: &JobContext<'_>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     let expect = walk_meta.map(|m| (m.dev, m.ino));
-    let full = path.under(ctx.root);
-    if let Some(hook) = &ctx.faults.before_open {
-        hook(&full);
-    }
-    let (file, meta) = match open_evidence(&full, expect) {
+    let opened = match preopened {
+        Some(f) => check_opened(f, expect),
+        None => {
+            let full = path.under(ctx.root);
+            if let Some(hook) = &ctx.faults.before_open {
+                hook(&full);
+            }
+            open_evidence(&full, expect)
+        }
+    };
+    let (file, meta) = match opened {
         Ok(r) => r,
         Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
     };

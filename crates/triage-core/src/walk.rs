@@ -19,11 +19,22 @@
 //!   depth-first walk produce exactly that global byte order.
 //! - Memory is bounded by the listings on the current path (depth × width),
 //!   never by the number of files in the tree.
+//! - Every system call names one entry relative to its directory's
+//!   descriptor (`openat`, `statx`, `readlinkat`; see [`crate::sys`]), so a
+//!   tree deeper than `PATH_MAX` is walked like any other. Only the current
+//!   directory and the root are held open: going back up re-opens the
+//!   parent through `..`, checked by (device, inode). Regular files whose
+//!   full path is too long to open by name are opened here, relative to
+//!   their directory, and handed on open ([`Walked::file`]).
 
+use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use crate::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, stat_fd};
 
 use crate::path::RawPath;
 use crate::record::{Failure, FailureKind, FileKind, FileMeta, Outcome, SkipReason, Stage};
@@ -48,7 +59,15 @@ pub struct Walked {
     pub meta: Option<FileMeta>,
     /// What the pipeline should do next with it.
     pub next: Next,
+    /// For [`Next::Read`] entries whose full path is too long to open by
+    /// name: the file, already opened (read-only, `O_NOFOLLOW`,
+    /// `O_NONBLOCK`, `O_NOATIME` when permitted) relative to its directory.
+    pub file: Option<fs::File>,
 }
+
+/// Full paths at least this long are opened by the walk, relative to their
+/// directory, instead of by name in the read stage (`PATH_MAX` is 4,096).
+pub const LONG_PATH: usize = 2048;
 
 /// What happens to a walked entry after the walk.
 // `Done` is large (an Outcome) but short-lived and bounded by the scan's
@@ -67,6 +86,17 @@ struct Frame {
     id: (u64, u64),
     /// Remaining names, sorted descending so `pop` yields the next one.
     names: Vec<Box<[u8]>>,
+    fd: DirFd,
+}
+
+/// A frame's directory descriptor: only the top frame's (and the root's)
+/// is kept open, so depth costs no descriptors.
+enum DirFd {
+    Open(OwnedFd),
+    /// Closed while a sub-directory is walked; re-opened on the way back.
+    Closed,
+    /// Could not be re-opened: the remaining names fail with this error.
+    Lost(i32),
 }
 
 /// A streaming, deterministic, loop-safe walk of an evidence tree.
@@ -182,12 +212,16 @@ impl Walker {
                 // split_root resolved a symlinked file root, so lstat sees the
                 // file itself (unless it changed since).
                 w.single = match fs::symlink_metadata(&full) {
-                    Ok(m) => w.classify(name, FileMeta::from_std(&m)),
+                    Ok(m) => Some(w.leaf(name, FileMeta::from_std(&m), None)),
                     Err(e) => Some(failed(name, None, Stage::Stat, &e)),
                 };
             }
             None => {
-                let (names, err) = list(&w.root, true);
+                // The root is opened by name (following a link: the examiner
+                // named it); everything under it relative to descriptors.
+                let c = c_bytes(w.root.as_os_str().as_bytes()).map_err(RootError::List)?;
+                let fd = open_at(None, &c, libc::O_DIRECTORY).map_err(RootError::List)?;
+                let (names, err) = list(&fd);
                 if let Some(e) = err
                     && names.is_empty()
                 {
@@ -198,6 +232,7 @@ impl Walker {
                     dir: RawPath::default(),
                     id: (fm.dev, fm.ino),
                     names,
+                    fd: DirFd::Open(fd),
                 });
             }
         }
@@ -214,42 +249,80 @@ impl Walker {
         self.directories
     }
 
-    /// What to do with an entry; `None` for a directory that was entered
-    /// cleanly (directories are not entries of their own).
-    fn classify(&mut self, path: RawPath, meta: FileMeta) -> Option<Walked> {
-        let kind = meta.kind();
-        let next = match kind {
-            FileKind::Regular => Next::Read,
-            FileKind::Directory => return self.enter(path, meta),
+    /// What to do with an entry of the directory `dir`; `None` for a
+    /// directory that was entered cleanly (directories are not entries of
+    /// their own).
+    fn classify(
+        &mut self,
+        path: RawPath,
+        meta: FileMeta,
+        dir: RawFd,
+        name: &CString,
+    ) -> Option<Walked> {
+        if meta.kind() == FileKind::Directory {
+            return self.enter(path, meta, dir, name);
+        }
+        Some(self.leaf(path, meta, Some((dir, name))))
+    }
+
+    /// A non-directory entry. `at` is its directory and name; `None` for a
+    /// single-file root, which is opened by name.
+    fn leaf(&self, path: RawPath, meta: FileMeta, at: Option<(RawFd, &CString)>) -> Walked {
+        let mut file = None;
+        let next = match meta.kind() {
+            FileKind::Regular => match at {
+                Some((dir, name))
+                    if self.root.as_os_str().len() + 1 + path.as_bytes().len() >= LONG_PATH =>
+                {
+                    match open_at(Some(dir), name, EVIDENCE_FLAGS) {
+                        Ok(fd) => {
+                            file = Some(fs::File::from(fd));
+                            Next::Read
+                        }
+                        Err(e) => Next::Done(Outcome::Failed(crate::read::open_failure(&e))),
+                    }
+                }
+                _ => Next::Read,
+            },
             FileKind::Symlink => {
-                let target = if self.opts.no_link_targets {
-                    None
-                } else {
-                    fs::read_link(path.under(&self.root))
+                let target = match at {
+                    _ if self.opts.no_link_targets => None,
+                    Some((dir, name)) => sys::read_link_at(dir, name).ok(),
+                    None => fs::read_link(path.under(&self.root))
                         .ok()
-                        .map(|t| RawPath::from_path(&t))
+                        .map(|t| t.as_os_str().as_bytes().to_vec()),
                 };
-                Next::Done(Outcome::Skipped(SkipReason::Symlink { target }))
+                Next::Done(Outcome::Skipped(SkipReason::Symlink {
+                    target: target.map(RawPath::from_bytes),
+                }))
             }
             other => Next::Done(Outcome::Skipped(
                 SkipReason::for_kind(other).unwrap_or(SkipReason::UnknownType),
             )),
         };
-        Some(Walked {
+        Walked {
             path,
             meta: Some(meta),
             next,
-        })
+            file,
+        }
     }
 
     /// Handles a sub-directory: skip it (other device, loop), fail it
-    /// (unlistable), or push its listing.
-    fn enter(&mut self, path: RawPath, meta: FileMeta) -> Option<Walked> {
+    /// (cannot be opened or listed), or push its listing.
+    fn enter(
+        &mut self,
+        path: RawPath,
+        meta: FileMeta,
+        dir: RawFd,
+        name: &CString,
+    ) -> Option<Walked> {
         let skip = |reason| {
             Some(Walked {
                 path: path.clone(),
                 meta: Some(meta.clone()),
                 next: Next::Done(Outcome::Skipped(reason)),
+                file: None,
             })
         };
         if self.opts.one_file_system && meta.dev != self.root_dev {
@@ -261,14 +334,101 @@ impl Walker {
                 ancestor: anc.dir.clone(),
             });
         }
-        let (names, err) = list(&path.under(&self.root), false);
+        let fd = match open_at(Some(dir), name, libc::O_DIRECTORY | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) => return Some(failed(path, Some(meta), Stage::ReadDir, &e)),
+        };
+        // Replaced between the stat and the open: what was opened is not
+        // what the loop check saw. Record it rather than walk it.
+        match stat_fd(&fd) {
+            Ok(now) if (now.dev, now.ino) == id => {}
+            Ok(now) => {
+                return Some(Walked {
+                    path,
+                    meta: Some(meta),
+                    next: Next::Done(Outcome::Failed(Failure {
+                        stage: Stage::ReadDir,
+                        kind: FailureKind::Replaced { now: now.kind() },
+                        bytes_read: 0,
+                    })),
+                    file: None,
+                });
+            }
+            Err(e) => return Some(failed(path, Some(meta), Stage::ReadDir, &e)),
+        }
+        let (names, err) = list(&fd);
         self.directories += 1;
+        // Only the top frame keeps its descriptor (see `DirFd`); the root's
+        // stays open as the anchor for re-opening by name.
+        if self.stack.len() > 1
+            && let Some(parent) = self.stack.last_mut()
+        {
+            parent.fd = DirFd::Closed;
+        }
         self.stack.push(Frame {
             dir: path.clone(),
             id,
             names,
+            fd: DirFd::Open(fd),
         });
         err.map(|e| failed(path, Some(meta), Stage::ReadDir, &e))
+    }
+
+    /// Leaves the top frame and re-opens its parent's descriptor: through
+    /// `..` of the frame left, or, if that is not the parent any more (the
+    /// tree was moved), name by name from the root.
+    fn pop_frame(&mut self) {
+        let Some(done) = self.stack.pop() else { return };
+        let Some(parent) = self.stack.last() else {
+            return;
+        };
+        if !matches!(parent.fd, DirFd::Closed) {
+            return;
+        }
+        let want = parent.id;
+        let up = match &done.fd {
+            DirFd::Open(fd) => open_at(Some(fd.as_raw_fd()), c"..", libc::O_DIRECTORY)
+                .ok()
+                .filter(|fd| stat_fd(fd).is_ok_and(|m| (m.dev, m.ino) == want)),
+            _ => None,
+        };
+        drop(done);
+        let fd = match up {
+            Some(fd) => Ok(fd),
+            None => self.reopen_from_root(),
+        };
+        if let Some(parent) = self.stack.last_mut() {
+            parent.fd = match fd {
+                Ok(fd) => DirFd::Open(fd),
+                Err(e) => DirFd::Lost(e.raw_os_error().unwrap_or(libc::EIO)),
+            };
+        }
+    }
+
+    /// Opens the top frame's directory name by name from the root, and
+    /// checks it is still the directory that was listed.
+    fn reopen_from_root(&self) -> io::Result<OwnedFd> {
+        let (Some(root), Some(top)) = (self.stack.first(), self.stack.last()) else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        let DirFd::Open(root_fd) = &root.fd else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        let mut fd: Option<OwnedFd> = None;
+        for part in top.dir.as_bytes().split(|&b| b == b'/') {
+            let at = fd.as_ref().unwrap_or(root_fd).as_raw_fd();
+            fd = Some(open_at(
+                Some(at),
+                &c_bytes(part)?,
+                libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            )?);
+        }
+        let fd = fd.ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        let now = stat_fd(&fd)?;
+        if (now.dev, now.ino) != top.id {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        Ok(fd)
     }
 }
 
@@ -281,99 +441,23 @@ fn failed(path: RawPath, meta: Option<FileMeta>, stage: Stage, e: &io::Error) ->
             kind: FailureKind::Io(e.into()),
             bytes_read: 0,
         })),
+        file: None,
     }
 }
 
-/// Lists a directory, sorted so that popping from the end gives global byte
-/// order (see the module doc). Returns what could be listed and the first
-/// error, if listing stopped early or failed.
-///
-/// Opens the directory itself with `O_NOATIME`: `std::fs::read_dir` cannot,
-/// and on a read-write mount each listing would otherwise move the
-/// directory's access time.
-fn list(dir: &Path, follow: bool) -> (Vec<Box<[u8]>>, Option<io::Error>) {
+/// Lists an open directory, sorted so that popping from the end gives
+/// global byte order (see the module doc). Returns what could be listed and
+/// the first error, if listing stopped early or failed. Directories are
+/// opened with `O_NOATIME` (see [`crate::sys::open_at`]), so listing does
+/// not move their access times.
+fn list(dir: &OwnedFd) -> (Vec<Box<[u8]>>, Option<io::Error>) {
     let mut names: Vec<(Box<[u8]>, bool)> = Vec::new();
-    let first_err = read_dir_noatime(dir, follow, &mut |name, is_dir| {
-        names.push((name.into(), is_dir))
-    })
-    .err();
+    let first_err = sys::list_dir(dir, &mut |name, is_dir| names.push((name.into(), is_dir))).err();
     fn key(e: &(Box<[u8]>, bool)) -> impl Iterator<Item = u8> + '_ {
         e.0.iter().copied().chain(e.1.then_some(b'/'))
     }
     names.sort_unstable_by(|a, b| key(b).cmp(key(a)));
     (names.into_iter().map(|(n, _)| n).collect(), first_err)
-}
-
-/// Calls `f(name, is_dir)` for every entry but `.` and `..`; stops at the
-/// first error, after the entries read before it.
-fn read_dir_noatime(dir: &Path, follow: bool, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<()> {
-    use std::ffi::{CStr, CString};
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    if !follow {
-        flags |= libc::O_NOFOLLOW;
-    }
-    // SAFETY: open(2) with a valid NUL-terminated path.
-    let mut fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_NOATIME) };
-    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
-        // O_NOATIME is for the owner or root only; list anyway.
-        // SAFETY: as above.
-        fd = unsafe { libc::open(c.as_ptr(), flags) };
-    }
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a valid directory descriptor; on success the DIR owns it.
-    let d = unsafe { libc::fdopendir(fd) };
-    if d.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so we still own fd.
-        unsafe { libc::close(fd) };
-        return Err(e);
-    }
-    struct Dir(*mut libc::DIR);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            // SAFETY: the DIR came from fdopendir and is closed once.
-            unsafe { libc::closedir(self.0) };
-        }
-    }
-    let d = Dir(d);
-    loop {
-        // readdir signals errors only through errno, so clear it first.
-        // SAFETY: errno location is thread-local and always valid.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: d.0 is a valid open DIR used by this thread only.
-        let ent = unsafe { libc::readdir(d.0) };
-        if ent.is_null() {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(0) | None => Ok(()),
-                Some(_) => Err(e),
-            };
-        }
-        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
-        let (name, d_type) = unsafe {
-            (
-                CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
-                (*ent).d_type,
-            )
-        };
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let is_dir = match d_type {
-            libc::DT_DIR => true,
-            libc::DT_UNKNOWN => {
-                // Some filesystems (older XFS, some FUSE) do not fill d_type.
-                std::fs::symlink_metadata(dir.join(std::ffi::OsStr::from_bytes(name)))
-                    .is_ok_and(|m| m.is_dir())
-            }
-            _ => false,
-        };
-        f(name, is_dir);
-    }
 }
 
 impl Iterator for Walker {
@@ -386,12 +470,28 @@ impl Iterator for Walker {
         loop {
             let frame = self.stack.last_mut()?;
             let Some(name) = frame.names.pop() else {
-                self.stack.pop();
+                self.pop_frame();
                 continue;
             };
             let path = frame.dir.join(&name);
-            let w = match fs::symlink_metadata(path.under(&self.root)) {
-                Ok(m) => self.classify(path, FileMeta::from_std(&m)),
+            // Names from readdir never hold a NUL byte.
+            let Ok(cname) = CString::new(name) else {
+                let e = io::Error::from_raw_os_error(libc::EINVAL);
+                return Some(failed(path, None, Stage::Stat, &e));
+            };
+            let dir = match &frame.fd {
+                DirFd::Open(fd) => fd.as_raw_fd(),
+                DirFd::Lost(errno) => {
+                    let e = io::Error::from_raw_os_error(*errno);
+                    return Some(failed(path, None, Stage::Stat, &e));
+                }
+                DirFd::Closed => {
+                    let e = io::Error::from_raw_os_error(libc::EBADF);
+                    return Some(failed(path, None, Stage::Stat, &e));
+                }
+            };
+            let w = match stat_at(dir, &cname) {
+                Ok(meta) => self.classify(path, meta, dir, &cname),
                 Err(e) => Some(failed(path, None, Stage::Stat, &e)),
             };
             if w.is_some() {

@@ -1,0 +1,157 @@
+//! The few system calls the walk and read stages make relative to a
+//! directory descriptor (`openat`, `statx`, `readlinkat`), so that no path
+//! handed to the kernel is ever longer than one name: evidence trees can be
+//! deeper than `PATH_MAX` (4,096 bytes) allows a full path to be.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::record::FileMeta;
+use crate::time::Timestamp;
+
+/// Flags every open of evidence uses: never follow a final symlink, never
+/// block (FIFOs, devices), never become a controlling terminal.
+pub(crate) const EVIDENCE_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+/// A name or path for a system call.
+pub(crate) fn c_bytes(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC)` read-only, with `O_NOATIME` when
+/// the kernel permits it (owner or root) and without it otherwise.
+/// `dir = None` means the working directory (for absolute or plain paths).
+pub(crate) fn open_at(dir: Option<RawFd>, name: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    let dirfd = dir.unwrap_or(libc::AT_FDCWD);
+    let flags = flags | libc::O_RDONLY | libc::O_CLOEXEC;
+    // SAFETY: openat with a valid descriptor (or AT_FDCWD) and a valid C string.
+    let mut fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags | libc::O_NOATIME) };
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) {
+        // SAFETY: as above.
+        fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `statx` of `name` in `dir` without following a final symlink; with an
+/// empty name, of `dir` itself.
+pub(crate) fn stat_at(dir: RawFd, name: &CStr) -> io::Result<FileMeta> {
+    let mut flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT;
+    if name.is_empty() {
+        flags |= libc::AT_EMPTY_PATH;
+    }
+    // SAFETY: a zeroed statx is a valid output buffer.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+    // SAFETY: valid descriptor, C string and output buffer.
+    let r = unsafe { libc::statx(dir, name.as_ptr(), flags, mask, &mut st) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let ts = |t: libc::statx_timestamp| Timestamp::new(t.tv_sec, t.tv_nsec as i64);
+    Ok(FileMeta {
+        size: st.stx_size,
+        mode: u32::from(st.stx_mode),
+        // As std computes it, so values compare with `FileMeta::from_std`.
+        dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+        nlink: u64::from(st.stx_nlink),
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        mtime: ts(st.stx_mtime),
+        atime: ts(st.stx_atime),
+        ctime: ts(st.stx_ctime),
+        btime: (st.stx_mask & libc::STATX_BTIME != 0).then(|| ts(st.stx_btime)),
+        blocks: st.stx_blocks,
+    })
+}
+
+/// `fstat` of an open descriptor.
+pub(crate) fn stat_fd(fd: &OwnedFd) -> io::Result<FileMeta> {
+    stat_at(fd.as_raw_fd(), c"")
+}
+
+/// `readlinkat`: the target of the symlink `name` in `dir`, as stored.
+pub(crate) fn read_link_at(dir: RawFd, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: valid descriptor, C string, and a buffer of buf.len() bytes.
+        let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // The target may have been cut to fit: try again with more room.
+        if buf.len() >= 1 << 20 {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
+/// Calls `f(name, is_dir)` for every entry of the open directory `dir`
+/// but `.` and `..`; stops at the first error, after the entries read
+/// before it. `dir` itself stays open (a duplicate is read).
+pub(crate) fn list_dir(dir: &OwnedFd, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<()> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor.
+    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: dup is a valid directory descriptor; on success the DIR owns it.
+    let d = unsafe { libc::fdopendir(dup) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so we still own dup.
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    struct Dir(*mut libc::DIR);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            // SAFETY: the DIR came from fdopendir and is closed once.
+            unsafe { libc::closedir(self.0) };
+        }
+    }
+    let d = Dir(d);
+    // The duplicate shares the file offset: start from the beginning.
+    // SAFETY: d.0 is a valid open DIR.
+    unsafe { libc::rewinddir(d.0) };
+    loop {
+        // readdir signals errors only through errno, so clear it first.
+        // SAFETY: errno location is thread-local and always valid.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: d.0 is a valid open DIR used by this thread only.
+        let ent = unsafe { libc::readdir(d.0) };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(0) | None => Ok(()),
+                Some(_) => Err(e),
+            };
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
+        let (name, d_type) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        let is_dir = match d_type {
+            libc::DT_DIR => true,
+            // Some filesystems (older XFS, some FUSE) do not fill d_type.
+            libc::DT_UNKNOWN => stat_at(dir.as_raw_fd(), name)
+                .is_ok_and(|m| m.kind() == crate::record::FileKind::Directory),
+            _ => false,
+        };
+        f(bytes, is_dir);
+    }
+}
