@@ -11,3 +11,4 @@ mod images;
 mod reports;
 mod scan;
 mod testenv;
+mod untouched;

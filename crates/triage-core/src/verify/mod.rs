@@ -120,7 +120,7 @@ impl LogCheck {
 pub fn open_log(path: &std::path::Path) -> io::Result<io::BufReader<std::fs::File>> {
     Ok(io::BufReader::with_capacity(
         1 << 20,
-        std::fs::File::open(path)?,
+        crate::sys::open_quiet(path)?,
     ))
 }
 

@@ -19,7 +19,6 @@ mod triage_scan;
 
 use std::cell::Cell;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -522,7 +521,7 @@ impl<R: Read> Read for Tee<R> {
 }
 
 fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    let mut f = crate::sys::open_quiet(path)?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -555,7 +554,7 @@ pub fn import_files(
     let mut formats = Vec::new();
     let mut total_bytes = 0;
     for f in files {
-        let mut file = File::open(f).map_err(|e| ImportError::io(f, e))?;
+        let mut file = crate::sys::open_quiet(f).map_err(|e| ImportError::io(f, e))?;
         let meta = file.metadata().map_err(|e| ImportError::io(f, e))?;
         if !meta.is_file() {
             return Err(ImportError {
@@ -671,13 +670,16 @@ pub fn import_files(
                 if *format == Format::NsrlV3 {
                     nsrl::import_v3(path, &mut imp).map_err(located)?;
                 } else {
-                    let data = std::fs::read(path).map_err(|e| ImportError::io(path, e))?;
+                    let mut data = Vec::new();
+                    crate::sys::open_quiet(path)
+                        .and_then(|mut f| f.read_to_end(&mut data))
+                        .map_err(|e| ImportError::io(path, e))?;
                     encase::import(&data, &mut imp).map_err(located)?;
                 }
                 imp.state.bytes = start_bytes + imp.source.bytes;
             }
             _ => {
-                let file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+                let file = crate::sys::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
                 let mut tee = Tee {
                     inner: file,
                     sha256: sha2::Sha256::new(),
