@@ -5,6 +5,13 @@
 //! and maps the outcome to an [`exit::Exit`] code. Every record comes from
 //! `triage-core`.
 
+// No panic reaches the user: outside tests, errors are values. Where a
+// panic is impossible by construction the code says why, with an allow.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod audit;
 mod exit;
 mod hashset;

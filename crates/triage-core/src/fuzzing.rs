@@ -63,6 +63,8 @@ pub fn hashset_import(data: &[u8]) {
     let mut opts = ImportOptions::new("fuzz");
     opts.format = Format::ALL.get(pick as usize % 12).copied();
     opts.memory_budget = 1 << 20;
+    // The expects are the fuzzer's assertions: a panic is what it reports.
+    #[allow(clippy::expect_used)]
     if import_files(&[list], &opts, &out, &mut |_| {}).is_ok() {
         let index = Index::open(&out).expect("an index we just wrote opens");
         index.verify().expect("an index we just wrote verifies");

@@ -48,6 +48,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// No panic reaches the user: outside tests, errors are values. Where a
+// panic is impossible by construction the code says why, with an allow.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![deny(missing_docs)]
 
 pub mod device;

@@ -116,6 +116,7 @@ impl From<io::Error> for ReportError {
 /// A verified log, ready to be read again as often as a format needs.
 pub struct VerifiedLog {
     path: PathBuf,
+    header: ScanHeader,
     /// What verification found (status, header, totals, chain head).
     pub check: LogCheck,
 }
@@ -127,19 +128,20 @@ impl VerifiedLog {
         if let Some(p) = &check.problem {
             return Err(ReportError::DoesNotVerify(p.clone()));
         }
-        if check.header.is_none() {
-            return Err(ReportError::Log("it has no header".to_string()));
-        }
+        let header = check
+            .header
+            .clone()
+            .ok_or_else(|| ReportError::Log("it has no header".to_string()))?;
         Ok(VerifiedLog {
             path: path.to_path_buf(),
+            header,
             check,
         })
     }
 
     /// The header.
     pub fn header(&self) -> &ScanHeader {
-        // `open` refuses a log without one.
-        self.check.header.as_ref().expect("checked in open")
+        &self.header
     }
 
     /// The totals of every entry: the footer's when there is one, else
