@@ -568,6 +568,43 @@ mod tests {
         }
     }
 
+    /// A directory moved while the walk is inside it: going back up, `..`
+    /// is no longer the parent, so the parent is re-opened by name from the
+    /// root; if the parent is gone too, its remaining entries are recorded
+    /// as failed, not dropped.
+    #[test]
+    fn parents_are_reopened_when_the_tree_moves_underneath() {
+        let t = tmp("moved");
+        fs::create_dir_all(t.0.join("a/b")).unwrap();
+        fs::write(t.0.join("a/b/f1"), b"1").unwrap();
+        fs::write(t.0.join("a/z"), b"z").unwrap();
+        let mut w = Walker::new(&t.0, WalkOptions::default()).unwrap();
+        assert_eq!(w.next().unwrap().path.to_string(), "a/b/f1");
+        fs::rename(t.0.join("a/b"), t.0.join("b-moved")).unwrap();
+        let z = w.next().unwrap();
+        assert_eq!(z.path.to_string(), "a/z");
+        assert!(matches!(z.next, Next::Read));
+        assert!(w.next().is_none());
+
+        let t = tmp("gone");
+        fs::create_dir_all(t.0.join("a/b")).unwrap();
+        fs::write(t.0.join("a/b/f1"), b"1").unwrap();
+        fs::write(t.0.join("a/z"), b"z").unwrap();
+        let mut w = Walker::new(&t.0, WalkOptions::default()).unwrap();
+        assert_eq!(w.next().unwrap().path.to_string(), "a/b/f1");
+        fs::rename(t.0.join("a/b"), t.0.join("b-moved")).unwrap();
+        fs::rename(t.0.join("a"), t.0.join("a-moved")).unwrap();
+        let z = w.next().unwrap();
+        assert_eq!(z.path.to_string(), "a/z");
+        match z.next {
+            Next::Done(Outcome::Failed(f)) => {
+                assert_eq!(f.stage, Stage::Stat);
+                assert!(matches!(f.kind, FailureKind::Io(e) if e.errno == Some(libc::ENOENT)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn single_file_root() {
         let t = tmp("single");
