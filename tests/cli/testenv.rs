@@ -139,6 +139,60 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// Like [`run`], and also the peak RSS of that one child (from `wait4`;
+/// `getrusage(RUSAGE_CHILDREN)` would mix in every other test's children).
+pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn triage");
+    let pid = child.id() as i32;
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v)
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(Ordering::SeqCst) {
+                if start.elapsed() > limit {
+                    // SAFETY: kill(2) on our own, not yet reaped, child.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+    };
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid output buffer; pid is our child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    done.store(true, Ordering::SeqCst);
+    assert!(
+        !watchdog.join().unwrap(),
+        "command did not finish within {limit:?}"
+    );
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: t_out.join().unwrap().unwrap(),
+        stderr: t_err.join().unwrap().unwrap(),
+    };
+    (output, ru.ru_maxrss as u64 * 1024)
+}
+
 /// `triage scan ROOT ARGS...` with a two-minute deadline, and `--no-case`
 /// unless the arguments give a case.
 pub fn scan(root: &Path, args: &[&str]) -> Output {
