@@ -141,6 +141,8 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
 
 /// Like [`run`], and also the peak RSS of that one child (from `wait4`;
 /// `getrusage(RUSAGE_CHILDREN)` would mix in every other test's children).
+// The child is reaped by wait4 below, which std cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
     use std::os::unix::process::ExitStatusExt;
     use std::sync::Arc;
