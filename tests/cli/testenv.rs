@@ -139,19 +139,19 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-/// Like [`run`], and also the peak RSS of that one child (from `wait4`;
-/// `getrusage(RUSAGE_CHILDREN)` would mix in every other test's children).
-// The child is reaped by wait4 below, which std cannot see.
-#[allow(clippy::zombie_processes)]
+/// Like [`run`], and also the peak RSS of that one child: the last
+/// `VmHWM` (a high-water mark, so the last reading is the peak up to then)
+/// read from /proc every 5 ms while it runs. Not `wait4`/`getrusage`:
+/// Linux carries the parent's high-water mark into a child across
+/// fork/vfork and exec, and this test binary can be large.
 pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
-    use std::os::unix::process::ExitStatusExt;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null());
     let mut child = cmd.spawn().expect("spawn triage");
-    let pid = child.id() as i32;
+    let pid = child.id();
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let t_out = std::thread::spawn(move || {
         let mut v = Vec::new();
@@ -161,38 +161,52 @@ pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
         let mut v = Vec::new();
         err.read_to_end(&mut v).map(|_| v)
     });
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
+    let (done, hwm) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let sampler = {
+        let (done, hwm) = (done.clone(), hwm.clone());
         std::thread::spawn(move || {
-            let start = Instant::now();
+            let path = format!("/proc/{pid}/status");
             while !done.load(Ordering::SeqCst) {
-                if start.elapsed() > limit {
-                    // SAFETY: kill(2) on our own, not yet reaped, child.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    return true;
+                let kb = std::fs::read_to_string(&path).ok().and_then(|s| {
+                    let exe = s.lines().next().is_some_and(|l| l.ends_with("triage"));
+                    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+                    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                    exe.then_some(kb)
+                });
+                if let Some(kb) = kb {
+                    hwm.store(kb * 1024, Ordering::SeqCst);
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(5));
             }
-            false
         })
     };
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid output buffer; pid is our child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("command did not finish within {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
     done.store(true, Ordering::SeqCst);
-    assert!(
-        !watchdog.join().unwrap(),
-        "command did not finish within {limit:?}"
-    );
+    sampler.join().unwrap();
     let output = Output {
-        status: std::process::ExitStatus::from_raw(status),
+        status,
         stdout: t_out.join().unwrap().unwrap(),
         stderr: t_err.join().unwrap().unwrap(),
     };
-    (output, ru.ru_maxrss as u64 * 1024)
+    let peak = hwm.load(Ordering::SeqCst);
+    assert!(
+        peak > 0,
+        "no VmHWM reading of the child: it ended too soon to measure"
+    );
+    (output, peak)
 }
 
 /// `triage scan ROOT ARGS...` with a two-minute deadline, and `--no-case`
