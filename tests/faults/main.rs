@@ -256,9 +256,16 @@ fn toctou_replacements_are_caught_at_open() {
     }
     let kept = pattern(777, 7);
     t.file("kept", &kept);
+    fs::create_dir(t.0.join("sub")).unwrap();
+    t.file("sub/inner", b"inside the evidence");
     let outside = t.0.with_extension("outside");
     fs::write(&outside, b"never to be read").unwrap();
+    // A directory outside the evidence holding a file of the same name.
+    let outside_dir = t.0.with_extension("outside-dir");
+    fs::create_dir_all(&outside_dir).unwrap();
+    fs::write(outside_dir.join("inner"), b"outside the evidence").unwrap();
     let outside_hook = outside.clone();
+    let outside_dir_hook = outside_dir.clone();
     let faults = Faults {
         before_open: Some(Arc::new(move |path: &Path| {
             let name = path.file_name().unwrap().to_str().unwrap();
@@ -273,6 +280,13 @@ fn toctou_replacements_are_caught_at_open() {
                     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
                     // SAFETY: valid C string.
                     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+                }
+                // An intermediate directory swapped for a link out of the
+                // evidence: the open must not pass through it.
+                "inner" => {
+                    let sub = path.parent().unwrap();
+                    fs::rename(sub, sub.with_extension("moved")).unwrap();
+                    std::os::unix::fs::symlink(&outside_dir_hook, sub).unwrap();
                 }
                 "to-other-file" => {
                     let tmp = path.with_extension("new");
@@ -300,8 +314,40 @@ fn toctou_replacements_are_caught_at_open() {
             "{name}"
         );
     }
+    // openat2 refuses the link in the path (ELOOP: recorded as replaced by
+    // a symlink); kernels without openat2 open by path and the inode check
+    // refuses the other file. Either way nothing outside is read.
+    let (stage, kind, bytes) = failure(&entries, "sub/inner");
+    assert_eq!((stage, bytes), (Stage::Open, 0));
+    let now = if has_openat2() {
+        FileKind::Symlink
+    } else {
+        FileKind::Regular
+    };
+    assert_eq!(kind, FailureKind::Replaced { now });
     assert_hashed(&entries, "kept", &kept);
-    assert_eq!(summary.failed_total(), 4);
+    assert_eq!(summary.failed_total(), 5);
     assert_eq!(summary.files_hashed, 1);
     let _ = fs::remove_file(outside);
+    let _ = fs::remove_dir_all(outside_dir);
+}
+
+/// Whether the kernel has openat2 (Linux 5.6+): ENOSYS says no.
+fn has_openat2() -> bool {
+    // SAFETY: an openat2 call with a zeroed open_how on ".", closed at once.
+    unsafe {
+        let how: libc::open_how = std::mem::zeroed();
+        let fd = libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            c".".as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        );
+        if fd >= 0 {
+            libc::close(fd as i32);
+            return true;
+        }
+        io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+    }
 }

@@ -46,6 +46,37 @@ pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, F
     check_opened(File::from(fd), expect)
 }
 
+/// Opens `rel` under the evidence root held open as `root` (see
+/// [`crate::sys`]): no component may be a symlink or lead out of the root.
+/// Falls back to [`open_evidence`] of `root_path/rel` on kernels without
+/// `openat2`, or when no root descriptor could be had.
+pub fn open_beneath(
+    root: Option<&std::os::fd::OwnedFd>,
+    root_path: &Path,
+    rel: &crate::path::RawPath,
+    expect: Option<(u64, u64)>,
+) -> Result<(File, FileMeta), Failure> {
+    use std::os::fd::AsRawFd;
+    if let Some(root) = root
+        && !rel.as_bytes().is_empty()
+    {
+        let c = crate::sys::c_bytes(rel.as_bytes()).map_err(|e| open_failure(&e))?;
+        match crate::sys::open_beneath(root.as_raw_fd(), &c, crate::sys::EVIDENCE_FLAGS) {
+            Ok(fd) => return check_opened(File::from(fd), expect),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
+            Err(e) => return Err(open_failure(&e)),
+        }
+    }
+    open_evidence(&rel.under(root_path), expect)
+}
+
+/// The root directory of an evidence tree, held open for [`open_beneath`];
+/// `None` if it cannot be opened (then files are opened by path).
+pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
+    let c = crate::sys::c_bytes(root.as_os_str().as_bytes()).ok()?;
+    crate::sys::open_at(None, &c, libc::O_DIRECTORY).ok()
+}
+
 /// The failure record of an open that failed.
 pub fn open_failure(e: &io::Error) -> Failure {
     let kind = if e.raw_os_error() == Some(libc::ELOOP) {

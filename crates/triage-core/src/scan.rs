@@ -29,7 +29,7 @@ use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
-use crate::read::{Source, check_opened, looks_sparse, open_evidence, read_all};
+use crate::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
 use crate::record::{
     Entry, Failure, FailureKind, FileMeta, HashSetUse, Hashed, Outcome, ScanHeader, Stage, Summary,
 };
@@ -469,6 +469,7 @@ impl Scanner {
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
         let root = walker.root().to_path_buf();
+        let root_fd = crate::read::open_root(&root);
         let window = Gate::new(WINDOW);
         // At most `readers` files are read at once. The pool already runs at
         // most `threads` jobs, so when readers >= threads the bound only needs
@@ -500,6 +501,7 @@ impl Scanner {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
                     root: &root,
+                    root_fd: root_fd.as_ref(),
                     algorithms,
                     perceptual: &config.perceptual,
                     matcher: &config.matcher,
@@ -657,6 +659,7 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
 /// What every file job needs, shared by reference.
 struct JobContext<'a> {
     root: &'a Path,
+    root_fd: Option<&'a std::os::fd::OwnedFd>,
     algorithms: AlgorithmSet,
     perceptual: &'a PerceptualConfig,
     matcher: &'a Matcher,
@@ -720,11 +723,10 @@ fn hash_file(
     let opened = match preopened {
         Some(f) => check_opened(f, expect),
         None => {
-            let full = path.under(ctx.root);
             if let Some(hook) = &ctx.faults.before_open {
-                hook(&full);
+                hook(&path.under(ctx.root));
             }
-            open_evidence(&full, expect)
+            open_beneath(ctx.root_fd, ctx.root, path, expect)
         }
     };
     let (file, meta) = match opened {

@@ -38,6 +38,47 @@ pub(crate) fn open_at(dir: Option<RawFd>, name: &CStr, flags: i32) -> io::Result
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `openat2(root, rel, …)` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`:
+/// no component of `rel` may be a symlink or lead out of `root`, so a
+/// directory swapped for a link after the walk (to `/dev`, say) cannot
+/// make the read stage open anything outside the evidence. `Unsupported`
+/// when the kernel has no `openat2` (before 5.6): the caller then opens by
+/// path and relies on the (device, inode) check.
+pub(crate) fn open_beneath(root: RawFd, rel: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    let attempt = |flags: i32| {
+        // SAFETY: open_how is plain integers; zero is a valid value of each.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (flags | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        how.resolve =
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: openat2 with a valid descriptor, C string and open_how of
+        // the size passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                rel.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            // SAFETY: openat2 returned a new descriptor that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        }
+    };
+    match attempt(flags | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => attempt(flags),
+        r => r,
+    }
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::E2BIG) => io::Error::new(io::ErrorKind::Unsupported, e),
+        _ => e,
+    })
+}
+
 /// Opens a file by path for reading without moving its access time when
 /// the kernel permits it: for inputs that may sit on evidence (hash lists,
 /// logs), which a reader should leave as it found them.

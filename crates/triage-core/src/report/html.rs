@@ -239,6 +239,10 @@ pub fn write<W: Write>(
 
     // Matches grouped by the file's most serious category, most serious first.
     let root = log.evidence_root(options.evidence.as_deref());
+    let root_fd = options
+        .thumbnails
+        .then(|| crate::read::open_root(&root))
+        .flatten();
     let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
     for e in log.entries()? {
@@ -251,7 +255,7 @@ pub fn write<W: Write>(
                     worst.map_or_else(|| "uncategorised".to_string(), |c| c.to_string()),
                 );
                 let thumb = if options.thumbnails {
-                    thumbnail(&e.path.under(&root), hashed)
+                    thumbnail(root_fd.as_ref(), &root, &e.path, hashed)
                 } else {
                     Err("--thumbnails not given".to_string())
                 };
@@ -352,13 +356,18 @@ fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
 }
 
 /// A greyscale PNG of at most [`THUMB_MAX`] px, base64, of the file at
-/// `path` if it still has the logged digests.
-fn thumbnail(path: &Path, h: &Hashed) -> Result<String, String> {
+/// `rel` under the evidence root if it still has the logged digests.
+fn thumbnail(
+    root_fd: Option<&std::os::fd::OwnedFd>,
+    root: &Path,
+    rel: &crate::path::RawPath,
+    h: &Hashed,
+) -> Result<String, String> {
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
-    let (mut file, meta) =
-        crate::read::open_evidence(path, None).map_err(|f| format!("not shown: {}", f.kind))?;
+    let (mut file, meta) = crate::read::open_beneath(root_fd, root, rel, None)
+        .map_err(|f| format!("not shown: {}", f.kind))?;
     if meta.size > THUMB_FILE_MAX {
         return Err("not shown: file too large for a thumbnail".to_string());
     }
