@@ -47,7 +47,7 @@ pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, F
 }
 
 /// Opens `rel` under the evidence root held open as `root` (see
-/// [`crate::sys`]): no component may be a symlink or lead out of the root.
+/// `sys.rs`): no component may be a symlink or lead out of the root.
 /// Falls back to [`open_evidence`] of `root_path/rel` on kernels without
 /// `openat2`, or when no root descriptor could be had.
 pub fn open_beneath(

@@ -20,7 +20,7 @@
 //! - Memory is bounded by the listings on the current path (depth × width),
 //!   never by the number of files in the tree.
 //! - Every system call names one entry relative to its directory's
-//!   descriptor (`openat`, `statx`, `readlinkat`; see [`crate::sys`]), so a
+//!   descriptor (`openat`, `statx`, `readlinkat`; see `sys.rs`), so a
 //!   tree deeper than `PATH_MAX` is walked like any other. Only the current
 //!   directory and the root are held open: going back up re-opens the
 //!   parent through `..`, checked by (device, inode). Regular files whose
