@@ -165,14 +165,6 @@ fn chain_and_output_digests_are_checkable_by_anyone() {
     );
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Every kind of tampering fails verification, naming the line.
 #[test]
 fn tampering_is_found_and_the_line_named() {

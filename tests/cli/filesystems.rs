@@ -142,14 +142,6 @@ fn four_thousand_byte_path() {
     remove(&ev);
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// One directory with 200,000 entries: every one recorded, in order.
 #[test]
 fn directory_with_200000_entries() {

@@ -28,13 +28,7 @@ fn report(log: &Path, format: &str, out: &Path, extra: &[&str]) -> Output {
 /// the bundled sets, with a case and a signature: (evidence, log, pubkey).
 fn scanned() -> (Evidence, PathBuf, PathBuf) {
     let ev = Evidence::new();
-    let o = Command::new("cp")
-        .arg("-a")
-        .arg(repo().join("fixtures/evidence/."))
-        .arg(ev.root())
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    copy_fixture_evidence(&ev);
     ev.file(b"odd/new\nline, \"quoted\"", "x")
         .file(b"odd/latin-\xe9", "y");
     let key = ev.out("lab.key");

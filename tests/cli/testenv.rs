@@ -107,36 +107,8 @@ pub fn triage() -> Command {
 
 /// Runs `cmd` with a deadline; a hang (e.g. blocking on a FIFO) fails the
 /// test instead of stalling the suite.
-pub fn run(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
-    let mut child = cmd.spawn().expect("spawn triage");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        out.read_to_end(&mut v).map(|_| v)
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        err.read_to_end(&mut v).map(|_| v)
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("command did not finish within {limit:?}: {cmd:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap().unwrap(),
-        stderr: t_err.join().unwrap().unwrap(),
-    }
+pub fn run(cmd: Command, limit: Duration) -> Output {
+    run_sampled(cmd, limit, false).0
 }
 
 /// Like [`run`], and also the peak RSS of that one child: the last
@@ -144,7 +116,16 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
 /// read from /proc every 5 ms while it runs. Not `wait4`/`getrusage`:
 /// Linux carries the parent's high-water mark into a child across
 /// fork/vfork and exec, and this test binary can be large.
-pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
+pub fn run_measured(cmd: Command, limit: Duration) -> (Output, u64) {
+    let (o, peak) = run_sampled(cmd, limit, true);
+    assert!(
+        peak > 0,
+        "no VmHWM reading of the child: it ended too soon to measure"
+    );
+    (o, peak)
+}
+
+fn run_sampled(mut cmd: Command, limit: Duration, sample: bool) -> (Output, u64) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64};
     cmd.stdout(Stdio::piped())
@@ -165,11 +146,13 @@ pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
     );
-    let sampler = {
+    let sampler = sample.then(|| {
         let (done, hwm) = (done.clone(), hwm.clone());
         std::thread::spawn(move || {
             let path = format!("/proc/{pid}/status");
             while !done.load(Ordering::SeqCst) {
+                // Only readings after exec count: before it, the child
+                // shares or copies this test binary's memory.
                 let kb = std::fs::read_to_string(&path).ok().and_then(|s| {
                     let exe = s.lines().next().is_some_and(|l| l.ends_with("triage"));
                     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -182,7 +165,7 @@ pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
                 std::thread::sleep(Duration::from_millis(5));
             }
         })
-    };
+    });
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -195,18 +178,35 @@ pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, u64) {
         std::thread::sleep(Duration::from_millis(2));
     };
     done.store(true, Ordering::SeqCst);
-    sampler.join().unwrap();
+    if let Some(s) = sampler {
+        s.join().unwrap();
+    }
     let output = Output {
         status,
         stdout: t_out.join().unwrap().unwrap(),
         stderr: t_err.join().unwrap().unwrap(),
     };
-    let peak = hwm.load(Ordering::SeqCst);
-    assert!(
-        peak > 0,
-        "no VmHWM reading of the child: it ended too soon to measure"
-    );
-    (output, peak)
+    (output, hwm.load(Ordering::SeqCst))
+}
+
+/// SHA-256 of `data`, lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A copy of `fixtures/evidence` (the synthetic sample tree) into `ev`.
+pub fn copy_fixture_evidence(ev: &Evidence) {
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("fixtures/evidence/."))
+        .arg(ev.root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
 }
 
 /// `triage scan ROOT ARGS...` with a two-minute deadline, and `--no-case`
