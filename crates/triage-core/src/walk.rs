@@ -574,25 +574,24 @@ mod tests {
     /// as failed, not dropped.
     #[test]
     fn parents_are_reopened_when_the_tree_moves_underneath() {
-        let t = tmp("moved");
-        fs::create_dir_all(t.0.join("a/b")).unwrap();
-        fs::write(t.0.join("a/b/f1"), b"1").unwrap();
-        fs::write(t.0.join("a/z"), b"z").unwrap();
-        let mut w = Walker::new(&t.0, WalkOptions::default()).unwrap();
-        assert_eq!(w.next().unwrap().path.to_string(), "a/b/f1");
-        fs::rename(t.0.join("a/b"), t.0.join("b-moved")).unwrap();
+        // a/b/f1 and a/z; the walk stopped inside a/b, which is then moved out.
+        let inside_b = |tag| {
+            let t = tmp(tag);
+            fs::create_dir_all(t.0.join("a/b")).unwrap();
+            fs::write(t.0.join("a/b/f1"), b"1").unwrap();
+            fs::write(t.0.join("a/z"), b"z").unwrap();
+            let mut w = Walker::new(&t.0, WalkOptions::default()).unwrap();
+            assert_eq!(w.next().unwrap().path.to_string(), "a/b/f1");
+            fs::rename(t.0.join("a/b"), t.0.join("b-moved")).unwrap();
+            (t, w)
+        };
+        let (_t, mut w) = inside_b("moved");
         let z = w.next().unwrap();
         assert_eq!(z.path.to_string(), "a/z");
         assert!(matches!(z.next, Next::Read));
         assert!(w.next().is_none());
 
-        let t = tmp("gone");
-        fs::create_dir_all(t.0.join("a/b")).unwrap();
-        fs::write(t.0.join("a/b/f1"), b"1").unwrap();
-        fs::write(t.0.join("a/z"), b"z").unwrap();
-        let mut w = Walker::new(&t.0, WalkOptions::default()).unwrap();
-        assert_eq!(w.next().unwrap().path.to_string(), "a/b/f1");
-        fs::rename(t.0.join("a/b"), t.0.join("b-moved")).unwrap();
+        let (t, mut w) = inside_b("gone");
         fs::rename(t.0.join("a"), t.0.join("a-moved")).unwrap();
         let z = w.next().unwrap();
         assert_eq!(z.path.to_string(), "a/z");
