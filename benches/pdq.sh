@@ -68,7 +68,7 @@ print(f"{time.perf_counter() - t:.3f}")
 EOF
 }
 tri_time() { # threads perceptual
-    /usr/bin/time -f "%e %M" -o "$work.time" "$triage" scan -q --readers 8 --threads "$1" \
+    /usr/bin/time -f "%e %M" -o "$work.time" "$triage" scan -q --no-case --readers 8 --threads "$1" \
         --hash blake3 --perceptual "$2" -o /dev/null --force "$work" 2>/dev/null
     cat "$work.time"
 }

@@ -95,7 +95,7 @@ run() {
 
 # This VM's virtio disk reports rotational=1, which would give triage one
 # reader; the data is in the page cache, so say what an examiner would.
-T="$triage scan -q --readers 8 -o /dev/null --force"
+T="$triage scan -q --no-case --readers 8 -o /dev/null --force"
 bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
 
 for corpus in "$large" "$small"; do
