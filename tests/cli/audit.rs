@@ -34,6 +34,19 @@ fn keypair(ev: &Evidence, name: &str) -> (PathBuf, PathBuf) {
     (key, PathBuf::from(public))
 }
 
+/// `scan -q --sign-key KEY -o LOG EXTRA...` of `ev`.
+fn signed_scan(ev: &Evidence, key: &Path, log: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "-q",
+        "--sign-key",
+        key.to_str().unwrap(),
+        "-o",
+        log.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    scan(ev.root(), &args)
+}
+
 /// A small tree with a few files in subdirectories.
 fn small_tree(ev: &Evidence) {
     for i in 0..12 {
@@ -173,18 +186,7 @@ fn tampering_is_found_and_the_line_named() {
     let (key, public) = keypair(&ev, "lab.key");
     let (_, other_public) = keypair(&ev, "other.key");
     let log = ev.out("signed.jsonl");
-    let o = scan(
-        ev.root(),
-        &[
-            "-q",
-            "--sign-key",
-            key.to_str().unwrap(),
-            "--checkpoint-every",
-            "4",
-            "-o",
-            log.to_str().unwrap(),
-        ],
-    );
+    let o = signed_scan(&ev, &key, &log, &["--checkpoint-every", "4"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let original = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = original.lines().collect();
@@ -306,16 +308,7 @@ fn openssl_verifies_a_checkpoint_signature() {
     small_tree(&ev);
     let (key, public) = keypair(&ev, "k");
     let log = ev.out("l.jsonl");
-    let o = scan(
-        ev.root(),
-        &[
-            "-q",
-            "--sign-key",
-            key.to_str().unwrap(),
-            "-o",
-            log.to_str().unwrap(),
-        ],
-    );
+    let o = signed_scan(&ev, &key, &log, &[]);
     assert_eq!(code(&o), 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let footer = text.lines().last().unwrap();
@@ -519,16 +512,7 @@ fn resume_refuses_what_it_cannot_continue() {
     // A cut log of a signed scan needs its key.
     let (key, _) = keypair(&ev, "k");
     let signed = ev.out("signed.jsonl");
-    let o = scan(
-        ev.root(),
-        &[
-            "-q",
-            "--sign-key",
-            key.to_str().unwrap(),
-            "-o",
-            signed.to_str().unwrap(),
-        ],
-    );
+    let o = signed_scan(&ev, &key, &signed, &[]);
     assert_eq!(code(&o), 0);
     let text = std::fs::read_to_string(&signed).unwrap();
     let cut: Vec<&str> = text.lines().take(5).collect();

@@ -18,33 +18,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use quick_xml::events::Event;
 
-use super::{ReportError, VerifiedLog};
+use super::{ReportError, VerifiedLog, escape_markup as escape};
 use crate::hash::Algorithm;
 use crate::path::RawPath;
 use crate::record::{Entry, FileKind, FileMeta, Outcome};
 
 /// The namespace of our extension elements.
 pub const NS: &str = "urn:triage:dfxml:1";
-
-/// Escapes text for XML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry other control characters at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                out.push_str(&c.escape_unicode().to_string())
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn element<W: Write>(out: &mut W, indent: &str, name: &str, text: &str) -> std::io::Result<()> {
     writeln!(out, "{indent}<{name}>{}</{name}>", escape(text))

@@ -16,7 +16,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{ReportError, ReportOptions, VerifiedLog};
+use super::{ReportError, ReportOptions, VerifiedLog, escape_markup as esc};
 use crate::hash::{Algorithm, hash_bytes, to_hex};
 use crate::matching::most_serious;
 use crate::perceptual::decode::{DecodeLimits, decode_rgb8};
@@ -27,21 +27,6 @@ use crate::verify::Status;
 pub const THUMB_MAX: u32 = 128;
 /// Files larger than this are not read for thumbnails.
 const THUMB_FILE_MAX: u64 = 64 << 20;
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:75em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}\

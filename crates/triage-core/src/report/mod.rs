@@ -68,6 +68,27 @@ impl ReportFormat {
     }
 }
 
+/// Escapes text for XML and HTML content and attribute values (DFXML and
+/// the HTML page). Control characters other than tab and newlines, which
+/// XML 1.0 cannot carry at all, become `\u{..}` text.
+pub fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// What a report may use besides the log.
 #[derive(Clone, Debug, Default)]
 pub struct ReportOptions {
