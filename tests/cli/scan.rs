@@ -651,10 +651,14 @@ fn progress_never_touches_stdout() {
         .lines()
         .filter(|l| !l.starts_with("triage: warning: the evidence is on a read-write mount"))
         .collect();
-    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines.len(), 4, "{err}");
     assert!(lines[0].starts_with("triage: ") && lines[0].contains("hashing thread"));
     assert!(lines[1].starts_with("triage: 1 files hashed"));
-    assert!(lines[2].starts_with("triage: audit log chain head "));
+    assert_eq!(
+        lines[2],
+        "triage: no hash set given: files were hashed, not matched (add --hashset)"
+    );
+    assert!(lines[3].starts_with("triage: audit log chain head "));
 }
 
 /// SIGINT ends the scan cleanly: exit 130, a summary saying so, and the

@@ -790,3 +790,113 @@ fn mutated_lists_never_panic() {
     );
     assert!(outcomes[0] > 100 && outcomes[1] > 100, "{outcomes:?}");
 }
+
+/// An embedder's scan with a pHash set and the default `ScanConfig` (PDQ
+/// only) still computes pHash and finds the match: the scanner adds what
+/// its sets need, and verifies them first. Two sets of one name are
+/// refused, and so is a damaged one. Through the public API only (issue
+/// 11, item 17).
+#[test]
+fn the_library_scan_computes_what_its_sets_need() {
+    use std::sync::Arc;
+    use triage_core::matching::{MatchConfig, Matcher, MatcherError};
+    use triage_core::perceptual::{ImgHashAlg, Perceptual, PerceptualConfig, perceptual_hashes};
+    use triage_core::{Outcome, ScanConfig, ScanError, Scanner};
+
+    let dir = tmp("embed");
+    let evidence = dir.join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let image = std::fs::read(repo().join("fixtures/images/shapes-800x600.png")).unwrap();
+    std::fs::write(evidence.join("shapes.png"), &image).unwrap();
+    let mut only_phash = PerceptualConfig::off();
+    only_phash.img_hashes = vec![ImgHashAlg::Phash];
+    let phash = perceptual_hashes(&image, &only_phash).unwrap();
+    let Some(Perceptual::Img { hash, .. }) = phash.hashes.first() else {
+        panic!("no pHash: {phash:?}")
+    };
+    let list = dir.join("phash.txt");
+    std::fs::write(&list, format!("{}\n", triage_core::hash::to_hex(hash))).unwrap();
+    let mut opts = ImportOptions::new("phash-set");
+    opts.algorithm = Some(KeyAlg::Phash);
+    let (_, meta) = import(std::slice::from_ref(&list), &opts, &dir);
+    assert_eq!(meta.key_count(KeyAlg::Phash), 1);
+    let set_path = dir.join("phash-set.tset");
+
+    let mut config = ScanConfig::new(&evidence);
+    assert!(
+        config.perceptual.img_hashes.is_empty(),
+        "default is PDQ only"
+    );
+    config.matcher = Matcher::open(&[&set_path], MatchConfig::default()).unwrap();
+    let scanner = Scanner::new(config).unwrap();
+    assert_eq!(scanner.added_for_hashsets(), ["phash/1"]);
+    assert!(scanner.header().perceptual.iter().any(|t| t == "phash/1"));
+    assert!(scanner.header().hashsets[0].verified);
+    let mut found = Vec::new();
+    scanner
+        .run(|e| {
+            if let Outcome::Hashed(h) = e.outcome {
+                found.extend(h.matches);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].alg, found[0].distance), (KeyAlg::Phash, Some(0)));
+
+    // An index opened without verification, then damaged: the scanner
+    // verifies it before it reads any evidence.
+    let damaged = dir.join("damaged.tset");
+    let mut bytes = std::fs::read(&set_path).unwrap();
+    let at = bytes
+        .windows(hash.len())
+        .position(|w| w == &hash[..])
+        .unwrap();
+    bytes[at] ^= 0x40; // the key itself: open() does not look at it
+    std::fs::write(&damaged, &bytes).unwrap();
+    let mut config = ScanConfig::new(&evidence);
+    let set = Arc::new(Index::open(&damaged).unwrap());
+    config.matcher = Matcher::new(vec![set.clone()], MatchConfig::default()).unwrap();
+    match Scanner::new(config) {
+        Err(ScanError::HashSet(e)) => {
+            assert!(e.is_integrity(), "{e}");
+            assert!(e.to_string().contains("damaged.tset"), "{e}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a damaged set was accepted"),
+    }
+
+    // Two sets of one name, and thresholds out of range.
+    drop(set);
+    let good = Arc::new(Index::open(&set_path).unwrap());
+    let other_dir = dir.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other_list = other_dir.join("other.txt");
+    std::fs::write(&other_list, "0123456789abcdef\n").unwrap();
+    let (other, _) = import(&[other_list], &opts, &other_dir);
+    let e = Matcher::new(vec![good.clone(), Arc::new(other)], MatchConfig::default()).unwrap_err();
+    assert!(matches!(e, MatcherError::SameName { .. }), "{e}");
+    let e = Matcher::new(vec![good.clone(), good], MatchConfig::default()).unwrap_err();
+    assert!(matches!(e, MatcherError::Repeated(_)), "{e}");
+    for bad in [
+        MatchConfig {
+            pdq_distance: 129,
+            ..MatchConfig::default()
+        },
+        MatchConfig {
+            img_distance: 33,
+            ..MatchConfig::default()
+        },
+    ] {
+        assert!(matches!(
+            Matcher::new(Vec::new(), bad),
+            Err(MatcherError::Threshold(_))
+        ));
+    }
+    let edge = MatchConfig {
+        pdq_distance: 128,
+        img_distance: 32,
+        ..MatchConfig::default()
+    };
+    assert!(Matcher::new(Vec::new(), edge).is_ok());
+}

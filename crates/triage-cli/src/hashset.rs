@@ -134,8 +134,9 @@ pub fn run(cmd: HashsetCommand) -> Result<Exit> {
 /// Opens an index, turning its errors into messages that say what to do.
 pub fn open(path: &std::path::Path) -> Result<Index> {
     Index::open(path).map_err(|e| match e {
-        IndexError::Io(io) => {
-            anyhow::Error::new(io).context(format!("cannot open hash set '{}'", path.display()))
+        IndexError::Io(io) => crate::input_error(io, &format!("hash set '{}'", path.display())),
+        e @ (IndexError::WrongLength { .. } | IndexError::Corrupt(_)) => {
+            crate::damaged(format!("hash set '{}': {e}", path.display()))
         }
         e => usage(format!("hash set '{}': {e}", path.display())),
     })

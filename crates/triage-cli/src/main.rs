@@ -118,8 +118,8 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(err) => {
             eprintln!("triage: error: {err:#}");
-            match err.downcast_ref::<UsageError>() {
-                Some(_) => Exit::Usage,
+            match err.downcast_ref::<Refusal>() {
+                Some(r) => r.exit,
                 None => Exit::Fatal,
             }
         }
@@ -152,20 +152,52 @@ fn run(cli: Cli) -> Result<Exit> {
     }
 }
 
-/// An error in what the user asked for, found before any evidence was read.
+/// An error that ends the command with a given exit code: a usage error
+/// found before any evidence was read (2), or a damaged input (6). Any
+/// other error is fatal (5).
 #[derive(Debug)]
-struct UsageError(String);
+struct Refusal {
+    exit: Exit,
+    msg: String,
+}
 
-impl std::fmt::Display for UsageError {
+impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
 }
 
-impl std::error::Error for UsageError {}
+impl std::error::Error for Refusal {}
 
+/// What the user asked for cannot be done as asked: exit 2, nothing read.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
+    Refusal {
+        exit: Exit::Usage,
+        msg: msg.into(),
+    }
+    .into()
+}
+
+/// An input file that cannot be read: one that is not there (or not a
+/// file, or not permitted) is a usage error (2), other I/O failures are
+/// fatal (5). `what` names it: "hash set 'x.tset'".
+pub(crate) fn input_error(e: std::io::Error, what: &str) -> anyhow::Error {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => usage(format!("{what} does not exist")),
+        K::PermissionDenied => usage(format!("{what} cannot be read: {e}")),
+        K::IsADirectory => usage(format!("{what} is a directory, not a file")),
+        _ => anyhow::Error::new(e).context(format!("cannot read {what}")),
+    }
+}
+
+/// An input (log, index) is altered or damaged: exit 6.
+pub(crate) fn damaged(msg: impl Into<String>) -> anyhow::Error {
+    Refusal {
+        exit: Exit::VerifyFailed,
+        msg: msg.into(),
+    }
+    .into()
 }
 
 pub(crate) fn perceptual_config(list: &str, dihedral: bool) -> Result<PerceptualConfig> {

@@ -13,8 +13,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use triage_core::hashset::KeyAlg;
-use triage_core::matching::{MatchConfig, Matcher};
+use triage_core::matching::{MatchConfig, Matcher, PDQ_DISTANCE_WARN};
 use triage_core::perceptual::{ImgHashAlg, PerceptualConfig};
 use triage_core::record::jsonl::{self, Line};
 use triage_core::record::provenance::{BuildInfo, CaseInfo, HostInfo, new_run_id};
@@ -29,7 +28,7 @@ use triage_core::verify::{Status, check_log};
 use triage_core::{AlgorithmSet, RawPath, ScanConfig, ScanError, Scanner, Summary};
 
 use crate::exit::Exit;
-use crate::{hashset, perceptual_config, progress, signals, usage};
+use crate::{damaged, hashset, perceptual_config, progress, signals, usage};
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
@@ -223,16 +222,11 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         return Err(usage("give an evidence root, or --resume LOG"));
     };
     let case = case_info(&args)?;
-    let mut algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
+    let algorithms = AlgorithmSet::parse_list(&args.hash).map_err(|e| usage(e.to_string()))?;
     let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
     perceptual.all_frames = args.all_frames;
     perceptual.fast_decode = args.fast_decode;
-    let matcher = open_hashsets(&args, &mut algorithms, &mut perceptual)?;
-    if args.hashdeep.is_some() && !hashdeep::SUPPORTED.iter().any(|a| algorithms.contains(*a)) {
-        return Err(usage(
-            "--hashdeep can only carry md5, sha1 and sha256: add one, e.g. --hash md5,sha1,sha256,blake3",
-        ));
-    }
+    let matcher = open_hashsets(&args)?;
     let key = read_signing_key(args.sign_key.as_deref())?;
     let config = ScanConfig {
         root: root.clone(),
@@ -246,13 +240,17 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         matcher,
         ..ScanConfig::new(&root)
     };
-    let scanner = match Scanner::new(config) {
-        Ok(s) => s,
-        Err(e @ ScanError::Root(_)) => {
-            return Err(usage(format!("{e} ('{}')", root.display())));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let scanner = new_scanner(config)?;
+    if args.hashdeep.is_some()
+        && !hashdeep::SUPPORTED
+            .iter()
+            .any(|a| scanner.header().algorithms.contains(*a))
+    {
+        return Err(usage(
+            "--hashdeep can only carry md5, sha1 and sha256: add one, e.g. --hash md5,sha1,sha256,blake3",
+        ));
+    }
+    describe_sets(&scanner, args.quiet);
     let stdout_users = [
         args.output.is_none(),
         is_stdout(&args.csv),
@@ -371,6 +369,7 @@ fn run_scan(
     };
 
     let root = scanner.root().to_path_buf();
+    let (set_count, set_entries) = (scanner.matcher().sets().len(), scanner.matcher().entries());
     let result = {
         let mut writers: Vec<Box<dyn RecordWriter + '_>> = extras
             .iter_mut()
@@ -438,6 +437,10 @@ fn run_scan(
             ..totals.clone()
         };
         eprintln!("triage: {}", describe(&shown));
+        eprintln!(
+            "triage: {}",
+            describe_matching(totals.files_matched, set_count, set_entries)
+        );
         eprintln!(
             "triage: audit log chain head {}",
             triage_core::hash::to_hex(&log.state().prev)
@@ -518,12 +521,18 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
     let mut sets = Vec::new();
     for used in &header.hashsets {
         let set = hashset::open(&used.path)?;
-        if set.content_hash() != used.blake3 {
+        set.verify().map_err(|e| {
+            damaged(format!(
+                "hash set '{}': {e}; the scan cannot be resumed with it",
+                used.path.display()
+            ))
+        })?;
+        let now = set.verified_hash().unwrap_or_default();
+        if now != used.blake3 {
             return Err(usage(format!(
-                "hash set '{}' has changed since the scan started (BLAKE3 {} then, {} now): the resumed scan would match differently",
+                "hash set '{}' has changed since the scan started (BLAKE3 {} then, {now} now): the resumed scan would match differently",
                 used.path.display(),
                 used.blake3,
-                set.content_hash()
             )));
         }
         sets.push(Arc::new(set));
@@ -566,7 +575,7 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
         perceptual,
         no_link_targets: !header.link_targets,
         count_totals: false,
-        matcher: Matcher::new(sets, header.matching),
+        matcher: Matcher::new(sets, header.matching).map_err(|e| usage(e.to_string()))?,
         recorded: Arc::new(recorded),
         ..ScanConfig::new(&header.root)
     };
@@ -682,68 +691,66 @@ pub fn command_line() -> Vec<String> {
         .collect()
 }
 
-/// Opens the `--hashset` indexes, and adds the digests and perceptual
-/// hashes they need to what the scan computes (saying so), so no entry of a
-/// set goes unchecked.
-fn open_hashsets(
-    args: &ScanArgs,
-    algorithms: &mut AlgorithmSet,
-    perceptual: &mut PerceptualConfig,
-) -> Result<Matcher> {
-    let mut sets: Vec<std::sync::Arc<triage_core::hashset::Index>> = Vec::new();
+/// Opens the `--hashset` indexes into a matcher. The scanner verifies
+/// each in full and adds what they need to what it computes.
+fn open_hashsets(args: &ScanArgs) -> Result<Matcher> {
+    let mut sets = Vec::new();
     for path in &args.hashsets {
-        let set = hashset::open(path)?;
-        // Hits name their set: two sets of one name could not be told apart.
-        if let Some(other) = sets.iter().find(|s| s.meta().name == set.meta().name) {
-            let same = other.content_hash() == set.content_hash();
-            return Err(usage(if same {
-                format!("hash set '{}' is given twice", path.display())
-            } else {
-                format!(
-                    "'{}' and '{}' are both named '{}': hits could not be told apart; re-import one with another --name",
-                    other.path().display(),
-                    path.display(),
-                    set.meta().name
-                )
-            }));
-        }
-        sets.push(std::sync::Arc::new(set));
+        let set = hashset::open(path).context("nothing was scanned")?;
+        sets.push(Arc::new(set));
     }
-    let matcher = Matcher::new(
-        sets,
-        MatchConfig {
-            pdq_distance: args.pdq_distance.min(256),
-            pdq_min_quality: args.pdq_min_quality,
-            img_distance: args.img_distance.min(64),
-        },
-    );
-    let mut added = Vec::new();
-    for alg in matcher.algorithms() {
-        if let Some(d) = alg.digest() {
-            if !algorithms.contains(d) {
-                *algorithms = algorithms.with(d);
-                added.push(alg.name());
-            }
-        } else if alg == KeyAlg::Pdq {
-            if !perceptual.pdq {
-                perceptual.pdq = true;
-                added.push(alg.name());
-            }
-        } else if let Some(img) = ImgHashAlg::from_tag(alg.name())
-            && !perceptual.img_hashes.contains(&img)
-        {
-            perceptual.img_hashes.push(img);
-            added.push(alg.name());
-        }
+    let config = MatchConfig {
+        pdq_distance: args.pdq_distance,
+        pdq_min_quality: args.pdq_min_quality,
+        img_distance: args.img_distance,
+    };
+    let matcher = Matcher::new(sets, config).map_err(|e| usage(e.to_string()))?;
+    if args.pdq_distance > PDQ_DISTANCE_WARN && !args.quiet {
+        eprintln!(
+            "triage: warning: --pdq-distance {} is above {PDQ_DISTANCE_WARN}: unrelated pictures will match; \
+             31 is the usual threshold",
+            args.pdq_distance
+        );
     }
-    if !added.is_empty() && !args.quiet {
+    Ok(matcher)
+}
+
+/// A scanner, or the exit the error calls for: an unusable root is a usage
+/// error, a damaged hash set an integrity failure.
+fn new_scanner(config: ScanConfig) -> Result<Scanner> {
+    let root = config.root.clone();
+    Scanner::new(config).map_err(|e| match e {
+        ScanError::Root(_) => usage(format!("{e} ('{}')", root.display())),
+        ScanError::HashSet(h) if h.is_integrity() => damaged(format!("{h}; nothing was scanned")),
+        ScanError::HashSet(h) => usage(h.to_string()),
+        e => e.into(),
+    })
+}
+
+/// Says on stderr which sets the scan uses, what it computes for them.
+fn describe_sets(scanner: &Scanner, quiet: bool) {
+    if quiet {
+        return;
+    }
+    for set in scanner.matcher().sets() {
+        let m = set.meta();
+        eprintln!(
+            "triage: hash set '{}' ({}, {} entries, verified, blake3 {}) from '{}'",
+            m.name,
+            m.kind.name(),
+            m.records,
+            set.verified_hash().unwrap_or_default(),
+            set.path().display()
+        );
+    }
+    let added = scanner.added_for_hashsets();
+    if !added.is_empty() {
         eprintln!(
             "triage: the hash sets have {} entries: computing {} too",
             added.join(", "),
             if added.len() == 1 { "it" } else { "them" }
         );
     }
-    Ok(matcher)
 }
 
 /// Creates the output file, refusing to write into the evidence or over an
@@ -780,6 +787,24 @@ fn create_output(path: &Path, root: &Path, force: bool) -> Result<File> {
             anyhow::Error::new(e).context(format!("cannot create '{}'", path.display()))
         }
     })
+}
+
+/// The last word on matching, said even when nothing matched, so that an
+/// examiner never reads "no matches" into a scan that had nothing to match.
+fn describe_matching(matched: u64, sets: usize, entries: u64) -> String {
+    if sets == 0 {
+        return "no hash set given: files were hashed, not matched (add --hashset)".to_string();
+    }
+    format!(
+        "{matched} {} matched against {sets} {} ({entries} {})",
+        plural(matched, "file", "files"),
+        plural(sets as u64, "set", "sets"),
+        plural(entries, "entry", "entries")
+    )
+}
+
+pub(crate) fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }
 
 /// One line: what was hashed, skipped and failed, how much, how fast.

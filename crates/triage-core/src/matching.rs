@@ -84,7 +84,121 @@ impl Match {
     }
 }
 
+/// Largest [`MatchConfig::pdq_distance`] accepted: half of PDQ's 256 bits.
+/// Beyond it two unrelated pictures match more often than not.
+pub const MAX_PDQ_DISTANCE: u32 = 128;
+/// PDQ distances above this are accepted but should be warned about: ThreatExchange
+/// calls 31 the match threshold, and unrelated pictures start near 64.
+pub const PDQ_DISTANCE_WARN: u32 = 63;
+/// Largest [`MatchConfig::img_distance`] accepted: half of the 64 bits.
+pub const MAX_IMG_DISTANCE: u32 = 32;
+
+impl MatchConfig {
+    /// Checks the thresholds: a distance beyond half the hash's bits makes
+    /// unrelated pictures match, so it is refused, not clamped.
+    pub fn check(&self) -> Result<(), MatcherError> {
+        if self.pdq_distance > MAX_PDQ_DISTANCE {
+            return Err(MatcherError::Threshold(format!(
+                "a PDQ distance of {} is beyond {MAX_PDQ_DISTANCE} (half of 256 bits), where unrelated pictures match; \
+                 the usual threshold is 31",
+                self.pdq_distance
+            )));
+        }
+        if self.img_distance > MAX_IMG_DISTANCE {
+            return Err(MatcherError::Threshold(format!(
+                "a pHash/dHash/aHash distance of {} is beyond {MAX_IMG_DISTANCE} (half of 64 bits), where unrelated pictures match; \
+                 the usual threshold is 6",
+                self.img_distance
+            )));
+        }
+        if self.pdq_min_quality > 100 {
+            return Err(MatcherError::Threshold(format!(
+                "a PDQ quality of {} is beyond 100, the highest there is",
+                self.pdq_min_quality
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Matcher`] cannot be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MatcherError {
+    /// A threshold is out of range (see [`MatchConfig::check`]).
+    Threshold(String),
+    /// The same set was given twice.
+    Repeated(std::path::PathBuf),
+    /// Two different sets have one name: their hits could not be told apart.
+    SameName {
+        /// The first set's file.
+        first: std::path::PathBuf,
+        /// The second set's file.
+        second: std::path::PathBuf,
+        /// The name both have.
+        name: String,
+    },
+    /// A set could not be opened, or failed verification.
+    Set {
+        /// The index file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        error: crate::hashset::IndexError,
+    },
+}
+
+impl std::fmt::Display for MatcherError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatcherError::Threshold(m) => f.write_str(m),
+            MatcherError::Repeated(p) => write!(f, "hash set '{}' is given twice", p.display()),
+            MatcherError::SameName {
+                first,
+                second,
+                name,
+            } => write!(
+                f,
+                "'{}' and '{}' are both named '{name}': hits could not be told apart; re-import one with another --name",
+                first.display(),
+                second.display()
+            ),
+            MatcherError::Set { path, error } => {
+                write!(f, "hash set '{}': {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for MatcherError {}
+
+impl MatcherError {
+    /// Whether the error says a set is damaged or altered (its content or
+    /// structure), as opposed to a usage or I/O problem.
+    pub fn is_integrity(&self) -> bool {
+        use crate::hashset::IndexError as E;
+        matches!(
+            self,
+            MatcherError::Set {
+                error: E::ContentMismatch { .. } | E::Corrupt(_) | E::WrongLength { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// The sets of a scan and the thresholds to match them with.
+///
+/// A scan verifies every set before it uses one ([`Index::verify`]) and
+/// computes every digest and perceptual hash some set has entries of, so a
+/// matcher cannot silently check less than its sets hold.
+///
+/// ```
+/// use triage_core::matching::{MatchConfig, Matcher};
+/// let none = Matcher::new(Vec::new(), MatchConfig::default()).unwrap();
+/// assert!(none.is_empty());
+/// let wild = MatchConfig { pdq_distance: 300, ..MatchConfig::default() };
+/// assert!(Matcher::new(Vec::new(), wild).is_err());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Matcher {
     sets: Vec<Arc<Index>>,
@@ -92,9 +206,59 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    /// A matcher over `sets`, checked in this order.
-    pub fn new(sets: Vec<Arc<Index>>, config: MatchConfig) -> Matcher {
-        Matcher { sets, config }
+    /// A matcher over `sets`, checked in this order. Refuses thresholds out
+    /// of range, a set given twice, and two sets with one name.
+    pub fn new(sets: Vec<Arc<Index>>, config: MatchConfig) -> Result<Matcher, MatcherError> {
+        config.check()?;
+        for (i, set) in sets.iter().enumerate() {
+            if let Some(other) = sets[..i].iter().find(|s| s.meta().name == set.meta().name) {
+                return Err(if other.content_hash() == set.content_hash() {
+                    MatcherError::Repeated(set.path().to_path_buf())
+                } else {
+                    MatcherError::SameName {
+                        first: other.path().to_path_buf(),
+                        second: set.path().to_path_buf(),
+                        name: set.meta().name.clone(),
+                    }
+                });
+            }
+        }
+        Ok(Matcher { sets, config })
+    }
+
+    /// Opens the indexes at `paths` and verifies each in full (see
+    /// [`Index::open_verified`]), then builds the matcher.
+    pub fn open(
+        paths: &[impl AsRef<std::path::Path>],
+        config: MatchConfig,
+    ) -> Result<Matcher, MatcherError> {
+        config.check()?;
+        let mut sets = Vec::with_capacity(paths.len());
+        for p in paths {
+            let path = p.as_ref();
+            let set = Index::open_verified(path).map_err(|error| MatcherError::Set {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            sets.push(Arc::new(set));
+        }
+        Matcher::new(sets, config)
+    }
+
+    /// Verifies every set not yet verified; the first damaged one is the error.
+    pub fn verify(&self) -> Result<(), MatcherError> {
+        for set in &self.sets {
+            set.verify().map_err(|error| MatcherError::Set {
+                path: set.path().to_path_buf(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Entries over all sets (records).
+    pub fn entries(&self) -> u64 {
+        self.sets.iter().map(|s| s.meta().records).sum()
     }
 
     /// The sets, in order.

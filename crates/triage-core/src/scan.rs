@@ -175,6 +175,8 @@ pub enum ScanError {
     Threads(String),
     /// No algorithm selected.
     NoAlgorithms,
+    /// A hash set is damaged, or cannot be read: nothing was scanned.
+    HashSet(crate::matching::MatcherError),
 }
 
 impl std::fmt::Display for ScanError {
@@ -184,6 +186,7 @@ impl std::fmt::Display for ScanError {
             ScanError::Sink(e) => write!(f, "cannot write the scan records: {e}"),
             ScanError::Threads(e) => write!(f, "cannot start hashing threads: {e}"),
             ScanError::NoAlgorithms => f.write_str("no hash algorithm selected"),
+            ScanError::HashSet(e) => e.fmt(f),
         }
     }
 }
@@ -332,6 +335,37 @@ impl Gate {
     }
 }
 
+/// Adds to `algorithms` and `perceptual` what the sets of `matcher` have
+/// entries of, so that no entry goes unchecked; returns the names added.
+fn add_needed(
+    matcher: &Matcher,
+    algorithms: &mut AlgorithmSet,
+    perceptual: &mut PerceptualConfig,
+) -> Vec<&'static str> {
+    use crate::hashset::KeyAlg;
+    use crate::perceptual::ImgHashAlg;
+    let mut added = Vec::new();
+    for alg in matcher.algorithms() {
+        if let Some(d) = alg.digest() {
+            if !algorithms.contains(d) {
+                *algorithms = algorithms.with(d);
+                added.push(alg.name());
+            }
+        } else if alg == KeyAlg::Pdq {
+            if !perceptual.pdq {
+                perceptual.pdq = true;
+                added.push(alg.name());
+            }
+        } else if let Some(img) = ImgHashAlg::from_tag(alg.name())
+            && !perceptual.img_hashes.contains(&img)
+        {
+            perceptual.img_hashes.push(img);
+            added.push(alg.name());
+        }
+    }
+    added
+}
+
 /// Runs one scan. See the module doc for how the work is spread.
 ///
 /// ```
@@ -351,6 +385,7 @@ impl Gate {
 /// ```
 pub struct Scanner {
     config: ScanConfig,
+    added: Vec<&'static str>,
     walker: Walker,
     policy: IoPolicy,
     root_abs: PathBuf,
@@ -360,11 +395,20 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// Checks the root and detects the device. Nothing is read yet.
-    pub fn new(config: ScanConfig) -> Result<Scanner, ScanError> {
+    /// Checks the root and detects the device, verifies every hash set in
+    /// full (a damaged one is [`ScanError::HashSet`]), and adds to the
+    /// digests and perceptual hashes whatever the sets have entries of
+    /// (see [`Scanner::added_for_hashsets`]). No evidence is read yet.
+    pub fn new(mut config: ScanConfig) -> Result<Scanner, ScanError> {
         if config.algorithms.is_empty() {
             return Err(ScanError::NoAlgorithms);
         }
+        config.matcher.verify().map_err(ScanError::HashSet)?;
+        let added = add_needed(
+            &config.matcher,
+            &mut config.algorithms,
+            &mut config.perceptual,
+        );
         let walker = Walker::new(
             &config.root,
             WalkOptions {
@@ -382,6 +426,7 @@ impl Scanner {
         );
         Ok(Scanner {
             config,
+            added,
             walker,
             policy,
             root_abs,
@@ -389,6 +434,17 @@ impl Scanner {
             progress: Progress::default(),
             cancel: CancelHandle::default(),
         })
+    }
+
+    /// The digests and perceptual hashes (by name: `md5`, `pdq`, `phash`…)
+    /// that [`Scanner::new`] added because a hash set has entries of them.
+    pub fn added_for_hashsets(&self) -> &[&'static str] {
+        &self.added
+    }
+
+    /// The hash sets every file is matched against, verified.
+    pub fn matcher(&self) -> &Matcher {
+        &self.config.matcher
     }
 
     /// The directory record paths are relative to, absolute.

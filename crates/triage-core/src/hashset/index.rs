@@ -208,6 +208,9 @@ pub struct Index {
     content_hash: [u8; 32],
     info: Range<usize>,
     tables: Vec<KeyTable>,
+    /// The BLAKE3 of the content as [`Index::verify`] computed it, once it
+    /// has: what an audit log may vouch for.
+    verified: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl fmt::Debug for Index {
@@ -341,6 +344,7 @@ impl Index {
             info: info_s.range(),
             tables,
             map,
+            verified: std::sync::OnceLock::new(),
         })
     }
 
@@ -354,10 +358,34 @@ impl Index {
         &self.meta
     }
 
-    /// The BLAKE3 stored in the header, lower-case hex: names the exact
-    /// content of this set in an audit log.
+    /// The BLAKE3 stored in the header, lower-case hex: what the index
+    /// claims its content hashes to. Only [`Index::verified_hash`] says
+    /// what it does hash to.
     pub fn content_hash(&self) -> String {
         crate::hash::to_hex(&self.content_hash)
+    }
+
+    /// The BLAKE3 of the content as computed by a successful
+    /// [`Index::verify`] (lower-case hex), or `None` before one. A scan
+    /// records this one.
+    pub fn verified_hash(&self) -> Option<String> {
+        self.verified.get().map(|h| crate::hash::to_hex(h))
+    }
+
+    /// Opens an index and verifies all of it ([`Index::open`], then
+    /// [`Index::verify`]): what a scan needs before it relies on a set.
+    /// About a second per 5 GB, on every core.
+    ///
+    /// ```no_run
+    /// use triage_core::hashset::Index;
+    /// let set = Index::open_verified(std::path::Path::new("ncmec.tset"))?;
+    /// assert_eq!(set.verified_hash(), Some(set.content_hash()));
+    /// # Ok::<(), triage_core::hashset::IndexError>(())
+    /// ```
+    pub fn open_verified(path: &Path) -> Result<Index, IndexError> {
+        let index = Index::open(path)?;
+        index.verify()?;
+        Ok(index)
     }
 
     /// The key kinds this set has.
@@ -506,8 +534,13 @@ impl Index {
 
     /// Reads the whole file: recomputes the BLAKE3 and checks that keys are
     /// sorted and unique, references and directories in range, and the
-    /// near-match tables consistent. Time grows with the size.
+    /// near-match tables consistent. Time grows with the size. On success
+    /// the computed digest is kept ([`Index::verified_hash`]); a second call
+    /// re-reads nothing.
     pub fn verify(&self) -> Result<(), IndexError> {
+        if self.verified.get().is_some() {
+            return Ok(());
+        }
         let mut h = blake3::Hasher::new();
         h.update_rayon(&self.map[HASHED_FROM..]);
         let actual = h.finalize();
@@ -559,6 +592,7 @@ impl Index {
                 }
             }
         }
+        let _ = self.verified.set(*actual.as_bytes());
         Ok(())
     }
 }

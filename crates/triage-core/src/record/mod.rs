@@ -535,18 +535,26 @@ pub struct OutputFile {
 pub struct HashSetUse {
     /// The index file as given.
     pub path: PathBuf,
-    /// BLAKE3 of the index content, from its header.
+    /// BLAKE3 of the index content: as the scan computed it when
+    /// `verified`, else as the index's header claims.
     pub blake3: String,
+    /// Whether the scan read the whole index and checked it
+    /// ([`Index::verify`]) before using it. Every scan does; logs written
+    /// before that check existed read back as `false`.
+    pub verified: bool,
     /// The index's metadata.
     pub meta: SetMeta,
 }
 
 impl HashSetUse {
-    /// What to record for an opened index.
+    /// What to record for an opened index: the digest its verification
+    /// computed, or, if it was never verified, the one it claims.
     pub fn of(index: &Index) -> HashSetUse {
+        let verified = index.verified_hash();
         HashSetUse {
             path: index.path().to_path_buf(),
-            blake3: index.content_hash(),
+            verified: verified.is_some(),
+            blake3: verified.unwrap_or_else(|| index.content_hash()),
             meta: index.meta().clone(),
         }
     }

@@ -297,6 +297,9 @@ pub(crate) struct WireHeader {
 pub(crate) struct WireHashSet {
     path: String,
     blake3: String,
+    /// Absent in logs from before scans verified their sets.
+    #[serde(default)]
+    verified: bool,
     set: SetMeta,
 }
 
@@ -723,6 +726,7 @@ impl WireLine {
                 .map(|u| WireHashSet {
                     path: u.path.to_string_lossy().into_owned(),
                     blake3: u.blake3.clone(),
+                    verified: u.verified,
                     set: u.meta.clone(),
                 })
                 .collect(),
@@ -822,6 +826,7 @@ impl WireHeader {
                 .map(|h| HashSetUse {
                     path: PathBuf::from(h.path),
                     blake3: h.blake3,
+                    verified: h.verified,
                     meta: h.set,
                 })
                 .collect(),
