@@ -671,3 +671,132 @@ fn logs_to_devices_and_pipes_need_no_sync() {
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "checkpoint").count(), 7);
 }
+
+/// A scan (or `--resume`) of a tree with a 64 GiB sparse file, which is
+/// hashed as zeros for minutes: it runs until told to stop.
+fn long_scan(args: &[&str]) -> std::process::Child {
+    let mut cmd = triage();
+    cmd.args(["scan", "-q"]);
+    if !args.contains(&"--resume") {
+        cmd.args(["--no-case", "--hash", "md5"]);
+    }
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Stops `child` with SIGINT and waits for it: exit 130.
+fn interrupt(child: std::process::Child) -> Output {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 130, "{}", stderr(&o));
+    o
+}
+
+/// Waits until `log` has its header (the writer holds the lock by then).
+fn wait_for_header(log: &Path) {
+    let start = std::time::Instant::now();
+    while std::fs::read(log).map_or(true, |b| !b.contains(&b'\n')) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no header in {log:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The audit log has one writer: a second `scan -o same --force`, a second
+/// `--resume` of one log, and a `--resume` of a log a scan is still
+/// writing each refuse at once with exit 2, name the process that holds
+/// the log, and leave it as it was; the log then verifies (issue 11, item 2).
+#[test]
+fn a_log_has_one_writer() {
+    let ev = Evidence::new();
+    ev.file("a", "1");
+    ev.sparse("big", 64 << 30, &[(0, b"x")]);
+    ev.file("z", "2");
+    let log = ev.out("one.jsonl");
+    let root = ev.root().to_str().unwrap().to_string();
+    let log_s = log.to_str().unwrap().to_string();
+    let second = |args: &[&str]| {
+        let mut cmd = triage();
+        cmd.args(args);
+        run(cmd, Duration::from_secs(30))
+    };
+    let refused_by = |o: &Output, pid: u32| {
+        assert_eq!(code(o), 2, "{}", stderr(o));
+        assert!(
+            stderr(o).contains(&format!("is in use by process {pid}")),
+            "{}",
+            stderr(o)
+        );
+    };
+
+    // Race 1: two scans into one log.
+    let first = long_scan(&[&root, "-o", &log_s, "--force"]);
+    wait_for_header(&log);
+    let before = std::fs::read(&log).unwrap();
+    let o = second(&["scan", &root, "--no-case", "-o", &log_s, "--force"]);
+    refused_by(&o, first.id());
+    // Race 3: a resume of the log the running scan writes.
+    let o = second(&["scan", "--resume", &log_s]);
+    refused_by(&o, first.id());
+    let now = std::fs::read(&log).unwrap();
+    assert!(
+        now.starts_with(&before),
+        "the refused writers touched the log"
+    );
+    interrupt(first);
+    let v = verify(&log, &[]);
+    assert_eq!(code(&v), 7, "interrupted, intact: {}", stderr(&v));
+
+    // Race 2: two resumes of one unfinished log.
+    let first = long_scan(&["--resume", &log_s]);
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains(r#""record":"resume""#)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the first resume never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = second(&["scan", "--resume", &log_s]);
+    refused_by(&o, first.id());
+    interrupt(first);
+    let v = verify(&log, &[]);
+    assert_eq!(code(&v), 7, "{}", stderr(&v));
+
+    // Side outputs are locked too.
+    let csv = ev.out("one.csv");
+    let log2 = ev.out("two.jsonl");
+    let first = long_scan(&[
+        &root,
+        "-o",
+        log2.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--force",
+    ]);
+    wait_for_header(&log2);
+    let o = second(&[
+        "scan",
+        &root,
+        "--no-case",
+        "-o",
+        &ev.out("three.jsonl").to_string_lossy(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--force",
+    ]);
+    refused_by(&o, first.id());
+    assert!(
+        !ev.out("three.jsonl").exists(),
+        "refused before the log was made"
+    );
+    interrupt(first);
+}

@@ -403,3 +403,109 @@ fn html_report_is_self_contained_and_thumbnails_are_guarded() {
     assert_eq!(html.matches("data:image/png;base64,").count(), 1);
     assert!(html.contains("no longer has the digests in the log"));
 }
+
+/// `report -o` never writes into the evidence: not inside the root the
+/// log names, not through a symlink that leads there, not by `..`; exit 2
+/// and nothing written (issue 11, item 4).
+#[test]
+fn reports_are_refused_inside_the_evidence() {
+    let (ev, log, _) = scanned();
+    let outside = ev.out("links");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(ev.root(), outside.join("to-evidence")).unwrap();
+    std::os::unix::fs::symlink(
+        ev.root().join("Documents/notes.txt"),
+        outside.join("notes-link"),
+    )
+    .unwrap();
+    let before = std::fs::read(ev.root().join("Documents/notes.txt")).unwrap();
+    let dotdot = outside
+        .join("../")
+        .join(ev.root().file_name().unwrap())
+        .join("r.html");
+    for target in [
+        ev.root().join("r.html"),
+        ev.root().join("DCIM/r.html"),
+        outside.join("to-evidence/r.html"),
+        outside.join("notes-link"),
+        dotdot,
+    ] {
+        let o = report(&log, "html", &target, &[]);
+        assert_eq!(code(&o), 2, "{target:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("inside the evidence root"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!ev.root().join("r.html").exists());
+    assert!(!ev.root().join("DCIM/r.html").exists());
+    assert_eq!(
+        std::fs::read(ev.root().join("Documents/notes.txt")).unwrap(),
+        before
+    );
+}
+
+/// On a full disk a report, and a scan's `--csv`, fail with exit 5, name
+/// the file that failed, and leave nothing partial behind (the target is
+/// untouched; no `.partial` remains). A tmpfs of 16 KiB is the full disk;
+/// mounting it needs root (issue 11, item 6).
+#[test]
+fn a_full_disk_leaves_no_partial_report() {
+    let (ev, log, _) = scanned();
+    let full = ev.out("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let tmpfs = ["-t", "tmpfs", "-o", "size=16k", "tmpfs"].map(std::ffi::OsStr::new);
+    let Some(_guard) = mount(&tmpfs[..], full.clone(), "mounting a tmpfs") else {
+        return;
+    };
+    // Bigger than 16 KiB: the fixture scan's DFXML is about 20 KiB; pad it.
+    for i in 0..200 {
+        ev.file(
+            format!("pad/{i:03}-with-a-long-name-to-fill-the-report"),
+            format!("{i}"),
+        );
+    }
+    let big = ev.out("big.jsonl");
+    let o = scan(ev.root(), &["-q", "-o", big.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let _ = log;
+    let target = full.join("r.dfxml");
+    let o = report(&big, "dfxml", &target, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot write the report '{}'", target.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("No space left"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(&full).unwrap().count(),
+        0,
+        "nothing partial left"
+    );
+
+    let csv = full.join("s.csv");
+    let o = scan(
+        ev.root(),
+        &[
+            "-q",
+            "-o",
+            ev.out("s.jsonl").to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot write --csv '{}'", csv.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("scan records"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(&full).unwrap().count(),
+        0,
+        "nothing partial left"
+    );
+}

@@ -227,28 +227,6 @@ fn symlink_loop_and_escape_are_not_followed() {
     assert_eq!(entry(&got, "out")["target"], "/etc");
 }
 
-struct Unmount(std::path::PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// `mount ARGS... TARGET`, unmounted when the guard drops; `None`, with a
-/// printed reason, where mounting is not permitted (not root).
-fn mount(args: &[&std::ffi::OsStr], target: std::path::PathBuf, what: &str) -> Option<Unmount> {
-    let ok = Command::new("mount")
-        .args(args)
-        .arg(&target)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: {what} not permitted here (needs root)");
-    }
-    ok.then_some(Unmount(target))
-}
-
 /// A bind mount of the root inside itself is a directory loop, detected by
 /// (device, inode). Needs mount permission (root in CI).
 #[test]

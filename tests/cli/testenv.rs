@@ -285,3 +285,25 @@ pub fn have(program: &str) -> bool {
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+pub struct Unmount(std::path::PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `mount ARGS... TARGET`, unmounted when the guard drops; `None`, with a
+/// printed reason, where mounting is not permitted (not root).
+pub fn mount(args: &[&std::ffi::OsStr], target: std::path::PathBuf, what: &str) -> Option<Unmount> {
+    let ok = Command::new("mount")
+        .args(args)
+        .arg(&target)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: {what} not permitted here (needs root)");
+    }
+    ok.then_some(Unmount(target))
+}

@@ -5,7 +5,7 @@
 //! them, and maps the outcome to an exit code. With `--resume`, everything
 //! comes from the unfinished log's header instead, after its prefix verifies.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use triage_core::matching::{MatchConfig, Matcher, PDQ_DISTANCE_WARN};
 use triage_core::perceptual::{ImgHashAlg, PerceptualConfig};
 use triage_core::record::jsonl::{self, Line};
+use triage_core::record::output::{self, AtomicFile, OutputError};
 use triage_core::record::provenance::{BuildInfo, CaseInfo, HostInfo, new_run_id};
 use triage_core::record::seal::SigningKey;
 use triage_core::record::{
@@ -211,7 +212,35 @@ struct Extra {
     format: OutputFormat,
     name: &'static str,
     path: PathBuf,
-    out: DigestingWriter<Box<dyn Write>>,
+    out: DigestingWriter<SideOut>,
+}
+
+/// Where a side output goes: stdout, or a `.partial` file renamed over
+/// its target once whole (nothing partial is left at the target).
+enum SideOut {
+    Stdout(io::Stdout),
+    File(AtomicFile),
+}
+
+impl Write for SideOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SideOut::Stdout(s) => s.write(buf),
+            SideOut::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SideOut::Stdout(s) => s.flush(),
+            SideOut::File(f) => f.flush(),
+        }
+    }
+}
+
+/// An output's write error, naming the output (the log, or `--csv FILE`).
+fn named(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot write {what}: {e}"))
 }
 
 pub fn scan(args: ScanArgs) -> Result<Exit> {
@@ -261,10 +290,6 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
             "only one output can go to stdout: give the log a file with -o",
         ));
     }
-    let log = match &args.output {
-        Some(path) => LogOut::File(create_output(path, scanner.root(), args.force)?),
-        None => LogOut::Stdout(io::stdout()),
-    };
     let mut extras = Vec::new();
     for (path, format, name) in [
         (&args.csv, OutputFormat::Csv, "csv"),
@@ -277,10 +302,11 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
                     path.display()
                 )));
             }
-            let out: Box<dyn Write> = if is_stdout(&Some(path.clone())) {
-                Box::new(io::stdout())
+            let out = if is_stdout(&Some(path.clone())) {
+                SideOut::Stdout(io::stdout())
             } else {
-                Box::new(create_output(path, scanner.root(), args.force)?)
+                refuse_inside_evidence(path, scanner.root())?;
+                SideOut::File(AtomicFile::create(path, args.force).map_err(output_error)?)
             };
             extras.push(Extra {
                 format,
@@ -290,6 +316,14 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
             });
         }
     }
+    // The log last: a refusal of a side output leaves no log behind.
+    let log = match &args.output {
+        Some(path) => {
+            refuse_inside_evidence(path, scanner.root())?;
+            LogOut::File(output::create_log(path, args.force).map_err(output_error)?)
+        }
+        None => LogOut::Stdout(io::stdout()),
+    };
     let mut header = scanner.header();
     header.case = case;
     header.command_line = command_line();
@@ -370,14 +404,30 @@ fn run_scan(
 
     let root = scanner.root().to_path_buf();
     let (set_count, set_entries) = (scanner.matcher().sets().len(), scanner.matcher().entries());
+    let log_name = match args.output.as_ref().or(args.resume.as_ref()) {
+        Some(p) => format!("the audit log '{}'", p.display()),
+        None => "the audit log to stdout".to_string(),
+    };
+    let names: Vec<String> = extras
+        .iter()
+        .map(|e| format!("--{} '{}'", e.name, e.path.display()))
+        .collect();
     let result = {
         let mut writers: Vec<Box<dyn RecordWriter + '_>> = extras
             .iter_mut()
             .map(|e| e.format.writer(&mut e.out, &root))
             .collect();
+        let each = |writers: &mut Vec<Box<dyn RecordWriter + '_>>,
+                    f: &mut dyn FnMut(&mut dyn RecordWriter) -> io::Result<()>| {
+            writers
+                .iter_mut()
+                .zip(&names)
+                .try_for_each(|(w, n)| f(w.as_mut()).map_err(|e| named(e, n)))
+        };
         let started = if resumed.is_none() {
             log.header(&header)
-                .and_then(|()| writers.iter_mut().try_for_each(|w| w.header(&header)))
+                .map_err(|e| named(e, &log_name))
+                .and_then(|()| each(&mut writers, &mut |w| w.header(&header)))
                 .map_err(ScanError::Sink)
         } else {
             Ok(())
@@ -385,14 +435,12 @@ fn run_scan(
         started
             .and_then(|()| {
                 scanner.run(|e| {
-                    log.entry(&e)?;
-                    writers.iter_mut().try_for_each(|w| w.entry(&e))
+                    log.entry(&e).map_err(|x| named(x, &log_name))?;
+                    each(&mut writers, &mut |w| w.entry(&e))
                 })
             })
             .and_then(|s| {
-                writers
-                    .iter_mut()
-                    .try_for_each(|w| w.summary(&s))
+                each(&mut writers, &mut |w| w.summary(&s))
                     .map(|()| s)
                     .map_err(ScanError::Sink)
             })
@@ -406,15 +454,22 @@ fn run_scan(
             // The reader of our output went away (`| head`): not an error.
             return Ok(Exit::Clean);
         }
+        Err(ScanError::Sink(e)) => {
+            // Already names the output that failed.
+            return Err(anyhow::anyhow!("{e}").context(
+                "the scan did not finish (the log is a verifiable prefix: `triage scan --resume` finishes it)",
+            ));
+        }
         Err(e) => {
             return Err(anyhow::Error::new(e).context("the scan did not finish"));
         }
     };
     for e in extras {
-        let (_, bytes, sha256) = e
-            .out
-            .finish()
-            .with_context(|| format!("cannot write '{}'", e.path.display()))?;
+        let what = format!("--{} '{}'", e.name, e.path.display());
+        let (out, bytes, sha256) = e.out.finish().map_err(|x| named(x, &what))?;
+        if let SideOut::File(f) = out {
+            f.commit().map_err(output_error)?;
+        }
         summary.outputs.push(OutputFile {
             format: e.name.to_string(),
             path: e.path,
@@ -467,7 +522,18 @@ fn run_scan(
 /// `--resume LOG`: verify the prefix, rebuild the scan from the header,
 /// skip what was recorded, continue the chain.
 fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
-    let file = File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
+    // Locked before it is read: a scan still writing it, or another resume,
+    // makes this one refuse instead of appending a second chain.
+    let file = match output::open_locked(path) {
+        Ok(f) => f,
+        Err(OutputError::Io { error, .. }) => {
+            return Err(crate::input_error(
+                error,
+                &format!("the log '{}'", path.display()),
+            ));
+        }
+        Err(e) => return Err(output_error(e)),
+    };
     let key = read_signing_key(args.sign_key.as_deref())?;
     let check = check_log(BufReader::new(&file), None)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
@@ -597,11 +663,9 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
         );
     }
 
-    // Cut an incomplete last line (a write the kill interrupted), then append.
-    let mut out = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open '{}' for appending", path.display()))?;
+    // Cut an incomplete last line (a write the kill interrupted), then
+    // append, through the locked descriptor.
+    let mut out = file;
     out.set_len(check.verified_bytes)?;
     out.seek(io::SeekFrom::End(0))?;
     let mut log = jsonl::Writer::new(LogOut::File(out))
@@ -753,40 +817,37 @@ fn describe_sets(scanner: &Scanner, quiet: bool) {
     }
 }
 
-/// Creates the output file, refusing to write into the evidence or over an
-/// existing file unless `force`.
-fn create_output(path: &Path, root: &Path, force: bool) -> Result<File> {
+/// Refuses an output inside the evidence root (evidence is never written
+/// to), through symlinks and `..` too: the output's directory is resolved.
+pub(crate) fn refuse_inside_evidence(path: &Path, root: &Path) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let parent_real = std::fs::canonicalize(parent)
-        .with_context(|| format!("the output directory '{}' does not exist", parent.display()))?;
+        .with_context(|| format!("the output directory '{}' does not exist", parent.display()))
+        .map_err(|e| usage(format!("{e:#}")))?;
     let root_real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    if parent_real.starts_with(&root_real) {
+    // The output itself may be a symlink into the evidence.
+    let target_real = std::fs::canonicalize(path).ok();
+    if parent_real.starts_with(&root_real) || target_real.is_some_and(|t| t.starts_with(&root_real))
+    {
         return Err(usage(format!(
             "the output '{}' is inside the evidence root '{}': evidence is never written to; choose a path outside it",
             path.display(),
             root.display()
         )));
     }
-    let mut opts = OpenOptions::new();
-    opts.write(true);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
+    Ok(())
+}
+
+/// An output that cannot be opened: in use or existing is a usage error
+/// (nothing was touched), an I/O failure is fatal.
+pub(crate) fn output_error(e: OutputError) -> anyhow::Error {
+    match e {
+        e @ (OutputError::Exists(_) | OutputError::InUse { .. }) => usage(e.to_string()),
+        e => anyhow::Error::new(e),
     }
-    opts.open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            usage(format!(
-                "'{}' exists; use --force to overwrite it",
-                path.display()
-            ))
-        } else {
-            anyhow::Error::new(e).context(format!("cannot create '{}'", path.display()))
-        }
-    })
 }
 
 /// The last word on matching, said even when nothing matched, so that an

@@ -99,7 +99,8 @@ fn gen_log(out: &Path, n: u64, key_path: &Path) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let set = Index::open(&fixtures.join("hashsets/sample-alert.tset")).expect("bundled set");
     let mut cfg = config(&fixtures.join("evidence"));
-    cfg.matcher = Matcher::new(vec![std::sync::Arc::new(set)], MatchConfig::default()).expect("one set");
+    cfg.matcher =
+        Matcher::new(vec![std::sync::Arc::new(set)], MatchConfig::default()).expect("one set");
     let scanner = Scanner::new(cfg).expect("fixtures");
     let mut header = scanner.header();
     let mut templates: Vec<Entry> = Vec::new();

@@ -17,6 +17,7 @@
 pub mod csv;
 pub mod hashdeep;
 pub mod jsonl;
+pub mod output;
 pub mod provenance;
 pub mod seal;
 mod wire;
