@@ -265,3 +265,49 @@ fn sockets_and_device_nodes_are_skipped() {
         );
     }
 }
+
+/// `triage scan /proc` used to read `pagemap` forever. A root on a pseudo
+/// file system is refused (exit 2, saying which), a file in one too, and a
+/// procfs or sysfs mounted inside the evidence is recorded as skipped, not
+/// entered (mounting needs root) (issue 11, item 3).
+#[test]
+fn pseudo_file_systems_are_not_read() {
+    for root in ["/proc", "/proc/self/pagemap", "/sys/kernel"] {
+        let o = scan(std::path::Path::new(root), &["-q"]);
+        assert_eq!(
+            code(&o),
+            2,
+            "{root}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("a pseudo file system"), "{root}: {err}");
+        assert!(
+            err.contains(if root.starts_with("/proc") {
+                "procfs"
+            } else {
+                "sysfs"
+            }),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    let ev = Evidence::new();
+    ev.file("a", "1").dir("proc").dir("sys");
+    let proc_fs = ["-t", "proc", "proc"].map(std::ffi::OsStr::new);
+    let Some(_p) = mount(&proc_fs[..], ev.path(b"proc"), "mounting procfs") else {
+        return;
+    };
+    let sys_fs = ["-t", "sysfs", "sysfs"].map(std::ffi::OsStr::new);
+    let Some(_s) = mount(&sys_fs[..], ev.path(b"sys"), "mounting sysfs") else {
+        return;
+    };
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let got = entries(&o.stdout);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    for d in ["proc", "sys"] {
+        assert_eq!(entry(&got, d)["record"], "skipped");
+        assert_eq!(entry(&got, d)["reason"], "pseudo_filesystem");
+    }
+}

@@ -245,6 +245,78 @@ fn a_file_that_shrinks_or_grows_mid_read_is_a_failure() {
     assert_eq!(summary.failed_total(), 2);
 }
 
+/// A file with no end (like `/proc/self/pagemap`: its size says 0, or
+/// anything, and reads never stop) and a file that grows while read are
+/// read only to the size seen at open, probed for one byte more, and
+/// recorded as changed; the scan ends (issue 11, item 3).
+#[test]
+fn reads_stop_at_the_size_seen_at_open() {
+    struct Endless {
+        size: u64,
+        read: Arc<std::sync::atomic::AtomicU64>,
+    }
+    impl Source for Endless {
+        fn read_at(&mut self, buf: &mut [u8], _offset: u64) -> std::io::Result<usize> {
+            buf.fill(0xa5);
+            self.read
+                .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(buf.len())
+        }
+        fn next_data(&mut self, offset: u64) -> std::io::Result<Option<u64>> {
+            Ok(Some(offset))
+        }
+        fn next_hole(&mut self, _offset: u64) -> std::io::Result<u64> {
+            Ok(self.size)
+        }
+        fn size_now(&mut self) -> std::io::Result<u64> {
+            Ok(self.size)
+        }
+    }
+    let t = Tree::new("endless");
+    t.file("zero-size", b"");
+    t.file("some-size", &pattern(3 << 20, 8));
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = read.clone();
+    let faults = Faults {
+        source: Some(Arc::new(move |path: &RawPath, _file: File| {
+            let size = if path.to_str() == Some("zero-size") {
+                0
+            } else {
+                3 << 20
+            };
+            Box::new(Endless {
+                size,
+                read: counter.clone(),
+            }) as Box<dyn Source>
+        })),
+        ..Faults::default()
+    };
+    let (entries, summary) = scan(&t, faults);
+    for (name, size) in [("zero-size", 0u64), ("some-size", 3 << 20)] {
+        let (stage, kind, bytes) = failure(&entries, name);
+        assert_eq!(stage, Stage::Read);
+        assert_eq!(
+            kind,
+            FailureKind::ChangedDuringRead {
+                size_at_open: size,
+                size_after: size
+            }
+        );
+        assert_eq!(bytes, size, "{name}: read exactly the size at open");
+        assert!(
+            kind.to_string()
+                .contains("more bytes than its size at open"),
+            "{kind}"
+        );
+    }
+    // The two sizes plus a one-byte probe each, and nothing more.
+    assert_eq!(
+        read.load(std::sync::atomic::Ordering::Relaxed),
+        (3 << 20) + 2
+    );
+    assert_eq!(summary.failed_total(), 2);
+}
+
 /// Between the walk and the open: deleted, replaced by a symlink (to a file
 /// outside the evidence, which must not be read), by a FIFO (which must
 /// not block), and by another regular file.

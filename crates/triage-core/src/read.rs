@@ -214,39 +214,53 @@ pub fn read_all(
     if sparse {
         pos = read_sparse(src, size_at_open, cur, sink).map_err(|(e, p)| fail(e, p))?;
     }
-    // The whole file when not sparse; after a sparse read, the tail beyond
-    // the size at open (normally nothing, but a growing file shows here).
-    let mut n = read_retrying(src, cur, pos).map_err(|e| fail(e, pos))?;
+    // The whole file when not sparse, and never more than the size seen at
+    // open: a file that grows (a log being written, a kernel file with no
+    // end) is read that far, then probed for one byte more.
+    let limit = size_at_open;
+    let mut n = read_bounded(src, cur, pos, limit).map_err(|e| fail(e, pos))?;
     while n > 0 {
         let next_pos = pos + n as u64;
         let mut fetched = None;
         {
             let (src, next) = (&mut *src, &mut *next);
-            let mut prefetch = || fetched = Some(read_retrying(src, next, next_pos));
+            let mut prefetch = || fetched = Some(read_bounded(src, next, next_pos, limit));
             sink(&cur[..n], &mut prefetch).map_err(|e| fail(e, pos))?;
         }
         pos = next_pos;
         let r = match fetched {
             Some(r) => r,
-            None => read_retrying(src, next, pos),
+            None => read_bounded(src, next, pos, limit),
         };
         n = r.map_err(|e| fail(e, pos))?;
         std::mem::swap(&mut cur, &mut next);
     }
-    // Reading to EOF at exactly the size seen at open means the size is
-    // unchanged now; only a mismatch needs fstat, to report the new size.
-    if pos != size_at_open {
-        let size_after = src.size_now().map_err(|e| fail(e, pos))?;
-        return Err(Failure {
-            stage: Stage::Read,
-            kind: FailureKind::ChangedDuringRead {
-                size_at_open,
-                size_after,
-            },
-            bytes_read: pos,
-        });
+    // At the size seen at open: one more byte means the file grew. Short of
+    // it: it shrank. Either way fstat gives the size now for the record.
+    if pos == size_at_open {
+        let mut probe = [0u8; 1];
+        if read_retrying(src, &mut probe, pos).map_err(|e| fail(e, pos))? == 0 {
+            return Ok(pos);
+        }
     }
-    Ok(pos)
+    let size_after = src.size_now().map_err(|e| fail(e, pos))?;
+    Err(Failure {
+        stage: Stage::Read,
+        kind: FailureKind::ChangedDuringRead {
+            size_at_open,
+            size_after,
+        },
+        bytes_read: pos,
+    })
+}
+
+/// A read at `pos` of at most `limit - pos` bytes (0 at or past `limit`).
+fn read_bounded(src: &mut dyn Source, buf: &mut [u8], pos: u64, limit: u64) -> io::Result<usize> {
+    let room = limit.saturating_sub(pos).min(buf.len() as u64) as usize;
+    if room == 0 {
+        return Ok(0);
+    }
+    read_retrying(src, &mut buf[..room], pos)
 }
 
 fn read_retrying(src: &mut dyn Source, buf: &mut [u8], pos: u64) -> io::Result<usize> {
@@ -481,6 +495,7 @@ mod tests {
                 size_after: 10_010
             }
         );
-        assert_eq!(fail.bytes_read, 10_010);
+        // Read to the size seen at open, never past it (issue 11, item 3).
+        assert_eq!(fail.bytes_read, 10_000);
     }
 }

@@ -121,6 +121,45 @@ pub(crate) fn stat_at(dir: RawFd, name: &CStr) -> io::Result<FileMeta> {
     })
 }
 
+/// The pseudo file system `fd` lies on, by `fstatfs` magic, or `None` for a
+/// file system that stores data. Their files are the kernel's state, not
+/// evidence, and some never end (`/proc/self/pagemap`). devtmpfs shares
+/// tmpfs's magic and cannot be told apart; it holds device nodes, which
+/// are never opened anyway.
+pub(crate) fn pseudo_fs(fd: RawFd) -> Option<&'static str> {
+    // SAFETY: a zeroed statfs is a valid output buffer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and output buffer.
+    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
+        return None;
+    }
+    pseudo_fs_name(st.f_type as i64)
+}
+
+/// The name of a pseudo file system's magic number (linux/magic.h).
+pub(crate) fn pseudo_fs_name(magic: i64) -> Option<&'static str> {
+    Some(match magic as u32 {
+        0x9fa0 => "procfs",
+        0x6265_6572 => "sysfs",
+        0x6462_6720 => "debugfs",
+        0x7472_6163 => "tracefs",
+        0x1cd1 => "devpts",
+        0x0027_e0eb => "cgroup",
+        0x6367_7270 => "cgroup2",
+        0x7363_6673 => "securityfs",
+        0xf97c_ff8c => "selinuxfs",
+        0x4249_4e4d => "binfmt_misc",
+        0xcafe_4a11 => "bpf",
+        0x6165_676c => "pstore",
+        0xde5e_81e4 => "efivarfs",
+        0x6265_6570 => "configfs",
+        0x6573_5543 => "fusectl",
+        0x6e73_6673 => "nsfs",
+        0x1980_0202 => "mqueue",
+        _ => return None,
+    })
+}
+
 /// `fstat` of an open descriptor.
 pub(crate) fn stat_fd(fd: &OwnedFd) -> io::Result<FileMeta> {
     stat_at(fd.as_raw_fd(), c"")

@@ -130,6 +130,8 @@ pub enum RootError {
     List(io::Error),
     /// The root is neither a directory nor a regular file.
     NotWalkable(FileKind),
+    /// The root lies on a pseudo file system (procfs, sysfs, …).
+    PseudoFileSystem(&'static str),
 }
 
 impl std::fmt::Display for RootError {
@@ -142,6 +144,11 @@ impl std::fmt::Display for RootError {
                 "the evidence root is a {} object; give a directory or a regular file",
                 k.name()
             ),
+            RootError::PseudoFileSystem(fs) => write!(
+                f,
+                "the evidence root is on {fs}, a pseudo file system: its files are the kernel's state, not stored data \
+                 (some never end); give a directory of a mounted evidence file system"
+            ),
         }
     }
 }
@@ -150,7 +157,7 @@ impl std::error::Error for RootError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RootError::Stat(e) | RootError::List(e) => Some(e),
-            RootError::NotWalkable(_) => None,
+            RootError::NotWalkable(_) | RootError::PseudoFileSystem(_) => None,
         }
     }
 }
@@ -197,6 +204,14 @@ impl Walker {
     pub fn new(root: &Path, opts: WalkOptions) -> Result<Walker, RootError> {
         let (dir, single) = split_root(root)?;
         let meta = fs::metadata(&dir).map_err(RootError::Stat)?;
+        // A root on /proc or /sys (or a file in one) is refused: nothing
+        // there is stored data, and some files never end.
+        if let Ok(c) = c_bytes(dir.as_os_str().as_bytes())
+            && let Ok(fd) = open_at(None, &c, libc::O_DIRECTORY)
+            && let Some(fs) = sys::pseudo_fs(fd.as_raw_fd())
+        {
+            return Err(RootError::PseudoFileSystem(fs));
+        }
         let fm = FileMeta::from_std(&meta);
         let mut w = Walker {
             root: dir,
@@ -355,6 +370,13 @@ impl Walker {
                 });
             }
             Err(e) => return Some(failed(path, Some(meta), Stage::ReadDir, &e)),
+        }
+        // A mount point: a pseudo file system (/proc, /sys inside an image
+        // of a live system's root) is recorded, not entered.
+        if self.stack.last().is_some_and(|p| p.id.0 != meta.dev)
+            && sys::pseudo_fs(fd.as_raw_fd()).is_some()
+        {
+            return skip(SkipReason::PseudoFileSystem);
         }
         let (names, err) = list(&fd);
         self.directories += 1;

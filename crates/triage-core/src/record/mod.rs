@@ -235,6 +235,9 @@ pub enum SkipReason {
     },
     /// A directory on another file system, with `--one-file-system`.
     OtherFileSystem,
+    /// A directory on a pseudo file system (procfs, sysfs, debugfs,
+    /// cgroup…): kernel state, not stored data; not entered.
+    PseudoFileSystem,
 }
 
 impl SkipReason {
@@ -249,6 +252,7 @@ impl SkipReason {
             SkipReason::UnknownType => "unknown_type",
             SkipReason::DirectoryLoop { .. } => "directory_loop",
             SkipReason::OtherFileSystem => "other_filesystem",
+            SkipReason::PseudoFileSystem => "pseudo_filesystem",
         }
     }
 
@@ -265,6 +269,7 @@ impl SkipReason {
                 ancestor: RawPath::default(),
             },
             "other_filesystem" => SkipReason::OtherFileSystem,
+            "pseudo_filesystem" => SkipReason::PseudoFileSystem,
             _ => return None,
         })
     }
@@ -302,6 +307,9 @@ impl fmt::Display for SkipReason {
             SkipReason::OtherFileSystem => {
                 f.write_str("on another file system (--one-file-system)")
             }
+            SkipReason::PseudoFileSystem => f.write_str(
+                "a pseudo file system (procfs, sysfs, debugfs, cgroup…): kernel state, not stored data; not entered",
+            ),
         }
     }
 }
@@ -397,9 +405,19 @@ impl fmt::Display for FailureKind {
             FailureKind::ChangedDuringRead {
                 size_at_open,
                 size_after,
+            } if size_after == size_at_open => write!(
+                f,
+                "the file has more bytes than its size at open ({size_at_open}) says, which is unchanged: \
+                 it was rewritten while read, or is not a stored file (a kernel or device file); \
+                 only {size_at_open} bytes were read"
+            ),
+            FailureKind::ChangedDuringRead {
+                size_at_open,
+                size_after,
             } => write!(
                 f,
-                "file changed while it was read (size {size_at_open} at open, {size_after} after)"
+                "file changed while it was read (size {size_at_open} at open, {size_after} after); \
+                 scan it again once it is still"
             ),
             FailureKind::Replaced { now } => write!(
                 f,
