@@ -509,3 +509,91 @@ fn a_full_disk_leaves_no_partial_report() {
         "nothing partial left"
     );
 }
+
+/// Suspect-chosen names that a spreadsheet would run as formulas are
+/// neutralised (a leading `'`) in every CSV: `scan --csv`, `report --format
+/// csv` and `matches-csv`; the exact name stays in `path_b64` (issue 11,
+/// item 5).
+#[test]
+fn csv_cells_never_start_a_formula() {
+    use base64::Engine as _;
+    let ev = Evidence::new();
+    let names = [
+        "=HYPERLINK(\"evil.invalid\",\"click\").jpg",
+        "@SUM(1+1)*cmd|calc.jpg",
+        "+1.txt",
+        "-2.txt",
+        "\tTab.txt",
+        "\rCR.txt",
+        "plain.txt",
+    ];
+    for n in names {
+        ev.file(n, "same content");
+    }
+    let list = ev.out("list.md5");
+    let md5 = {
+        let o = Command::new("md5sum")
+            .arg(ev.root().join("plain.txt"))
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()[..32].to_string()
+    };
+    std::fs::write(&list, format!("{md5}\n")).unwrap();
+    let set = ev.out("s.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "-q", "--name", "=cmd|calc", "-o"])
+        .arg(&set)
+        .arg(&list);
+    assert_eq!(code(&run(cmd, Duration::from_secs(30))), 0);
+    let log = ev.out("s.jsonl");
+    let csv_out = ev.out("scan.csv");
+    let o = scan(
+        ev.root(),
+        &[
+            "-q",
+            "--hashset",
+            set.to_str().unwrap(),
+            "-o",
+            log.to_str().unwrap(),
+            "--csv",
+            csv_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let files_csv = ev.out("files.csv");
+    let matches_csv = ev.out("matches.csv");
+    assert_eq!(code(&report(&log, "csv", &files_csv, &[])), 0);
+    assert_eq!(code(&report(&log, "matches-csv", &matches_csv, &[])), 0);
+    for (file, rows_expected) in [(&csv_out, 7), (&files_csv, 7), (&matches_csv, 7)] {
+        let mut r = csv::Reader::from_path(file).unwrap();
+        let head = r.headers().unwrap().clone();
+        let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+        let (path, b64) = (col("path"), col("path_b64"));
+        let mut rows = 0;
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            rows += 1;
+            for cell in rec.iter() {
+                assert!(
+                    !matches!(
+                        cell.as_bytes().first(),
+                        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+                    ),
+                    "{file:?}: a live formula: {cell:?}"
+                );
+            }
+            let shown = &rec[path];
+            if shown == "plain.txt" {
+                assert_eq!(&rec[b64], "");
+                continue;
+            }
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&rec[b64])
+                .unwrap();
+            let raw = String::from_utf8(raw).unwrap();
+            assert!(names.contains(&raw.as_str()), "{raw:?}");
+            assert_eq!(shown, format!("'{raw}"));
+        }
+        assert_eq!(rows, rows_expected, "{file:?}");
+    }
+}

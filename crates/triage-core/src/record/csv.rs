@@ -65,12 +65,44 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// A path as the `path` and `path_b64` cells: text when it is UTF-8, else base64.
+/// A path as the `path` and `path_b64` cells: text when it is UTF-8, else
+/// base64. A name a spreadsheet would run as a formula is neutralised in
+/// `path` (see [`neutralise`]) and kept exactly in `path_b64`.
 pub fn path_cells(p: &RawPath) -> [String; 2] {
     match p.to_str() {
+        Some(s) if is_formula(s) => [neutralise(s), B64.encode(p.as_bytes())],
         Some(s) => [s.to_string(), String::new()],
         None => [String::new(), B64.encode(p.as_bytes())],
     }
+}
+
+/// Whether a spreadsheet (Excel, LibreOffice, Sheets) would read `cell` as
+/// a formula or command: it starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return (OWASP, "CSV Injection"). File names are chosen by the
+/// suspect: `=HYPERLINK(…)` or `@SUM(1+1)*cmd|calc` must not run on the
+/// examiner's machine.
+pub fn is_formula(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// `cell`, with a `'` put before it when [`is_formula`]: spreadsheets then
+/// show it as text (and hide the quote). Every cell of every CSV `triage`
+/// writes goes through this; the raw text stays in the JSON Lines log (and
+/// a path's bytes in `path_b64`).
+pub fn neutralise(cell: &str) -> String {
+    if is_formula(cell) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// A row with every cell neutralised (see [`neutralise`]).
+pub fn safe_row<S: AsRef<str>>(row: &[S]) -> Vec<String> {
+    row.iter().map(|c| neutralise(c.as_ref())).collect()
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -176,7 +208,7 @@ impl<W: Write> RecordWriter for Writer<W> {
             }
         }
         debug_assert_eq!(row.len(), COLUMNS.len());
-        self.out.write_record(&row)?;
+        self.out.write_record(safe_row(&row))?;
         Ok(())
     }
 

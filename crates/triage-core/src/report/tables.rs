@@ -71,7 +71,7 @@ pub fn write_matches<W: Write>(log: &VerifiedLog, out: W) -> Result<(), ReportEr
                 opt(h.digests.hex(Algorithm::Sha1)),
                 opt(h.digests.hex(Algorithm::Sha256)),
             ];
-            w.write_record(&row).map_err(io)?;
+            w.write_record(csv::safe_row(&row)).map_err(io)?;
         }
     }
     w.flush()?;
