@@ -597,3 +597,43 @@ fn csv_cells_never_start_a_formula() {
         assert_eq!(rows, rows_expected, "{file:?}");
     }
 }
+
+/// The HTML report names the set and the entry of each hit (its source
+/// line), tells exact hits from near ones (distance, PDQ quality, "needs
+/// review"), and shows the command line shell-quoted (issue 11, item 7).
+#[test]
+fn html_hits_name_their_entry_and_say_exact_or_near() {
+    let (ev, log, _) = scanned();
+    let out = ev.out("hits.html");
+    assert_eq!(code(&report(&log, "html", &out, &[])), 0);
+    let html = std::fs::read_to_string(&out).unwrap();
+    // passwords.txt is line 1 of md5sums.txt: an exact MD5 hit.
+    let row = html
+        .lines()
+        .find(|l| l.contains("Downloads/export/passwords.txt</code>"))
+        .unwrap_or_else(|| panic!("no row for passwords.txt: {html}"));
+    assert!(
+        row.contains("<span class=\"exact\">EXACT</span> md5 digest"),
+        "{row}"
+    );
+    assert!(
+        row.contains("set <b>sample-alert</b> (alert), entry fixtures/hashsets/md5sums.txt:1"),
+        "{row}"
+    );
+    // A PDQ hit on the gradient from pdq-series.txt: near, with distance and quality.
+    let near = html
+        .lines()
+        .find(|l| l.contains("NEAR: similar, needs review"))
+        .unwrap_or_else(|| panic!("no near hit: {html}"));
+    assert!(near.contains("pdq/1 at distance "), "{near}");
+    assert!(near.contains(" of 256 bits, PDQ quality "), "{near}");
+    assert!(
+        near.contains("entry fixtures/hashsets/pdq-series.txt:"),
+        "{near}"
+    );
+    // The examiner's name had spaces and angle brackets: quoted for a shell.
+    assert!(
+        html.contains("--examiner &apos;A. Santos &lt;asantos@example.invalid&gt;&apos;"),
+        "{html}"
+    );
+}

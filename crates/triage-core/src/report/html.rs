@@ -32,7 +32,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:75em;color
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}\
 th{background:#eee}code{font-size:.9em;word-break:break-all}.ok{color:#060}.bad{color:#a00;font-weight:bold}\
 .thumb input{display:none}.thumb img{filter:blur(10px);cursor:pointer}.thumb input:checked+img{filter:none}\
-.note{color:#555;font-size:.9em}";
+.note{color:#555;font-size:.9em}.exact{color:#a00;font-weight:bold}.near{color:#a60;font-weight:bold}hr{border:0;border-top:1px solid #ddd}";
 
 /// Writes the verified log as one HTML page.
 pub fn write<W: Write>(
@@ -144,7 +144,7 @@ pub fn write<W: Write>(
             h.host.username.as_deref().unwrap_or("?")
         ),
     )?;
-    row(out, "Command line", &h.command_line.join(" "))?;
+    row(out, "Command line", &shell_line(&h.command_line))?;
     let algs: Vec<&str> = h.algorithms.iter().map(Algorithm::name).collect();
     row(out, "Digests", &algs.join(", "))?;
     row(out, "Perceptual hashes", &h.perceptual.join(", "))?;
@@ -305,27 +305,82 @@ fn row<W: Write>(out: &mut W, k: &str, v: &str) -> std::io::Result<()> {
     writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v))
 }
 
+/// The command line as a shell would take it back: each argument quoted
+/// when it holds anything but plain characters (POSIX single quotes).
+fn shell_line(args: &[String]) -> String {
+    args.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// One hit as a line of the report: exact or near (the near ones need a
+/// person to look), the set, the entry it hit and where that entry came
+/// from, the distance and the file's PDQ quality, the category.
+fn hit_line(m: &crate::matching::Match, h: &Hashed) -> String {
+    let mut s = match m.distance {
+        None => format!(
+            "<span class=\"exact\">EXACT</span> {} digest",
+            esc(m.alg.name())
+        ),
+        Some(d) => {
+            let bits = m.alg.width() * 8;
+            let quality = h
+                .perceptual
+                .iter()
+                .find_map(|p| match p {
+                    crate::perceptual::Perceptual::Pdq { quality, frame, .. }
+                        if m.alg == crate::hashset::KeyAlg::Pdq && *frame == m.frame =>
+                    {
+                        Some(format!(", PDQ quality {quality}"))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            format!(
+                "<span class=\"near\">NEAR: similar, needs review</span> {} at distance {d} of {bits} bits{}",
+                esc(m.alg.name()),
+                esc(&quality)
+            )
+        }
+    };
+    if let Some(t) = &m.transform {
+        s.push_str(&format!(", as {}", esc(t)));
+    }
+    if let Some(f) = m.frame {
+        s.push_str(&format!(", frame {f}"));
+    }
+    s.push_str(&format!(
+        "<br><span class=\"note\">set <b>{}</b> ({}), entry {}:{}",
+        esc(&m.set),
+        m.kind.name(),
+        esc(&m.source),
+        m.at
+    ));
+    if !m.entry.is_empty() && m.entry != "{}" {
+        s.push_str(&format!(" <code>{}</code>", esc(&m.entry)));
+    }
+    s.push_str("</span>");
+    if let Some(c) = m.category {
+        s.push_str(&format!("<br>category {}", esc(&c.to_string())));
+    }
+    if m.empty_file_digest {
+        s.push_str(" (empty-file digest: not a find)");
+    }
+    s
+}
+
 fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
-    let hits: Vec<String> = h
-        .matches
-        .iter()
-        .map(|m| {
-            let mut s = format!("{} ({}): {}", m.set, m.kind.name(), m.alg.name());
-            if let Some(d) = m.distance {
-                s.push_str(&format!(" at distance {d}"));
-            }
-            if let Some(t) = &m.transform {
-                s.push_str(&format!(" {t}"));
-            }
-            if let Some(c) = m.category {
-                s.push_str(&format!(", category {c}"));
-            }
-            if m.empty_file_digest {
-                s.push_str(" (empty-file digest: not a find)");
-            }
-            esc(&s)
-        })
-        .collect();
+    let hits: Vec<String> = h.matches.iter().map(|m| hit_line(m, h)).collect();
     let cell = match thumb {
         Ok(data) => format!(
             "<label class=\"thumb\"><input type=\"checkbox\"><img alt=\"thumbnail\" src=\"data:image/png;base64,{data}\"></label>"
@@ -336,7 +391,7 @@ fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
         "<tr><td><code>{}</code><br><span class=\"note\">SHA-256 {}</span></td><td>{}</td><td>{cell}</td></tr>",
         esc(path),
         h.digests.hex(Algorithm::Sha256).unwrap_or_default(),
-        hits.join("<br>")
+        hits.join("<hr>")
     )
 }
 
