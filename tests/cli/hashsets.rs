@@ -455,3 +455,267 @@ fn a_scan_verifies_every_set_it_uses() {
         stderr(&o)
     );
 }
+
+/// `triage hashset import FILES... --name N -o OUT [ARGS]`.
+fn import_cli(files: &[&Path], out: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "--name", "n", "-o"])
+        .arg(out)
+        .args(files)
+        .args(args);
+    run(cmd, Duration::from_secs(120))
+}
+
+/// `hashset info --json`'s key counts: alg → keys.
+fn key_counts(set: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut cmd = triage();
+    cmd.args(["hashset", "info", "--json"]).arg(set);
+    let o = run(cmd, Duration::from_secs(30));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    meta["set"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["alg"].as_str().unwrap().to_string(),
+                k["keys"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `hash-image` output imports as a PDQ (or pHash) list with no options,
+/// with and without --dihedral, and a scan against it finds the images
+/// (issue 11, item 8).
+#[test]
+fn hash_image_output_imports_as_a_list() {
+    let ev = Evidence::new();
+    let images = repo().join("fixtures/images");
+    let pics = [
+        "noise-257x129.png",
+        "shapes-800x600.png",
+        "radial-1023x767.png",
+    ];
+    for p in pics {
+        std::fs::copy(images.join(p), ev.root().join(p)).unwrap();
+    }
+    for extra in [
+        &[][..],
+        &["--dihedral"][..],
+        &["--perceptual", "pdq,phash"][..],
+    ] {
+        let mut cmd = triage();
+        cmd.arg("hash-image").args(extra);
+        for p in pics {
+            cmd.arg(ev.root().join(p));
+        }
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let list = ev.out("p.txt");
+        std::fs::write(&list, &o.stdout).unwrap();
+        let set = ev.out("p.tset");
+        let o = import_cli(&[&list], &set, &["--force"]);
+        assert_eq!(code(&o), 0, "{extra:?}: {}", stderr(&o));
+        let counts = key_counts(&set);
+        assert_eq!(counts.get("pdq/1"), Some(&3), "{extra:?} {counts:?}");
+        if extra.contains(&"pdq,phash") {
+            assert_eq!(counts.get("phash/1"), Some(&3), "{counts:?}");
+        }
+        let o = scan(ev.root(), &["-q", "--hashset", set.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let h = hits(&o.stdout);
+        for p in pics {
+            assert!(
+                h.iter().any(|l| l.starts_with(&format!("{p} n pdq/1 d=0"))),
+                "{h:?}"
+            );
+        }
+    }
+}
+
+/// `--algorithm` decides only the 64-hex (and 16-hex) lines: MD5 and SHA-1
+/// lines in the same list are imported as what their length says (issue
+/// 11, item 9).
+#[test]
+fn algorithm_decides_only_ambiguous_lengths() {
+    let ev = Evidence::new();
+    let list = ev.out("mixed.txt");
+    std::fs::write(
+        &list,
+        "39cb097008d17660abd0539891a672af\n\
+         a9993e364706816aba3e25717850c26c9cd0d89d\n\
+         ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+    )
+    .unwrap();
+    let set = ev.out("m.tset");
+    let o = import_cli(&[&list], &set, &["--algorithm", "sha256"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let counts = key_counts(&set);
+    for alg in ["md5", "sha1", "sha256"] {
+        assert_eq!(counts.get(alg), Some(&1), "{alg}: {counts:?}");
+    }
+    let o = import_cli(&[&list], &set, &["--algorithm", "blake3", "--force"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(key_counts(&set).get("blake3"), Some(&1));
+    // Without --algorithm the 64-hex line is ambiguous: asked for, exit 2.
+    let o = import_cli(&[&list], &set, &["--force"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("say which with --algorithm"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Windows encodings: a UTF-8 BOM, and UTF-16 LE and BE with a BOM and
+/// CRLF, in a text list and a hashdeep file: every hash imported, and the
+/// source's SHA-256 is of the file's own bytes (issue 11, item 10).
+#[test]
+fn byte_order_marks_and_utf16_lists_import() {
+    let ev = Evidence::new();
+    let text = "39cb097008d17660abd0539891a672af  passwords.txt\r\n\
+                85bebf486af24792085f769afa46717d  tài liệu.txt\r\n";
+    let hashdeep = "%%%% HASHDEEP-1.0\r\n%%%% size,md5,filename\r\n\
+                    ## comment\r\n\
+                    9,39cb097008d17660abd0539891a672af,/e/passwords.txt\r\n\
+                    3,85bebf486af24792085f769afa46717d,/e/tài liệu.txt\r\n";
+    for (name, body) in [("list", text), ("hd", hashdeep)] {
+        let utf16 = |le: bool| {
+            let mut b = if le {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for u in body.encode_utf16() {
+                b.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+            }
+            b
+        };
+        let mut bom8 = b"\xEF\xBB\xBF".to_vec();
+        bom8.extend_from_slice(body.as_bytes());
+        for (enc, bytes) in [
+            ("utf8-bom", bom8),
+            ("utf16le", utf16(true)),
+            ("utf16be", utf16(false)),
+        ] {
+            let list = ev.out(&format!("{name}-{enc}.txt"));
+            std::fs::write(&list, &bytes).unwrap();
+            let set = ev.out(&format!("{name}-{enc}.tset"));
+            let o = import_cli(&[&list], &set, &[]);
+            assert_eq!(code(&o), 0, "{name} {enc}: {}", stderr(&o));
+            assert_eq!(key_counts(&set).get("md5"), Some(&2), "{name} {enc}");
+            let mut cmd = triage();
+            cmd.args(["hashset", "info", "--json"]).arg(&set);
+            let meta: serde_json::Value =
+                serde_json::from_slice(&run(cmd, Duration::from_secs(30)).stdout).unwrap();
+            assert_eq!(
+                meta["set"]["sources"][0]["sha256"],
+                sha256_hex(&bytes),
+                "{name} {enc}"
+            );
+            let mut cmd = triage();
+            cmd.args(["hashset", "lookup"])
+                .arg(&set)
+                .arg("85bebf486af24792085f769afa46717d");
+            let o = run(cmd, Duration::from_secs(30));
+            assert_eq!(code(&o), 1);
+            assert!(
+                String::from_utf8_lossy(&o.stdout).contains("tài liệu.txt"),
+                "{name} {enc}"
+            );
+        }
+    }
+}
+
+/// A set with no entries is refused (exit 5, nothing written) unless
+/// `--allow-empty`; a scan names each set with its entry count and ends
+/// with the match count even when nothing matched (issue 11, item 11).
+#[test]
+fn empty_sets_are_refused_unless_asked_for() {
+    let ev = Evidence::new();
+    ev.file("a", "1");
+    let header_only = ev.out("h.hashdeep");
+    std::fs::write(&header_only, "%%%% HASHDEEP-1.0\n%%%% size,md5,filename\n").unwrap();
+    let garbage = ev.out("g.bin");
+    let mut rng = 0x2545f4914f6cdd1du64;
+    let bytes: Vec<u8> = (0..200_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        })
+        .collect();
+    std::fs::write(&garbage, bytes).unwrap();
+    let set = ev.out("e.tset");
+    let o = import_cli(&[&header_only], &set, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no entries to import: the lists hold no hash"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--allow-empty"), "{}", stderr(&o));
+    assert!(!set.exists());
+    let o = import_cli(&[&garbage], &set, &["--format", "text"]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("were rejected (the first: line 1:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!set.exists(), "no .tset from garbage");
+    let o = import_cli(&[&header_only], &set, &["--allow-empty"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = scan(ev.root(), &["--hashset", set.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("hash set 'n' (alert, 0 entries, verified"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("triage: 0 files matched against 1 set (0 entries)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A list with one 100 MB line: the line is rejected by number, the rest
+/// imported, and memory does not follow the line (issue 11, item 12).
+#[test]
+fn a_huge_line_is_rejected_in_bounded_memory() {
+    use std::io::Write as _;
+    let ev = Evidence::new();
+    let list = ev.out("huge.txt");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&list).unwrap());
+    writeln!(f, "39cb097008d17660abd0539891a672af  first").unwrap();
+    let chunk = vec![b'f'; 1 << 20];
+    for _ in 0..100 {
+        f.write_all(&chunk).unwrap();
+    }
+    writeln!(f).unwrap();
+    writeln!(f, "85bebf486af24792085f769afa46717d  third").unwrap();
+    drop(f);
+    let set = ev.out("huge.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "--name", "n", "--memory", "16", "-o"])
+        .arg(&set)
+        .arg(&list);
+    let (o, peak) = run_measured(cmd, Duration::from_secs(120));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rejected at 2: longer than 65536 bytes: not read"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(key_counts(&set).get("md5"), Some(&2));
+    assert!(
+        peak < 60 << 20,
+        "peak RSS {} MiB for a 100 MiB line",
+        peak >> 20
+    );
+    eprintln!("import of a 100 MiB line: peak RSS {} MiB", peak >> 20);
+}

@@ -82,6 +82,11 @@ pub struct ImportArgs {
     #[arg(long)]
     strict: bool,
 
+    /// Write the set even if no entry was imported (otherwise an error:
+    /// a scan against an empty set finds nothing).
+    #[arg(long)]
+    allow_empty: bool,
+
     /// MiB of keys to sort in memory before using temporary files.
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     memory: usize,
@@ -202,6 +207,7 @@ fn import_cmd(a: ImportArgs) -> Result<Exit> {
         None => Vec::new(),
     };
     opts.strict = a.strict;
+    opts.allow_empty = a.allow_empty;
     opts.memory_budget = a.memory.max(16) << 20;
     let out = a
         .output
@@ -265,7 +271,12 @@ fn import_cmd(a: ImportArgs) -> Result<Exit> {
         if rejected > 0 {
             writeln!(
                 err,
-                "triage: {rejected} lines or records were not imported (listed above)"
+                "triage: {rejected} {} not imported (listed above)",
+                if rejected == 1 {
+                    "line or record was"
+                } else {
+                    "lines or records were"
+                }
             )?;
         }
     }

@@ -11,6 +11,7 @@
 //! or unreadable ends the import with an error and no index is written.
 
 mod encase;
+mod encoding;
 mod hashdeep;
 mod json;
 mod nsrl;
@@ -20,6 +21,13 @@ mod triage_scan;
 use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
+
+pub use encoding::MAX_LINE;
+use encoding::{CapLines, Decoded};
+
+/// Longest line of a `triage scan` log read as a hash list: an entry with
+/// 1,000 frame hashes and their dihedral variants stays well under it.
+pub const MAX_SCAN_LINE: usize = 4 << 20;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -118,8 +126,9 @@ pub struct ImportOptions {
     /// `None`: recognise each file's format from its content.
     pub format: Option<Format>,
     /// The algorithm of hashes whose length does not say (64 hex digits:
-    /// SHA-256, BLAKE3 or PDQ; 16: pHash, dHash, aHash). Applies to every
-    /// untagged hash in the files.
+    /// SHA-256, BLAKE3 or PDQ; 16: pHash, dHash, aHash). Applies only to
+    /// untagged hashes of that length: 32 and 40 hex digits are always MD5
+    /// and SHA-1.
     pub algorithm: Option<KeyAlg>,
     /// The scheme of the set's category codes; `None`: Project VIC for VICS
     /// files, no categories otherwise.
@@ -135,6 +144,10 @@ pub struct ImportOptions {
     pub memory_budget: usize,
     /// Where temporary runs go; `None`: beside the output.
     pub tmp_dir: Option<PathBuf>,
+    /// Write the set even when no entry was imported. Off: a set with no
+    /// entries is an error, since a scan against it can find nothing (a
+    /// header-only list, or a file of the wrong format, says so loudly).
+    pub allow_empty: bool,
 }
 
 impl ImportOptions {
@@ -151,6 +164,7 @@ impl ImportOptions {
             strict: false,
             memory_budget: 512 << 20,
             tmp_dir: None,
+            allow_empty: false,
         }
     }
 }
@@ -417,22 +431,25 @@ pub(crate) fn hex_key(s: &str) -> Result<Vec<u8>, String> {
 
 /// The algorithm of an untagged hex hash of `len` bytes, or why it cannot be told.
 pub(crate) fn alg_for_len(declared: Option<KeyAlg>, len: usize) -> Result<KeyAlg, LenProblem> {
-    if let Some(a) = declared {
-        return if a.width() == len {
-            Ok(a)
-        } else {
-            Err(LenProblem::Wrong(format!(
-                "{} hex digits, but --algorithm {} has {}",
-                len * 2,
-                a,
-                a.width() * 2
-            )))
-        };
-    }
+    // MD5 and SHA-1 lengths say what they are whatever --algorithm says:
+    // it decides only the lengths several algorithms share, so a list that
+    // mixes MD5, SHA-1 and SHA-256 lines imports whole.
     match len {
         16 => Ok(KeyAlg::Md5),
         20 => Ok(KeyAlg::Sha1),
-        32 | 8 => Err(LenProblem::Ambiguous(len)),
+        32 | 8 => match declared {
+            Some(a) if a.width() == len => Ok(a),
+            Some(a) => Err(LenProblem::Wrong(format!(
+                "{} hex digits, and --algorithm {a} is not one of {}",
+                len * 2,
+                if len == 32 {
+                    "sha256, blake3, pdq"
+                } else {
+                    "phash, dhash, ahash"
+                }
+            ))),
+            None => Err(LenProblem::Ambiguous(len)),
+        },
         _ => Err(LenProblem::Wrong(format!(
             "{} hex digits: not MD5 (32), SHA-1 (40), SHA-256/BLAKE3/PDQ (64) or pHash (16)",
             len * 2
@@ -568,7 +585,7 @@ pub fn import_files(
             None => {
                 let mut head = vec![0u8; 64 << 10];
                 let n = read_up_to(&mut file, &mut head).map_err(|e| ImportError::io(f, e))?;
-                detect(&head[..n]).ok_or_else(|| ImportError {
+                detect(&encoding::decode_head(&head[..n])).ok_or_else(|| ImportError {
                     file: Some(f.display().to_string()),
                     ..ImportError::new(
                         "cannot tell the format from the content; say --format (see `triage hashset import --help`)",
@@ -687,7 +704,25 @@ pub fn import_files(
                     shared: imp.file_bytes.clone(),
                 };
                 {
-                    let mut reader = BufReader::with_capacity(1 << 20, &mut tee);
+                    // Bytes → BOM dropped, UTF-16 transcoded → (line formats)
+                    // lines capped → parser. The digest is taken below all of it.
+                    let decoded = BufReader::with_capacity(1 << 20, Decoded::new(&mut tee));
+                    let cap = match format {
+                        Format::Text | Format::Hashdeep | Format::NsrlV2 => Some(MAX_LINE),
+                        // Scan logs: a line holds up to 1,000 frame hashes.
+                        Format::TriageScan => Some(MAX_SCAN_LINE),
+                        _ => None,
+                    };
+                    let (mut reader, long): (Box<dyn BufRead + '_>, _) = match cap {
+                        Some(max) => {
+                            let (capped, long) = CapLines::new(decoded, max, opts.strict);
+                            (
+                                Box::new(BufReader::with_capacity(64 << 10, capped)),
+                                Some(long),
+                            )
+                        }
+                        None => (Box::new(decoded), None),
+                    };
                     let r: &mut dyn BufRead = &mut reader;
                     match format {
                         Format::Text => text::import(r, &mut imp),
@@ -699,6 +734,16 @@ pub fn import_files(
                         Format::NsrlV3 | Format::Encase => Ok(()),
                     }
                     .map_err(located)?;
+                    for line in long.map(|l| l.take()).unwrap_or_default() {
+                        imp.reject(
+                            line,
+                            format!(
+                                "longer than {} bytes: not read (no hash line is this long)",
+                                cap.unwrap_or(MAX_LINE)
+                            ),
+                        )
+                        .map_err(located)?;
+                    }
                     // The digest is of the whole file, even past what the parser needed.
                     io::copy(&mut reader, &mut io::sink()).map_err(|e| ImportError::io(path, e))?;
                 }
@@ -709,6 +754,30 @@ pub fn import_files(
         }
         (imp.progress)(&imp.state);
         sources.push(std::mem::replace(&mut imp.source, empty_source()));
+    }
+    if imp.state.entries == 0 && !opts.allow_empty {
+        let rejected: u64 = sources.iter().map(|s| s.rejected).sum();
+        let why = if rejected > 0 {
+            format!(
+                "all {rejected} {} were rejected (the first: {})",
+                if rejected == 1 {
+                    "line or record"
+                } else {
+                    "lines or records"
+                },
+                sources
+                    .iter()
+                    .flat_map(|s| s.first_rejected.first())
+                    .next()
+                    .map(|r| format!("{} {}: {}", imp.unit, r.at, r.reason))
+                    .unwrap_or_default()
+            )
+        } else {
+            "the lists hold no hash".to_string()
+        };
+        return Err(ImportError::new(format!(
+            "no entries to import: {why}; check the files and --format, or give --allow-empty to write an empty set on purpose"
+        )));
     }
     let meta = SetMeta {
         name: opts.name.clone(),

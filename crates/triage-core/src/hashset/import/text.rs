@@ -44,6 +44,13 @@ enum Line<'a> {
         hex: &'a str,
         rest: &'a str,
     },
+    /// `hex quality tag [8 dihedral hashes] name`: `triage hash-image`
+    Image {
+        hex: &'a str,
+        quality: Option<u8>,
+        alg: KeyAlg,
+        name: String,
+    },
 }
 
 fn is_hex(s: &str) -> bool {
@@ -154,8 +161,44 @@ fn parse(line: &str, first_data_line: bool) -> Result<Line<'_>, String> {
     if after.trim().is_empty() {
         return Ok(Line::Bare { hex });
     }
+    if let Some(image) = image_line(hex, after) {
+        return Ok(image);
+    }
     let shown: String = after.chars().take(40).collect();
     Err(format!("unexpected text after the hash: {shown:?}"))
+}
+
+/// `triage hash-image` output after the hash: ` QUALITY TAG [DIHEDRAL×8] NAME`,
+/// QUALITY a number or `-`, TAG a perceptual tag (`pdq/1`, `phash/1`…).
+fn image_line<'a>(hex: &'a str, after: &str) -> Option<Line<'a>> {
+    let rest = after.strip_prefix(' ')?;
+    let (q, rest) = rest.split_once(' ')?;
+    let (tag, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let alg = KeyAlg::from_tag(tag)?;
+    let quality = match q {
+        "-" => None,
+        q => Some(q.parse::<u8>().ok().filter(|q| *q <= 100)?),
+    };
+    // With --dihedral, the 8 rotated and mirrored hashes come before the
+    // name; the entry is the hash as stored.
+    let mut dihedral = 0;
+    while dihedral < 8
+        && let Some((h, more)) = rest.split_once(' ')
+        && h.len() == hex.len()
+        && is_hex(h)
+    {
+        rest = more;
+        dihedral += 1;
+    }
+    if dihedral != 0 && dihedral != 8 {
+        return None;
+    }
+    Some(Line::Image {
+        hex,
+        quality,
+        alg,
+        name: rest.to_string(),
+    })
 }
 
 /// Whether a first line looks like one of the forms above (for detection).
@@ -168,6 +211,7 @@ pub(super) fn looks_like_hash_line(line: &[u8]) -> bool {
         Ok(Line::Fields { hex, .. } | Line::Sum { hex, .. } | Line::Bare { hex }) => {
             matches!(hex.len(), 16 | 32 | 40 | 64)
         }
+        Ok(Line::Image { hex, alg, .. }) => hex.len() == alg.width() * 2,
         _ => false,
     }
 }
@@ -258,6 +302,28 @@ fn item_of(line: Line<'_>, at: u64, declared: Option<KeyAlg>) -> Result<Item, Li
             item.info = info_json(&[("name", Value::String(name))]);
         }
         Line::Bare { hex } => item.keys.push(key_for(hex, declared)?),
+        Line::Image {
+            hex,
+            quality,
+            alg,
+            name,
+        } => {
+            let key = hex_key(hex).map_err(LineError::Reject)?;
+            if key.len() != alg.width() {
+                return Err(LineError::Reject(format!(
+                    "{} hex digits for {alg}, which has {}",
+                    hex.len(),
+                    alg.width() * 2
+                )));
+            }
+            item.quality = quality;
+            let mut pairs = vec![("name", Value::String(name))];
+            if let Some(q) = quality {
+                pairs.insert(0, ("quality", Value::from(q)));
+            }
+            item.info = info_json(&pairs);
+            item.keys.push((alg, key));
+        }
         Line::Fields { hex, rest } => {
             // ThreatExchange lists: 64 hex digits followed by fields are PDQ.
             let declared = declared.or((hex.len() == 64).then_some(KeyAlg::Pdq));
@@ -395,10 +461,15 @@ mod tests {
             key_for(sha, Some(KeyAlg::Sha256)).ok().unwrap().0,
             KeyAlg::Sha256
         );
-        assert!(matches!(
-            key_for("39cb097008d17660abd0539891a672af", Some(KeyAlg::Sha256)),
-            Err(LineError::Reject(_))
-        ));
+        // --algorithm decides only shared lengths: 32 hex digits stay MD5.
+        assert_eq!(
+            key_for("39cb097008d17660abd0539891a672af", Some(KeyAlg::Sha256))
+                .ok()
+                .unwrap()
+                .0,
+            KeyAlg::Md5
+        );
+        assert!(matches!(key_for(sha, Some(KeyAlg::Md5)), Err(LineError::Reject(_))));
         assert!(matches!(key_for("abc", None), Err(LineError::Reject(_))));
         assert!(matches!(
             key_for("0123456789abcdef0123", None),
