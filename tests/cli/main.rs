@@ -5,6 +5,7 @@
 //! b3sum, setpriv, mount) print why they skip when it is missing.
 
 mod audit;
+mod exits;
 mod filesystems;
 mod hashsets;
 mod images;

@@ -631,7 +631,7 @@ fn progress_never_touches_stdout() {
         .collect();
     assert_eq!(lines.len(), 4, "{err}");
     assert!(lines[0].starts_with("triage: ") && lines[0].contains("hashing thread"));
-    assert!(lines[1].starts_with("triage: 1 files hashed"));
+    assert!(lines[1].starts_with("triage: 1 file hashed"));
     assert_eq!(
         lines[2],
         "triage: no hash set given: files were hashed, not matched (add --hashset)"

@@ -64,9 +64,13 @@ pub fn keygen(args: KeygenArgs) -> Result<Exit> {
     }
     write_new(&args.output, key.to_pem()?.as_bytes(), 0o600)?;
     write_new(&pub_path, public.to_pem()?.as_bytes(), 0o644)?;
-    println!("private key: {} (keep it secret)", args.output.display());
-    println!("public key:  {}", pub_path.display());
-    println!("fingerprint: {}", public.fingerprint());
+    writeln!(
+        std::io::stdout(),
+        "private key: {} (keep it secret)",
+        args.output.display()
+    )?;
+    writeln!(std::io::stdout(), "public key:  {}", pub_path.display())?;
+    writeln!(std::io::stdout(), "fingerprint: {}", public.fingerprint())?;
     Ok(Exit::Clean)
 }
 
@@ -76,20 +80,68 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)
-        .with_context(|| format!("cannot create '{}'", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => usage(format!(
+                "cannot create '{}': its directory does not exist",
+                path.display()
+            )),
+            _ => anyhow::Error::new(e).context(format!("cannot create '{}'", path.display())),
+        })?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        // No half-written key is left behind.
+        let _ = std::fs::remove_file(path);
+        return Err(anyhow::Error::new(e).context(format!("cannot write '{}'", path.display())));
+    }
     Ok(())
 }
 
 pub fn read_public_key(path: &Path) -> Result<PublicKey> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the public key '{}'", path.display()))?;
+        .map_err(|e| crate::input_error(e, &format!("the public key '{}'", path.display())))?;
     PublicKey::from_pem(&text).map_err(|e| usage(format!("'{}': {e}", path.display())))
+}
+
+/// Refuses what is not an audit log at all (exit 2: a wrong input), so
+/// that "altered" (exit 6) is said only of logs. Every log line starts
+/// `{"seq":`; a log whose first line was altered still does, mostly, and
+/// then fails verification as it should.
+pub fn require_log(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 7];
+    let mut f = open_log(path)
+        .map_err(|e| crate::input_error(e, &format!("the log '{}'", path.display())))?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(crate::input_error(
+                    e,
+                    &format!("the log '{}'", path.display()),
+                ));
+            }
+        }
+    }
+    if &head[..n] != br#"{"seq":"# {
+        return Err(usage(format!(
+            "'{}' is not a triage audit log ({}): give the JSON Lines file `triage scan -o` wrote",
+            path.display(),
+            if n == 0 {
+                "it is empty"
+            } else {
+                "its first line is not a chained record"
+            }
+        )));
+    }
+    Ok(())
 }
 
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
     let expected = args.pubkey.as_deref().map(read_public_key).transpose()?;
+    require_log(&args.log)?;
     let open =
         || open_log(&args.log).with_context(|| format!("cannot open '{}'", args.log.display()));
     let check = check_log(open()?, expected.as_ref())
@@ -135,26 +187,40 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
             ),
             _ => "not signed (seals are SHA-256 only)".to_string(),
         };
-        println!(
+        writeln!(
+            std::io::stdout(),
             "{name}: {} lines, {} entries, {} checkpoints, {} resumes verify; {signed}",
             check.lines,
             check.state.tally.entries(),
             check.checkpoints,
             check.resumes
-        );
+        )?;
         match status {
-            Status::Complete => println!("{name}: complete: the footer's totals match the records"),
-            Status::Interrupted => println!(
+            Status::Complete => writeln!(
+                std::io::stdout(),
+                "{name}: complete: the footer's totals match the records"
+            )?,
+            Status::Interrupted => writeln!(
+                std::io::stdout(),
                 "{name}: the scan was interrupted (the footer says so); `triage scan --resume` finishes it"
-            ),
-            _ => println!(
-                "{name}: the last sealed line is {}; `triage scan --resume` finishes the scan",
-                check
-                    .last_sealed_line
-                    .map_or_else(|| "none".to_string(), |l| l.to_string())
-            ),
+            )?,
+            _ => match check.last_sealed_line {
+                Some(l) => writeln!(
+                    std::io::stdout(),
+                    "{name}: the last sealed line is {l}; `triage scan --resume` finishes the scan"
+                )?,
+                None => writeln!(
+                    std::io::stdout(),
+                    "{name}: no line is sealed yet (the scan stopped before its first checkpoint); \
+                     `triage scan --resume` finishes the scan"
+                )?,
+            },
         }
-        println!("{name}: chain head {}", to_hex(&check.head()));
+        writeln!(
+            std::io::stdout(),
+            "{name}: chain head {}",
+            to_hex(&check.head())
+        )?;
     }
     let mut exit = match status {
         Status::Complete => Exit::Clean,
@@ -164,24 +230,25 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
         let audit = audit_evidence(open()?, root, args.threads)
             .map_err(|e| anyhow::Error::msg(e.to_string()))?;
         for p in &audit.changed {
-            println!("changed: {p}");
+            writeln!(std::io::stdout(), "changed: {p}")?;
         }
         for (from, to) in &audit.moved {
-            println!("moved: {from} -> {to}");
+            writeln!(std::io::stdout(), "moved: {from} -> {to}")?;
         }
         for p in &audit.missing {
-            println!("missing: {p}");
+            writeln!(std::io::stdout(), "missing: {p}")?;
         }
         for p in &audit.new {
-            println!("new: {p}");
+            writeln!(std::io::stdout(), "new: {p}")?;
         }
         for p in &audit.previously_unread {
-            println!("previously unread: {p}");
+            writeln!(std::io::stdout(), "previously unread: {p}")?;
         }
         for (p, e) in &audit.failed {
-            println!("failed: {p}: {e}");
+            writeln!(std::io::stdout(), "failed: {p}: {e}")?;
         }
-        println!(
+        writeln!(
+            std::io::stdout(),
             "evidence {}: {} files matched, {} changed, {} moved, {} missing, {} new, {} previously unread, {} failed",
             root.display(),
             audit.matched,
@@ -191,7 +258,7 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
             audit.new.len(),
             audit.previously_unread.len(),
             audit.failed.len()
-        );
+        )?;
         if !audit.unchanged() {
             exit = Exit::VerifyFailed;
         }

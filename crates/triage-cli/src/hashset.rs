@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use triage_core::hash::from_hex;
@@ -248,7 +248,24 @@ fn import_cmd(a: ImportArgs) -> Result<Exit> {
         bar.finish_and_clear();
     }
     let report = result.map_err(|e| {
-        if e.needs_option {
+        let missing = e.io.as_ref().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::IsADirectory
+                    | io::ErrorKind::PermissionDenied
+            )
+        }) && e.at.is_none();
+        if missing {
+            usage(format!(
+                "{}: {}; nothing was written",
+                e.file.as_deref().unwrap_or("input"),
+                match e.io.as_ref().map(io::Error::kind) {
+                    Some(io::ErrorKind::NotFound) => "does not exist".to_string(),
+                    _ => e.message.clone(),
+                }
+            ))
+        } else if e.needs_option {
             usage(format!("import failed; nothing was written: {e}"))
         } else {
             anyhow::anyhow!("{e}").context("import failed; nothing was written")
@@ -396,7 +413,12 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     };
     match index.verify() {
         Ok(()) => {
-            println!("{}: OK, blake3 {}", a.index.display(), index.content_hash());
+            writeln!(
+                std::io::stdout(),
+                "{}: OK, blake3 {}",
+                a.index.display(),
+                index.content_hash()
+            )?;
             Ok(Exit::Clean)
         }
         Err(e) => {
@@ -431,11 +453,29 @@ fn print_entry(
 }
 
 fn lookup(a: LookupArgs) -> Result<Exit> {
+    use triage_core::matching::{MAX_IMG_DISTANCE, MAX_PDQ_DISTANCE};
     let index = open(&a.index)?;
+    if a.distance > MAX_PDQ_DISTANCE {
+        return Err(usage(format!(
+            "--distance {} is beyond {MAX_PDQ_DISTANCE} (half of PDQ's 256 bits), where unrelated pictures match",
+            a.distance
+        )));
+    }
+    if a.distance > MAX_IMG_DISTANCE
+        && index
+            .algorithms()
+            .any(|k| k.is_perceptual() && k.width() == 8)
+    {
+        return Err(usage(format!(
+            "--distance {} is beyond {MAX_IMG_DISTANCE} (half of 64 bits) for this set's pHash/dHash/aHash keys",
+            a.distance
+        )));
+    }
     let mut out = io::stdout().lock();
     let mut found = false;
     for hex in &a.hashes {
-        let key = from_hex(hex.trim()).with_context(|| format!("'{hex}' is not hexadecimal"))?;
+        let key = from_hex(hex.trim())
+            .ok_or_else(|| usage(format!("'{hex}' is not a hexadecimal hash")))?;
         for alg in index.algorithms().collect::<Vec<_>>() {
             if alg.width() != key.len() {
                 continue;

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use triage_core::perceptual::{ImgHashAlg, Perceptual, PerceptualConfig, perceptual_hashes};
 
 use exit::Exit;
@@ -49,7 +49,6 @@ enum Command {
     /// Every entry ends as a record: hashed, skipped (with the reason) or
     /// failed (with the OS error and the bytes read). Records come in byte
     /// order of their paths, so two scans of the same tree are identical.
-    #[command(after_help = exit::HELP)]
     Scan(scan::ScanArgs),
 
     /// Check an audit log: hash chain, sequence, seals, signatures and
@@ -58,14 +57,12 @@ enum Command {
     /// On failure, names the first line that does not verify and why
     /// (exit 6). A log that verifies but has no footer (a killed scan) is
     /// incomplete (exit 7): `triage scan --resume LOG` finishes it.
-    #[command(after_help = exit::HELP)]
     Verify(audit::VerifyArgs),
 
     /// Write an audit log as DFXML, CASE/UCO JSON-LD, CSV, VICS 2.0 or HTML.
     ///
     /// The log is verified first; an altered or damaged log gives no report
     /// (exit 6). The log is only read.
-    #[command(after_help = exit::HELP)]
     Report(report::ReportArgs),
 
     /// Make an Ed25519 key pair for signing audit logs (PEM files that
@@ -77,7 +74,7 @@ enum Command {
     /// One line per file, `HASH QUALITY TAG PATH` (with --dihedral, the 8
     /// dihedral hashes follow the tag). Files that cannot be decoded are
     /// reported on stderr and make the exit code 3.
-    #[command(name = "hash-image", after_help = exit::HELP)]
+    #[command(name = "hash-image")]
     HashImage(HashImageArgs),
 
     /// Hash sets: import agency lists into indexes, describe, verify, query.
@@ -103,15 +100,21 @@ struct HashImageArgs {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One error style: clap's message, with our prefix and no colour.
+            let text = e.render().to_string();
+            eprint!("triage: {text}");
+            return ExitCode::from(Exit::Usage.code());
+        }
         Err(e) => {
+            // --help, --version: on stdout.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                Exit::Usage.code()
-            } else {
-                0
-            });
+            return ExitCode::from(0);
         }
     };
     let code = match run(cli) {
@@ -125,6 +128,47 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code.code())
+}
+
+/// The command line, with each command's exit codes in its `--help` and
+/// the build (git commit, decoders compiled in) in `--version`.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command()
+        .version(version())
+        .color(clap::ColorChoice::Never);
+    for (path, codes) in exit::COMMANDS {
+        let help = exit::help(codes);
+        cmd = match path {
+            [one] => cmd.mut_subcommand(*one, |c| c.after_help(help)),
+            [group, sub] => {
+                cmd.mut_subcommand(*group, |g| g.mut_subcommand(*sub, |c| c.after_help(help)))
+            }
+            _ => cmd,
+        };
+    }
+    cmd
+}
+
+/// `0.1.0 (git 1a2b3c4d, release, decode: jpeg png …)`.
+fn version() -> &'static str {
+    let b = triage_core::record::provenance::BuildInfo::current();
+    let decode: Vec<&str> = b
+        .features
+        .iter()
+        .map(|f| f.strip_prefix("decode:").unwrap_or(f))
+        .collect();
+    let v = format!(
+        "{} (git {}, {} build, {}; decodes {})",
+        env!("CARGO_PKG_VERSION"),
+        b.git_commit
+            .as_deref()
+            .unwrap_or("unknown: built outside a checkout"),
+        b.profile,
+        b.target,
+        decode.join(" ")
+    );
+    // Once per process, for clap's 'static version string.
+    Box::leak(v.into_boxed_str())
 }
 
 /// Decoded images are tens of MB each; glibc maps every allocation over its
@@ -298,10 +342,9 @@ fn read_evidence(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

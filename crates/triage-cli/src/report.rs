@@ -59,6 +59,7 @@ pub fn report(args: ReportArgs) -> Result<Exit> {
     if args.thumbnails && format != ReportFormat::Html {
         return Err(usage("--thumbnails is for --format html"));
     }
+    crate::audit::require_log(&args.log)?;
     let options = ReportOptions {
         pubkey: args.pubkey.as_deref().map(read_public_key).transpose()?,
         thumbnails: args.thumbnails,

@@ -739,7 +739,7 @@ fn case_info(args: &ScanArgs) -> Result<Option<CaseInfo>> {
 fn read_signing_key(path: Option<&Path>) -> Result<Option<SigningKey>> {
     let Some(path) = path else { return Ok(None) };
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the signing key '{}'", path.display()))?;
+        .map_err(|e| crate::input_error(e, &format!("the signing key '{}'", path.display())))?;
     SigningKey::from_pem(&text).map(Some).map_err(|e| {
         usage(format!(
             "'{}': {e} (make one with `triage keygen`)",
@@ -909,9 +909,10 @@ fn describe(s: &Summary) -> String {
         ));
     }
     format!(
-        "{} files hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
-         {} skipped{}, {} failed{}, {} directories, in {:.2} s{}{matches}",
+        "{} {} hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
+         {} skipped{}, {} failed{}, {} {}, in {:.2} s{}{matches}",
         s.files_hashed,
+        plural(s.files_hashed, "file", "files"),
         s.bytes_hashed,
         s.empty_files,
         s.images_hashed,
@@ -922,6 +923,7 @@ fn describe(s: &Summary) -> String {
         s.failed_total(),
         breakdown(&s.failed),
         s.directories,
+        plural(s.directories, "directory", "directories"),
         s.duration_secs,
         rate
     )

@@ -20,6 +20,17 @@ use super::{ImportError, Importer, Item};
 use crate::hashset::KeyAlg;
 
 const RECORDS: usize = 0x480;
+/// The first bytes of every EnCase `.hash` file.
+pub(super) const MAGIC: &[u8] = b"HASH\r\n\xff\0";
+
+/// The error for a file that lacks the EnCase magic.
+pub(super) fn not_encase() -> ImportError {
+    ImportError::new(
+        "not an EnCase .hash file (it does not start with EnCase's \"HASH\" signature); \
+         drop --format to have the format recognised",
+    )
+    .needs_option()
+}
 const RECORD_LEN: usize = 18;
 
 fn utf16z(b: &[u8]) -> String {
@@ -33,7 +44,10 @@ fn utf16z(b: &[u8]) -> String {
 
 /// Reads one `.hash` file.
 pub(super) fn import(data: &[u8], imp: &mut Importer<'_>) -> Result<(), ImportError> {
-    if data.len() < RECORDS || !data.starts_with(b"HASH\r\n\xff\0") {
+    if !data.starts_with(MAGIC) {
+        return Err(not_encase());
+    }
+    if data.len() < RECORDS {
         return Err(ImportError::new(format!(
             "EnCase hash file of {} bytes is shorter than its {RECORDS}-byte header: truncated",
             data.len()

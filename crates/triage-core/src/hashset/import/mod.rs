@@ -687,9 +687,15 @@ pub fn import_files(
                 if *format == Format::NsrlV3 {
                     nsrl::import_v3(path, &mut imp).map_err(located)?;
                 } else {
-                    let mut data = Vec::new();
-                    crate::sys::open_quiet(path)
-                        .and_then(|mut f| f.read_to_end(&mut data))
+                    // Checked before the whole file is read into memory.
+                    let mut data = vec![0u8; encase::MAGIC.len()];
+                    let mut f =
+                        crate::sys::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
+                    let n = read_up_to(&mut f, &mut data).map_err(|e| ImportError::io(path, e))?;
+                    if data[..n] != *encase::MAGIC {
+                        return Err(located(encase::not_encase()));
+                    }
+                    f.read_to_end(&mut data)
                         .map_err(|e| ImportError::io(path, e))?;
                     encase::import(&data, &mut imp).map_err(located)?;
                 }

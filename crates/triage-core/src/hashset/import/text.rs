@@ -469,7 +469,10 @@ mod tests {
                 .0,
             KeyAlg::Md5
         );
-        assert!(matches!(key_for(sha, Some(KeyAlg::Md5)), Err(LineError::Reject(_))));
+        assert!(matches!(
+            key_for(sha, Some(KeyAlg::Md5)),
+            Err(LineError::Reject(_))
+        ));
         assert!(matches!(key_for("abc", None), Err(LineError::Reject(_))));
         assert!(matches!(
             key_for("0123456789abcdef0123", None),
