@@ -300,7 +300,7 @@ fn tampering_is_found_and_the_line_named() {
 #[test]
 fn openssl_verifies_a_checkpoint_signature() {
     if !have("openssl") {
-        eprintln!("skipped: openssl not installed");
+        skip("openssl is not installed (apt-get install openssl)");
         return;
     }
     use base64::Engine as _;

@@ -204,7 +204,7 @@ fn hundred_gib_sparse_file() {
 fn unreadable_directory_as_an_unprivileged_user() {
     let is_root = unsafe { libc::geteuid() } == 0;
     if is_root && !have("setpriv") {
-        eprintln!("skipped: running as root without setpriv (apt-get install util-linux)");
+        skip("running as root without setpriv (apt-get install util-linux)");
         return;
     }
     let ev = Evidence::new_in(std::path::Path::new("/tmp"));
@@ -252,7 +252,7 @@ fn sockets_and_device_nodes_are_skipped() {
     if made {
         want.push(("null-dev", "char_device"));
     } else {
-        eprintln!("skipped the device node: mknod needs root");
+        skip("mknod needs root: the device node");
     }
     let o = scan(ev.root(), &["-q"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -211,7 +211,7 @@ fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
 fn shared_samples_hit_the_dfvfs_files() {
     let dir = repo().join("../shared/examples/hashsets");
     if !dir.exists() {
-        eprintln!("skipped: {} is absent", dir.display());
+        skip(&format!("{} is absent", dir.display()));
         return;
     }
     let ev = Evidence::new();
@@ -262,7 +262,7 @@ fn shared_samples_hit_the_dfvfs_files() {
 #[test]
 fn hashdeep_list_matches_what_hashdeep_m_matches() {
     if !have("hashdeep") {
-        eprintln!("skipped: hashdeep is not installed");
+        skip("hashdeep is not installed (apt-get install hashdeep)");
         return;
     }
     let root = repo().join("fixtures/evidence").canonicalize().unwrap();

@@ -2,7 +2,8 @@
 //!
 //! One harness (this file) with a module per topic, in the manner of fd's
 //! and ripgrep's test suites. Tests that need an outside tool (hashdeep,
-//! b3sum, setpriv, mount) print why they skip when it is missing.
+//! b3sum, setpriv, mount) go through `skip`: a failure under CI=true, a
+//! printed skip elsewhere.
 
 mod audit;
 mod exits;
@@ -11,5 +12,7 @@ mod hashsets;
 mod images;
 mod reports;
 mod scan;
+#[path = "../support/skip.rs"]
+mod skip;
 mod testenv;
 mod untouched;

@@ -127,9 +127,7 @@ fn dfxml_validates_against_the_schema_and_reads_back() {
         let o = run(cmd, Duration::from_secs(60));
         assert_eq!(code(&o), 0, "xmllint: {}", stderr(&o));
     } else {
-        eprintln!(
-            "skipped schema validation: xmllint not installed (apt-get install libxml2-utils)"
-        );
+        skip("xmllint is not installed (apt-get install libxml2-utils): DFXML schema validation");
     }
     let files = dfxml::read(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
     let want = log_entries(&log);
@@ -168,7 +166,7 @@ fn dfxml_validates_against_the_schema_and_reads_back() {
         assert_eq!(f[0].filename.to_str(), Some("passwords.txt"));
         assert_eq!(f[0].hashes["md5"], "39cb097008d17660abd0539891a672af");
     } else {
-        eprintln!("skipped the ../shared DFXML sample: ../shared is absent");
+        skip("../shared is absent: the shared DFXML sample");
     }
 }
 
@@ -189,7 +187,7 @@ fn case_json_ld_validates_and_carries_the_files() {
             stderr(&o)
         );
     } else {
-        eprintln!("skipped CASE validation: case_validate not installed (pip install case-utils)");
+        skip("case_validate is not installed (pip install case-utils): CASE validation");
     }
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let graph = doc["@graph"].as_array().unwrap();

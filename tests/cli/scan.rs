@@ -68,7 +68,9 @@ fn fixture_digests_match_coreutils_and_b3sum() {
 fn large_file_digests_match_the_tools() {
     let tools = ["md5sum", "sha1sum", "sha256sum", "b3sum"];
     if !tools.iter().all(|t| have(t)) {
-        eprintln!("skipped: needs md5sum, sha1sum, sha256sum and b3sum on PATH");
+        skip(
+            "needs md5sum, sha1sum, sha256sum and b3sum on PATH (apt-get install coreutils b3sum)",
+        );
         return;
     }
     let ev = Evidence::new();
@@ -112,7 +114,7 @@ fn empty_and_one_byte_files() {
 #[test]
 fn multi_gib_sparse_file() {
     if !have("md5sum") || !have("b3sum") {
-        eprintln!("skipped: needs md5sum and b3sum on PATH");
+        skip("needs md5sum and b3sum on PATH (apt-get install coreutils b3sum)");
         return;
     }
     let ev = Evidence::new();
@@ -282,7 +284,7 @@ fn unreadable_file_fails_with_the_os_error() {
     std::fs::set_permissions(ev.path(b"a-secret"), PermissionsExt::from_mode(0o000)).unwrap();
     let is_root = unsafe { libc::geteuid() } == 0;
     if is_root && !have("setpriv") {
-        eprintln!("skipped: running as root without setpriv to drop privileges");
+        skip("running as root without setpriv to drop privileges (apt-get install util-linux)");
         return;
     }
     // A set listing b-open (MD5 of "o"), readable by nobody.
@@ -468,7 +470,7 @@ fn two_scans_give_identical_records() {
 #[test]
 fn hashdeep_audit_accepts_our_output() {
     if !have("hashdeep") {
-        eprintln!("skipped: hashdeep not installed (apt-get install hashdeep)");
+        skip("hashdeep is not installed (apt-get install hashdeep)");
         return;
     }
     let ev = Evidence::new();
@@ -696,4 +698,56 @@ fn closed_pipe_ends_quietly() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// The progress line fits the terminal, however narrow: drawn under a
+/// pseudo-terminal of 40, 70 and 120 columns (util-linux `script`), no
+/// frame of it is wider than the terminal, so it never wraps (issue 11,
+/// item 16).
+#[test]
+fn progress_fits_the_terminal_width() {
+    if !have("script") {
+        skip("script is not installed (apt-get install bsdutils)");
+        return;
+    }
+    let ev = Evidence::new();
+    // Hashed as zeros, without I/O: long enough for several frames.
+    ev.sparse(
+        "a-rather-long-file-name-to-overflow-a-narrow-terminal.bin",
+        1 << 30,
+        &[(0, b"x")],
+    );
+    let log = ev.out("p.jsonl");
+    for cols in [40, 70, 120] {
+        let typescript = ev.out(&format!("typescript-{cols}"));
+        let inner = format!(
+            "stty rows 24 cols {cols}; {} scan {} --no-case --hash md5 -o {} --force",
+            env!("CARGO_BIN_EXE_triage"),
+            ev.root().display(),
+            log.display()
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &inner]).arg(&typescript);
+        let o = run(cmd, Duration::from_secs(120));
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+        // Frames are separated by CR, LF and the erase-line escape.
+        let frames: Vec<&str> = text
+            .split(['\r', '\n'])
+            .flat_map(|l| l.split("\x1b[2K"))
+            .filter(|f| f.contains(" ETA ") || f.contains("entries"))
+            .filter(|f| !f.starts_with("triage:") && !f.starts_with("Script "))
+            .collect();
+        assert!(
+            !frames.is_empty(),
+            "no progress drawn at {cols} columns: {text:?}"
+        );
+        for f in &frames {
+            assert!(
+                f.chars().count() <= cols,
+                "{} > {cols}: {f:?}",
+                f.chars().count()
+            );
+        }
+    }
 }

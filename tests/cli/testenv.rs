@@ -1,5 +1,6 @@
 //! A throw-away evidence tree per test, and a way to run the real binary.
 
+pub use crate::skip::skip;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -303,7 +304,7 @@ pub fn mount(args: &[&std::ffi::OsStr], target: std::path::PathBuf, what: &str) 
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipped: {what} not permitted here (needs root)");
+        skip(&format!("{what} is not permitted here (needs root)"));
     }
     ok.then_some(Unmount(target))
 }

@@ -5,7 +5,12 @@
 //!
 //! Tests that read `../shared` skip with a printed reason when it is absent.
 
+#[path = "../support/skip.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
+
+use skip::skip;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use triage_core::hash::from_hex;
@@ -21,10 +26,10 @@ fn shared(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
-            "skipped: {} is absent (../shared is not checked out)",
+        skip(&format!(
+            "{} is absent (../shared is not checked out)",
             p.display()
-        );
+        ));
         None
     }
 }

@@ -8,7 +8,12 @@
 //! be within 6 bits, and the test reports how many match exactly.
 //! Skips, saying why, when `../shared` is absent (a fresh user clone).
 
+#[path = "../support/skip.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
+
+use skip::skip;
 
 use triage_core::perceptual::decode::{DecodeLimits, decode_rgb8};
 use triage_core::perceptual::pdq::{PdqHash, pdq_rgb8};
@@ -100,9 +105,7 @@ fn sixteen_bit_png_scales_to_the_same_pixels() {
 #[test]
 fn matches_the_reference_on_metas_test_images() {
     let Some(dir) = shared() else {
-        eprintln!(
-            "skipped: ../shared/pdq-reference not present (it ships beside the repository, not in it)"
-        );
+        skip("../shared/pdq-reference is absent (it ships beside the repository, not in it)");
         return;
     };
     let (mut png, mut jpeg_exact, mut jpeg, mut worst, mut worst_dih) = (0, 0, 0, 0, 0);

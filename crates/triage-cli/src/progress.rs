@@ -12,22 +12,63 @@ pub fn wanted(force: bool, quiet: bool) -> bool {
     force || (!quiet && std::io::stderr().is_terminal())
 }
 
+/// The bar's styles for a terminal `cols` wide: (while counting, totals
+/// known). The fixed parts must fit, or the line wraps and each redraw
+/// scrolls; the message (`{wide_msg}`) gets what is left, cut to fit.
+fn styles(cols: u16) -> (ProgressStyle, ProgressStyle) {
+    let (counting, known) = if cols >= 100 {
+        (
+            "{spinner} {elapsed_precise} {bytes} {bytes_per_sec} | {wide_msg}",
+            "{elapsed_precise} [{bar:20}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} | {wide_msg}",
+        )
+    } else if cols >= 60 {
+        (
+            "{spinner} {bytes} {bytes_per_sec} {wide_msg}",
+            "{percent:>3}% {bytes}/{total_bytes} ETA {eta} {wide_msg}",
+        )
+    } else {
+        (
+            "{spinner} {bytes} {wide_msg}",
+            "{percent:>3}% ETA {eta} {wide_msg}",
+        )
+    };
+    let style = |t: &str| {
+        ProgressStyle::with_template(t)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .progress_chars("=> ")
+    };
+    (style(counting), style(known))
+}
+
+/// The terminal's width (80 when stderr is not a terminal: `--progress`).
+fn columns() -> u16 {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, cols)| cols)
+}
+
 /// Draws `progress` until `done` is closed, calling `tick` at each redraw.
+/// The line is fitted to the terminal's width at every redraw (see
+/// [`styles`]), so it never wraps, also after a resize.
 pub fn draw(progress: Progress, done: Receiver<()>, mut tick: impl FnMut()) {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
-    let counting =
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {bytes} {bytes_per_sec} | {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let known = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:25}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} | {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(counting);
+    let mut cols = columns();
+    let (mut counting, mut known) = styles(cols);
+    bar.set_style(counting.clone());
     let mut styled = false;
     while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(100)) {
         tick();
         let s = progress.snapshot();
+        let now = columns();
+        if now != cols {
+            cols = now;
+            (counting, known) = styles(cols);
+            bar.set_style(if styled {
+                known.clone()
+            } else {
+                counting.clone()
+            });
+        }
         if s.totals_final && !styled {
             bar.set_style(known.clone());
             styled = true;
