@@ -323,6 +323,61 @@ mod tests {
         assert_eq!(decode(b"\xFF", 1), b"\xFF");
     }
 
+    /// Against the obvious reference (split into lines, blank the long
+    /// ones) on random line lengths around the bound, random buffer sizes
+    /// and random read sizes.
+    #[test]
+    fn cap_lines_equals_the_reference() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..300 {
+            let max = 1 + next(40) as usize;
+            let mut input = Vec::new();
+            for _ in 0..next(12) {
+                let len = next(max as u64 * 2 + 2) as usize;
+                input.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                input.push(b'\n');
+            }
+            if next(2) == 0 {
+                input.extend(b"tail-without-newline".iter().take(next(21) as usize));
+            }
+            let (mut want, mut want_long) = (Vec::new(), Vec::new());
+            for (i, line) in input.split_inclusive(|&b| b == b'\n').enumerate() {
+                let content = line.len() - usize::from(line.ends_with(b"\n"));
+                if content > max {
+                    want.push(b'\n');
+                    want_long.push(i as u64 + 1);
+                } else {
+                    want.extend_from_slice(line);
+                }
+            }
+            let cap = 1 + next(16) as usize;
+            let (mut r, long) =
+                CapLines::new(io::BufReader::with_capacity(cap, &input[..]), max, false);
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 1 + next(9) as usize];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(
+                got,
+                want,
+                "max {max} input {:?}",
+                String::from_utf8_lossy(&input)
+            );
+            assert_eq!(*long.borrow(), want_long);
+        }
+    }
+
     #[test]
     fn long_lines_are_replaced_and_numbered() {
         let long = "a".repeat(100);
