@@ -62,6 +62,7 @@ pub mod fuzzing;
 pub mod hash;
 pub mod hashset;
 pub mod identify;
+pub mod item;
 pub mod matching;
 pub mod path;
 pub mod perceptual;

@@ -1,6 +1,7 @@
 //! Match stage, part 2: a hashed file against the opened hash sets.
 //!
-//! Input: a file's digests and perceptual hashes, and the [`Index`]es the
+//! Input: a file's digests and perceptual hashes (not its record: the
+//! audit log depends on this stage, never the other way), and the [`Index`]es the
 //! scan was given. Output: every [`Match`], in a fixed order (set, then
 //! algorithm, then distance), each naming the set, the entry and where it
 //! came from, how it matched (exact digest, or perceptual hash at a Hamming
@@ -21,11 +22,10 @@
 
 use std::sync::Arc;
 
-use crate::hash::Algorithm;
+use crate::hash::{Algorithm, Digests};
 use crate::hashset::{Category, EntryFlags, Index, KeyAlg, SetEntry, SetKind};
 use crate::perceptual::Perceptual;
 use crate::perceptual::pdq::Dihedral;
-use crate::record::Hashed;
 
 /// Thresholds of near matching.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,8 +284,13 @@ impl Matcher {
         v
     }
 
-    /// Every hit of `h`, and why near matching was skipped, if it was.
-    pub fn match_file(&self, h: &Hashed) -> (Vec<Match>, Option<String>) {
+    /// Every hit of a file with these digests and perceptual hashes, and
+    /// why near matching was skipped, if it was.
+    pub fn match_file(
+        &self,
+        digests: &Digests,
+        perceptual: &[Perceptual],
+    ) -> (Vec<Match>, Option<String>) {
         let mut out = Vec::new();
         let mut skipped = None;
         for set in &self.sets {
@@ -308,7 +313,7 @@ impl Matcher {
                 empty_file_digest: e.flags.has(EntryFlags::EMPTY_FILE),
             };
             for alg in Algorithm::ALL {
-                if let Some(d) = h.digests.get(alg) {
+                if let Some(d) = digests.get(alg) {
                     let k = KeyAlg::from_digest(alg);
                     if let Some(e) = set.lookup(k, d) {
                         out.push(make(e, k, None, None, None));
@@ -318,7 +323,7 @@ impl Matcher {
             // Near hits, one per entry and algorithm: its smallest distance
             // over frames and rotations.
             let mut found: Vec<(u32, Match)> = Vec::new();
-            for p in &h.perceptual {
+            for p in perceptual {
                 match p {
                     Perceptual::Pdq {
                         hash,

@@ -31,7 +31,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::record::{Failure, FailureKind, FileKind, FileMeta, Stage};
+use crate::item::{Failure, FailureKind, FileKind, FileMeta, Stage};
 
 /// Zeros fed to the sink for holes; static so holes cost no allocation.
 static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];

@@ -25,14 +25,13 @@ use std::time::Instant;
 use crate::device::{DeviceInfo, IoPolicy};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
+use crate::item::{Failure, FailureKind, FileMeta, Stage};
 use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
 use crate::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
-use crate::record::{
-    Entry, Failure, FailureKind, FileMeta, HashSetUse, Hashed, Outcome, ScanHeader, Stage, Summary,
-};
+use crate::record::{Entry, HashSetUse, Hashed, Outcome, ScanHeader, Summary};
 use crate::time::Timestamp;
 use crate::walk::{Next, RootError, WalkOptions, Walked, Walker};
 
@@ -579,7 +578,7 @@ impl Scanner {
                                 let e = Entry {
                                     path: w.path,
                                     meta: w.meta,
-                                    outcome,
+                                    outcome: outcome.into(),
                                 };
                                 let _ = tx.send((seq, Some(e)));
                             }
@@ -890,7 +889,8 @@ fn hash_file(
                 near_skipped: None,
             };
             if !ctx.matcher.is_empty() {
-                (hashed.matches, hashed.near_skipped) = ctx.matcher.match_file(&hashed);
+                (hashed.matches, hashed.near_skipped) =
+                    ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
             }
             Outcome::Hashed(hashed)
         }

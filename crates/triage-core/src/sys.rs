@@ -7,7 +7,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::record::FileMeta;
+use crate::item::FileMeta;
 use crate::time::Timestamp;
 
 /// Flags every open of evidence uses: never follow a final symlink, never
@@ -238,7 +238,7 @@ pub(crate) fn list_dir(dir: &OwnedFd, f: &mut dyn FnMut(&[u8], bool)) -> io::Res
             libc::DT_DIR => true,
             // Some filesystems (older XFS, some FUSE) do not fill d_type.
             libc::DT_UNKNOWN => stat_at(dir.as_raw_fd(), name)
-                .is_ok_and(|m| m.kind() == crate::record::FileKind::Directory),
+                .is_ok_and(|m| m.kind() == crate::item::FileKind::Directory),
             _ => false,
         };
         f(bytes, is_dir);

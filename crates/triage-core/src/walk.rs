@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 
 use crate::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, stat_fd};
 
+use crate::item::{Failure, FailureKind, FileKind, FileMeta, NotRead, SkipReason, Stage};
 use crate::path::RawPath;
-use crate::record::{Failure, FailureKind, FileKind, FileMeta, Outcome, SkipReason, Stage};
 
 /// Walk settings.
 #[derive(Clone, Debug, Default)]
@@ -70,7 +70,7 @@ pub struct Walked {
 pub const LONG_PATH: usize = 2048;
 
 /// What happens to a walked entry after the walk.
-// `Done` is large (an Outcome) but short-lived and bounded by the scan's
+// `Done` is large (a NotRead) but short-lived and bounded by the scan's
 // window; boxing it would add an allocation per skipped entry for nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
@@ -78,7 +78,7 @@ pub enum Next {
     /// A regular file: read and hash it.
     Read,
     /// Finished at the walk: skipped or failed.
-    Done(Outcome),
+    Done(NotRead),
 }
 
 struct Frame {
@@ -294,7 +294,7 @@ impl Walker {
                             file = Some(fs::File::from(fd));
                             Next::Read
                         }
-                        Err(e) => Next::Done(Outcome::Failed(crate::read::open_failure(&e))),
+                        Err(e) => Next::Done(NotRead::Failed(crate::read::open_failure(&e))),
                     }
                 }
                 _ => Next::Read,
@@ -307,11 +307,11 @@ impl Walker {
                         .ok()
                         .map(|t| t.as_os_str().as_bytes().to_vec()),
                 };
-                Next::Done(Outcome::Skipped(SkipReason::Symlink {
+                Next::Done(NotRead::Skipped(SkipReason::Symlink {
                     target: target.map(RawPath::from_bytes),
                 }))
             }
-            other => Next::Done(Outcome::Skipped(
+            other => Next::Done(NotRead::Skipped(
                 SkipReason::for_kind(other).unwrap_or(SkipReason::UnknownType),
             )),
         };
@@ -336,7 +336,7 @@ impl Walker {
             Some(Walked {
                 path: path.clone(),
                 meta: Some(meta.clone()),
-                next: Next::Done(Outcome::Skipped(reason)),
+                next: Next::Done(NotRead::Skipped(reason)),
                 file: None,
             })
         };
@@ -361,7 +361,7 @@ impl Walker {
                 return Some(Walked {
                     path,
                     meta: Some(meta),
-                    next: Next::Done(Outcome::Failed(Failure {
+                    next: Next::Done(NotRead::Failed(Failure {
                         stage: Stage::ReadDir,
                         kind: FailureKind::Replaced { now: now.kind() },
                         bytes_read: 0,
@@ -458,7 +458,7 @@ fn failed(path: RawPath, meta: Option<FileMeta>, stage: Stage, e: &io::Error) ->
     Walked {
         path,
         meta,
-        next: Next::Done(Outcome::Failed(Failure {
+        next: Next::Done(NotRead::Failed(Failure {
             stage,
             kind: FailureKind::Io(e.into()),
             bytes_read: 0,
@@ -547,9 +547,8 @@ mod tests {
                 let what = match &w.next {
                     Next::Read => "read".to_string(),
                     Next::Done(o) => match o {
-                        Outcome::Skipped(r) => r.code().to_string(),
-                        Outcome::Failed(f) => f.stage.code().to_string(),
-                        Outcome::Hashed(_) => unreachable!(),
+                        NotRead::Skipped(r) => r.code().to_string(),
+                        NotRead::Failed(f) => f.stage.code().to_string(),
                     },
                 };
                 (w.path.to_string(), what)
@@ -583,7 +582,7 @@ mod tests {
         let w: Vec<Walked> = Walker::new(&t.0, WalkOptions::default()).unwrap().collect();
         assert_eq!(w.len(), 3);
         match &w[2].next {
-            Next::Done(Outcome::Skipped(SkipReason::Symlink { target: Some(t) })) => {
+            Next::Done(NotRead::Skipped(SkipReason::Symlink { target: Some(t) })) => {
                 assert_eq!(t.as_bytes(), b"/etc/passwd")
             }
             other => panic!("{other:?}"),
@@ -618,7 +617,7 @@ mod tests {
         let z = w.next().unwrap();
         assert_eq!(z.path.to_string(), "a/z");
         match z.next {
-            Next::Done(Outcome::Failed(f)) => {
+            Next::Done(NotRead::Failed(f)) => {
                 assert_eq!(f.stage, Stage::Stat);
                 assert!(matches!(f.kind, FailureKind::Io(e) if e.errno == Some(libc::ENOENT)));
             }

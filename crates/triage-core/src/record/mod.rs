@@ -23,13 +23,13 @@ pub mod seal;
 mod wire;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use crate::hash::{AlgorithmSet, Digests};
 use crate::hashset::{Index, SetKind, SetMeta};
 use crate::identify::FileType;
+pub use crate::item::{Failure, FailureKind, FileKind, FileMeta, OsError, SkipReason, Stage};
 use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
@@ -43,112 +43,6 @@ pub const SCHEMA_NAME: &str = "triage-scan";
 /// Version of that schema. Bumped on any change a reader could notice;
 /// additions of optional keys keep the version.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// What kind of filesystem object an entry is, from its `lstat` mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FileKind {
-    /// A regular file.
-    Regular,
-    /// A directory.
-    Directory,
-    /// A symbolic link (never followed).
-    Symlink,
-    /// A named pipe.
-    Fifo,
-    /// A Unix socket.
-    Socket,
-    /// A block device node.
-    BlockDevice,
-    /// A character device node.
-    CharDevice,
-    /// Anything else the filesystem reports.
-    Unknown,
-}
-
-impl FileKind {
-    /// From the `st_mode` file-type bits.
-    pub fn from_mode(mode: u32) -> Self {
-        match mode & libc::S_IFMT {
-            libc::S_IFREG => FileKind::Regular,
-            libc::S_IFDIR => FileKind::Directory,
-            libc::S_IFLNK => FileKind::Symlink,
-            libc::S_IFIFO => FileKind::Fifo,
-            libc::S_IFSOCK => FileKind::Socket,
-            libc::S_IFBLK => FileKind::BlockDevice,
-            libc::S_IFCHR => FileKind::CharDevice,
-            _ => FileKind::Unknown,
-        }
-    }
-
-    /// The name used in records.
-    pub fn name(self) -> &'static str {
-        match self {
-            FileKind::Regular => "regular",
-            FileKind::Directory => "directory",
-            FileKind::Symlink => "symlink",
-            FileKind::Fifo => "fifo",
-            FileKind::Socket => "socket",
-            FileKind::BlockDevice => "block_device",
-            FileKind::CharDevice => "char_device",
-            FileKind::Unknown => "unknown",
-        }
-    }
-}
-
-/// Metadata of an entry as `statx` reported it when the entry was walked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileMeta {
-    /// Size in bytes (`st_size`).
-    pub size: u64,
-    /// Mode bits including the file type (`st_mode`).
-    pub mode: u32,
-    /// Device the entry lives on (`st_dev`).
-    pub dev: u64,
-    /// Inode number (`st_ino`).
-    pub ino: u64,
-    /// Hard-link count.
-    pub nlink: u64,
-    /// Owner user id.
-    pub uid: u32,
-    /// Owner group id.
-    pub gid: u32,
-    /// Last modification.
-    pub mtime: Timestamp,
-    /// Last access (as recorded on the evidence; `triage` does not change it).
-    pub atime: Timestamp,
-    /// Last status change.
-    pub ctime: Timestamp,
-    /// Creation ("birth") time, when the filesystem records it.
-    pub btime: Option<Timestamp>,
-    /// 512-byte blocks allocated; fewer than the size needs means holes.
-    pub blocks: u64,
-}
-
-impl FileMeta {
-    /// From a `std` metadata value (which Linux fills from `statx`).
-    pub fn from_std(m: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        FileMeta {
-            size: m.size(),
-            mode: m.mode(),
-            dev: m.dev(),
-            ino: m.ino(),
-            nlink: m.nlink(),
-            uid: m.uid(),
-            gid: m.gid(),
-            mtime: Timestamp::new(m.mtime(), m.mtime_nsec()),
-            atime: Timestamp::new(m.atime(), m.atime_nsec()),
-            ctime: Timestamp::new(m.ctime(), m.ctime_nsec()),
-            btime: m.created().ok().map(Timestamp::from),
-            blocks: m.blocks(),
-        }
-    }
-
-    /// The file type from the mode bits.
-    pub fn kind(&self) -> FileKind {
-        FileKind::from_mode(self.mode)
-    }
-}
 
 /// One walked entry and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +64,15 @@ pub enum Outcome {
     Skipped(SkipReason),
     /// Could not be read completely.
     Failed(Failure),
+}
+
+impl From<crate::item::NotRead> for Outcome {
+    fn from(n: crate::item::NotRead) -> Outcome {
+        match n {
+            crate::item::NotRead::Skipped(r) => Outcome::Skipped(r),
+            crate::item::NotRead::Failed(f) => Outcome::Failed(f),
+        }
+    }
 }
 
 impl Outcome {
@@ -208,251 +111,6 @@ pub struct Hashed {
     pub matches: Vec<Match>,
     /// Why near matching was not done for this file (PDQ quality too low).
     pub near_skipped: Option<String>,
-}
-
-/// Why an entry was not read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SkipReason {
-    /// A symbolic link: never followed, its target is recorded.
-    Symlink {
-        /// The link's target as stored, if `readlink` succeeded.
-        target: Option<RawPath>,
-    },
-    /// A named pipe: opening it could block forever.
-    Fifo,
-    /// A Unix socket.
-    Socket,
-    /// A block device node.
-    BlockDevice,
-    /// A character device node.
-    CharDevice,
-    /// A file type the OS does not name.
-    UnknownType,
-    /// A directory that is its own ancestor (bind mount, loop); not entered again.
-    DirectoryLoop {
-        /// The ancestor with the same (device, inode).
-        ancestor: RawPath,
-    },
-    /// A directory on another file system, with `--one-file-system`.
-    OtherFileSystem,
-    /// A directory on a pseudo file system (procfs, sysfs, debugfs,
-    /// cgroup…): kernel state, not stored data; not entered.
-    PseudoFileSystem,
-}
-
-impl SkipReason {
-    /// The stable code used in records.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SkipReason::Symlink { .. } => "symlink",
-            SkipReason::Fifo => "fifo",
-            SkipReason::Socket => "socket",
-            SkipReason::BlockDevice => "block_device",
-            SkipReason::CharDevice => "char_device",
-            SkipReason::UnknownType => "unknown_type",
-            SkipReason::DirectoryLoop { .. } => "directory_loop",
-            SkipReason::OtherFileSystem => "other_filesystem",
-            SkipReason::PseudoFileSystem => "pseudo_filesystem",
-        }
-    }
-
-    /// Parses [`SkipReason::code`]; the payload fields come separately.
-    fn from_code(code: &str) -> Option<SkipReason> {
-        Some(match code {
-            "symlink" => SkipReason::Symlink { target: None },
-            "fifo" => SkipReason::Fifo,
-            "socket" => SkipReason::Socket,
-            "block_device" => SkipReason::BlockDevice,
-            "char_device" => SkipReason::CharDevice,
-            "unknown_type" => SkipReason::UnknownType,
-            "directory_loop" => SkipReason::DirectoryLoop {
-                ancestor: RawPath::default(),
-            },
-            "other_filesystem" => SkipReason::OtherFileSystem,
-            "pseudo_filesystem" => SkipReason::PseudoFileSystem,
-            _ => return None,
-        })
-    }
-
-    /// The skip reason for a non-regular, non-directory file kind.
-    pub fn for_kind(kind: FileKind) -> Option<SkipReason> {
-        Some(match kind {
-            FileKind::Fifo => SkipReason::Fifo,
-            FileKind::Socket => SkipReason::Socket,
-            FileKind::BlockDevice => SkipReason::BlockDevice,
-            FileKind::CharDevice => SkipReason::CharDevice,
-            FileKind::Unknown => SkipReason::UnknownType,
-            FileKind::Symlink => SkipReason::Symlink { target: None },
-            FileKind::Regular | FileKind::Directory => return None,
-        })
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SkipReason::Symlink { target: Some(t) } => write!(f, "symlink to {t} (not followed)"),
-            SkipReason::Symlink { target: None } => f.write_str("symlink (not followed)"),
-            SkipReason::Fifo => f.write_str("named pipe (not opened)"),
-            SkipReason::Socket => f.write_str("socket (not opened)"),
-            SkipReason::BlockDevice => f.write_str("block device (not opened)"),
-            SkipReason::CharDevice => f.write_str("character device (not opened)"),
-            SkipReason::UnknownType => f.write_str("unknown file type (not opened)"),
-            SkipReason::DirectoryLoop { ancestor } if ancestor.as_bytes().is_empty() => {
-                f.write_str("directory loop: same device and inode as the evidence root")
-            }
-            SkipReason::DirectoryLoop { ancestor } => {
-                write!(f, "directory loop: same device and inode as '{ancestor}'")
-            }
-            SkipReason::OtherFileSystem => {
-                f.write_str("on another file system (--one-file-system)")
-            }
-            SkipReason::PseudoFileSystem => f.write_str(
-                "a pseudo file system (procfs, sysfs, debugfs, cgroup…): kernel state, not stored data; not entered",
-            ),
-        }
-    }
-}
-
-/// The pipeline stage at which an entry failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    /// `lstat` of the entry.
-    Stat,
-    /// Listing a directory.
-    ReadDir,
-    /// Opening the file.
-    Open,
-    /// Reading the file's bytes.
-    Read,
-}
-
-impl Stage {
-    /// The stable code used in records.
-    pub fn code(self) -> &'static str {
-        match self {
-            Stage::Stat => "stat",
-            Stage::ReadDir => "read_dir",
-            Stage::Open => "open",
-            Stage::Read => "read",
-        }
-    }
-
-    fn from_code(s: &str) -> Option<Stage> {
-        Some(match s {
-            "stat" => Stage::Stat,
-            "read_dir" => Stage::ReadDir,
-            "open" => Stage::Open,
-            "read" => Stage::Read,
-            _ => return None,
-        })
-    }
-}
-
-/// Why and where an entry failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// Where it failed.
-    pub stage: Stage,
-    /// What went wrong.
-    pub kind: FailureKind,
-    /// Bytes successfully read before the failure.
-    pub bytes_read: u64,
-}
-
-/// The cause of a [`Failure`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The OS returned an error.
-    Io(OsError),
-    /// The size changed while it was read (a live system, a fragile mount).
-    ChangedDuringRead {
-        /// `st_size` when opened.
-        size_at_open: u64,
-        /// `st_size` after the read ended.
-        size_after: u64,
-    },
-    /// Between the walk and the open, the path came to name a different
-    /// object (another inode or a non-regular file).
-    Replaced {
-        /// What the path named at open time.
-        now: FileKind,
-    },
-    /// A bug in `triage` (a panic) while processing this entry; the scan went
-    /// on. The message should be reported to the developers.
-    Internal {
-        /// The panic message.
-        message: String,
-    },
-}
-
-impl FailureKind {
-    /// The stable code used in records.
-    pub fn code(&self) -> &'static str {
-        match self {
-            FailureKind::Io(_) => "io",
-            FailureKind::ChangedDuringRead { .. } => "changed_during_read",
-            FailureKind::Replaced { .. } => "replaced",
-            FailureKind::Internal { .. } => "internal",
-        }
-    }
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FailureKind::Io(e) => e.fmt(f),
-            FailureKind::ChangedDuringRead {
-                size_at_open,
-                size_after,
-            } if size_after == size_at_open => write!(
-                f,
-                "the file has more bytes than its size at open ({size_at_open}) says, which is unchanged: \
-                 it was rewritten while read, or is not a stored file (a kernel or device file); \
-                 only {size_at_open} bytes were read"
-            ),
-            FailureKind::ChangedDuringRead {
-                size_at_open,
-                size_after,
-            } => write!(
-                f,
-                "file changed while it was read (size {size_at_open} at open, {size_after} after); \
-                 scan it again once it is still"
-            ),
-            FailureKind::Replaced { now } => write!(
-                f,
-                "path was replaced between listing and opening (now a {} object)",
-                now.name()
-            ),
-            FailureKind::Internal { message } => {
-                write!(f, "internal error in triage (please report): {message}")
-            }
-        }
-    }
-}
-
-/// An operating-system error, kept as data so records can be compared and stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OsError {
-    /// `errno`, when the error came from the OS.
-    pub errno: Option<i32>,
-    /// The OS's message, e.g. `Permission denied (os error 13)`.
-    pub message: String,
-}
-
-impl From<&io::Error> for OsError {
-    fn from(e: &io::Error) -> Self {
-        OsError {
-            errno: e.raw_os_error(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for OsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 /// What the scan was asked to do: written before the first entry.

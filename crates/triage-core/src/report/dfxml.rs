@@ -20,8 +20,9 @@ use quick_xml::events::Event;
 
 use super::{ReportError, VerifiedLog, escape_markup as escape};
 use crate::hash::Algorithm;
+use crate::item::{FileKind, FileMeta, SkipReason};
 use crate::path::RawPath;
-use crate::record::{Entry, FileKind, FileMeta, Outcome};
+use crate::record::{Entry, Outcome};
 
 /// The namespace of our extension elements.
 pub const NS: &str = "urn:triage:dfxml:1";
@@ -135,7 +136,7 @@ fn fileobject<W: Write>(out: &mut W, e: &Entry) -> std::io::Result<()> {
     if let Some(m) = &e.meta {
         meta(out, m)?;
     }
-    if let Outcome::Skipped(crate::record::SkipReason::Symlink { target: Some(t) }) = &e.outcome {
+    if let Outcome::Skipped(SkipReason::Symlink { target: Some(t) }) = &e.outcome {
         element(out, I, "link_target", &t.escaped())?;
     }
     if let Outcome::Hashed(h) = &e.outcome {
