@@ -5,7 +5,7 @@
 //! these, the scan and the audit log record them, verification and the
 //! reports read them back, and nothing here imports a later stage. The
 //! record of a whole entry (an item and what became of it, with its digests
-//! and matches) is [`crate::record::Entry`].
+//! and matches) is `record::Entry`.
 
 use std::fmt;
 use std::io;
@@ -365,11 +365,20 @@ impl fmt::Display for OsError {
 }
 
 /// What became of an item that was not read: the walk's verdict, before
-/// the scan turns it into a record ([`crate::record::Outcome`]).
+/// the scan turns it into a record (`record::Outcome`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NotRead {
     /// Deliberately not read.
     Skipped(SkipReason),
     /// Could not be walked or opened.
     Failed(Failure),
+}
+
+/// The text of a caught panic: a decoder's or a file's panic becomes that
+/// item's failure (`internal`), never the scan's.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }

@@ -80,11 +80,3 @@ pub use path::RawPath;
 pub use record::{Entry, Failure, FailureKind, Hashed, Outcome, ScanHeader, SkipReason, Summary};
 pub use scan::{CancelHandle, Progress, ProgressSnapshot, ScanConfig, ScanError, Scanner};
 pub use time::Timestamp;
-
-/// The text of a caught panic (decoder and per-file panics become records).
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string())
-}

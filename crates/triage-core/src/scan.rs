@@ -634,7 +634,7 @@ impl Scanner {
                                     |p| {
                                         Err(io::Error::other(format!(
                                             "the record writer panicked: {}",
-                                            crate::panic_message(&*p)
+                                            crate::item::panic_message(&*p)
                                         )))
                                     },
                                 );
@@ -748,7 +748,7 @@ fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
         Ok(Some(r)) => r,
         Ok(None) => return None,
         Err(panic) => {
-            let message = crate::panic_message(&*panic);
+            let message = crate::item::panic_message(&*panic);
             let failure = Failure {
                 stage: Stage::Read,
                 kind: FailureKind::Internal { message },

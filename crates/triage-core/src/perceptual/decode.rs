@@ -130,7 +130,7 @@ impl std::error::Error for DecodeError {}
 pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
     match catch_unwind(AssertUnwindSafe(|| decode_inner(bytes, limits))) {
         Ok(r) => r,
-        Err(p) => Err(DecodeError::DecoderPanic(crate::panic_message(&*p))),
+        Err(p) => Err(DecodeError::DecoderPanic(crate::item::panic_message(&*p))),
     }
 }
 
@@ -281,7 +281,7 @@ pub fn decode_jpeg_scaled(
     };
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(r) => r,
-        Err(p) => Err(DecodeError::DecoderPanic(crate::panic_message(&*p))),
+        Err(p) => Err(DecodeError::DecoderPanic(crate::item::panic_message(&*p))),
     }
 }
 
