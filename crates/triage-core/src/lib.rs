@@ -56,7 +56,7 @@
 )]
 #![deny(missing_docs)]
 
-pub mod device;
+pub(crate) mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash;
@@ -66,14 +66,15 @@ pub mod item;
 pub mod matching;
 pub mod path;
 pub mod perceptual;
-pub mod read;
 pub mod record;
 pub mod report;
 pub mod scan;
-mod sys;
+pub mod source;
 pub mod time;
 pub mod verify;
-pub mod walk;
+
+// The directory source's stages, at the paths they have always had.
+pub use source::dir::{device, read, walk};
 
 pub use hash::{Algorithm, AlgorithmSet, Digests, MultiHasher, hash_bytes};
 pub use path::RawPath;

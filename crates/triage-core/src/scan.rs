@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Instant;
 
-use crate::device::{DeviceInfo, IoPolicy};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::item::{Failure, FailureKind, FileMeta, Stage};
@@ -30,10 +29,11 @@ use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
-use crate::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
 use crate::record::{Entry, HashSetUse, Hashed, Outcome, ScanHeader, Summary};
+use crate::source::dir::device::{DeviceInfo, IoPolicy};
+use crate::source::dir::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
+use crate::source::dir::walk::{Next, RootError, WalkOptions, Walked, Walker};
 use crate::time::Timestamp;
-use crate::walk::{Next, RootError, WalkOptions, Walked, Walker};
 
 /// Entries walked but not yet handed to the sink, at most. Bounds memory
 /// (a few hundred bytes each) while letting small files flow past a big one.
@@ -524,7 +524,7 @@ impl Scanner {
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
         let root = walker.root().to_path_buf();
-        let root_fd = crate::read::open_root(&root);
+        let root_fd = crate::source::dir::read::open_root(&root);
         let window = Gate::new(WINDOW);
         // At most `readers` files are read at once. The pool already runs at
         // most `threads` jobs, so when readers >= threads the bound only needs

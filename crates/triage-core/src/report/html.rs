@@ -226,7 +226,7 @@ pub fn write<W: Write>(
     let root = log.evidence_root(options.evidence.as_deref());
     let root_fd = options
         .thumbnails
-        .then(|| crate::read::open_root(&root))
+        .then(|| crate::source::dir::read::open_root(&root))
         .flatten();
     let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -406,7 +406,7 @@ fn thumbnail(
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
-    let (mut file, meta) = crate::read::open_beneath(root_fd, root, rel, None)
+    let (mut file, meta) = crate::source::dir::read::open_beneath(root_fd, root, rel, None)
         .map_err(|f| format!("not shown: {}", f.kind))?;
     if meta.size > THUMB_FILE_MAX {
         return Err("not shown: file too large for a thumbnail".to_string());

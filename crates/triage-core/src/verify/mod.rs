@@ -120,7 +120,7 @@ impl LogCheck {
 pub fn open_log(path: &std::path::Path) -> io::Result<io::BufReader<std::fs::File>> {
     Ok(io::BufReader::with_capacity(
         1 << 20,
-        crate::sys::open_quiet(path)?,
+        crate::files::open_quiet(path)?,
     ))
 }
 

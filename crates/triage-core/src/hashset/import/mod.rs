@@ -538,7 +538,7 @@ impl<R: Read> Read for Tee<R> {
 }
 
 fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = crate::sys::open_quiet(path)?;
+    let mut f = crate::files::open_quiet(path)?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -571,7 +571,7 @@ pub fn import_files(
     let mut formats = Vec::new();
     let mut total_bytes = 0;
     for f in files {
-        let mut file = crate::sys::open_quiet(f).map_err(|e| ImportError::io(f, e))?;
+        let mut file = crate::files::open_quiet(f).map_err(|e| ImportError::io(f, e))?;
         let meta = file.metadata().map_err(|e| ImportError::io(f, e))?;
         if !meta.is_file() {
             return Err(ImportError {
@@ -690,7 +690,7 @@ pub fn import_files(
                     // Checked before the whole file is read into memory.
                     let mut data = vec![0u8; encase::MAGIC.len()];
                     let mut f =
-                        crate::sys::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
+                        crate::files::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
                     let n = read_up_to(&mut f, &mut data).map_err(|e| ImportError::io(path, e))?;
                     if data[..n] != *encase::MAGIC {
                         return Err(located(encase::not_encase()));
@@ -702,7 +702,7 @@ pub fn import_files(
                 imp.state.bytes = start_bytes + imp.source.bytes;
             }
             _ => {
-                let file = crate::sys::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
+                let file = crate::files::open_quiet(path).map_err(|e| ImportError::io(path, e))?;
                 let mut tee = Tee {
                     inner: file,
                     sha256: sha2::Sha256::new(),

@@ -112,7 +112,7 @@ pub(super) fn import_v2(r: &mut dyn BufRead, imp: &mut Importer<'_>) -> Result<(
 /// Checks the SQLite header's page count against the file length.
 fn check_not_truncated(path: &Path) -> Result<(), ImportError> {
     use std::io::Read;
-    let mut f = crate::sys::open_quiet(path).map_err(|e| ImportError::new(e.to_string()))?;
+    let mut f = crate::files::open_quiet(path).map_err(|e| ImportError::new(e.to_string()))?;
     let len = f
         .metadata()
         .map_err(|e| ImportError::new(e.to_string()))?

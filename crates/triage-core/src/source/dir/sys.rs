@@ -79,15 +79,6 @@ pub(crate) fn open_beneath(root: RawFd, rel: &CStr, flags: i32) -> io::Result<Ow
     })
 }
 
-/// Opens a file by path for reading without moving its access time when
-/// the kernel permits it: for inputs that may sit on evidence (hash lists,
-/// logs), which a reader should leave as it found them.
-pub(crate) fn open_quiet(path: &std::path::Path) -> io::Result<std::fs::File> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = c_bytes(path.as_os_str().as_bytes())?;
-    open_at(None, &c, 0).map(std::fs::File::from)
-}
-
 /// `statx` of `name` in `dir` without following a final symlink; with an
 /// empty name, of `dir` itself.
 pub(crate) fn stat_at(dir: RawFd, name: &CStr) -> io::Result<FileMeta> {

@@ -34,7 +34,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, stat_fd};
+use crate::source::dir::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, stat_fd};
 
 use crate::item::{Failure, FailureKind, FileKind, FileMeta, NotRead, SkipReason, Stage};
 use crate::path::RawPath;
@@ -294,7 +294,9 @@ impl Walker {
                             file = Some(fs::File::from(fd));
                             Next::Read
                         }
-                        Err(e) => Next::Done(NotRead::Failed(crate::read::open_failure(&e))),
+                        Err(e) => {
+                            Next::Done(NotRead::Failed(crate::source::dir::read::open_failure(&e)))
+                        }
                     }
                 }
                 _ => Next::Read,
@@ -470,7 +472,7 @@ fn failed(path: RawPath, meta: Option<FileMeta>, stage: Stage, e: &io::Error) ->
 /// Lists an open directory, sorted so that popping from the end gives
 /// global byte order (see the module doc). Returns what could be listed and
 /// the first error, if listing stopped early or failed. Directories are
-/// opened with `O_NOATIME` (see [`crate::sys::open_at`]), so listing does
+/// opened with `O_NOATIME` (see [`crate::source::dir::sys::open_at`]), so listing does
 /// not move their access times.
 fn list(dir: &OwnedFd) -> (Vec<Box<[u8]>>, Option<io::Error>) {
     let mut names: Vec<(Box<[u8]>, bool)> = Vec::new();

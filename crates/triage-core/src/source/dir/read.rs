@@ -40,9 +40,10 @@ static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
 /// checks that it is a regular file with identity `expect` = (device, inode)
 /// when given. Returns the file and its metadata at open time.
 pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
-    let c = crate::sys::c_bytes(path.as_os_str().as_bytes()).map_err(|e| open_failure(&e))?;
-    let fd =
-        crate::sys::open_at(None, &c, crate::sys::EVIDENCE_FLAGS).map_err(|e| open_failure(&e))?;
+    let c = crate::source::dir::sys::c_bytes(path.as_os_str().as_bytes())
+        .map_err(|e| open_failure(&e))?;
+    let fd = crate::source::dir::sys::open_at(None, &c, crate::source::dir::sys::EVIDENCE_FLAGS)
+        .map_err(|e| open_failure(&e))?;
     check_opened(File::from(fd), expect)
 }
 
@@ -60,8 +61,12 @@ pub fn open_beneath(
     if let Some(root) = root
         && !rel.as_bytes().is_empty()
     {
-        let c = crate::sys::c_bytes(rel.as_bytes()).map_err(|e| open_failure(&e))?;
-        match crate::sys::open_beneath(root.as_raw_fd(), &c, crate::sys::EVIDENCE_FLAGS) {
+        let c = crate::source::dir::sys::c_bytes(rel.as_bytes()).map_err(|e| open_failure(&e))?;
+        match crate::source::dir::sys::open_beneath(
+            root.as_raw_fd(),
+            &c,
+            crate::source::dir::sys::EVIDENCE_FLAGS,
+        ) {
             Ok(fd) => return check_opened(File::from(fd), expect),
             Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
             Err(e) => return Err(open_failure(&e)),
@@ -73,8 +78,8 @@ pub fn open_beneath(
 /// The root directory of an evidence tree, held open for [`open_beneath`];
 /// `None` if it cannot be opened (then files are opened by path).
 pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
-    let c = crate::sys::c_bytes(root.as_os_str().as_bytes()).ok()?;
-    crate::sys::open_at(None, &c, libc::O_DIRECTORY).ok()
+    let c = crate::source::dir::sys::c_bytes(root.as_os_str().as_bytes()).ok()?;
+    crate::source::dir::sys::open_at(None, &c, libc::O_DIRECTORY).ok()
 }
 
 /// The failure record of an open that failed.
