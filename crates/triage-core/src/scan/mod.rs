@@ -11,40 +11,47 @@
 //! the *window* (entries walked but not yet handed to the sink) bounds memory
 //! whatever the tree's size, and *readers* bounds files read at once (1 on a
 //! spinning disk). A thread with no file of its own steals half of another
-//! file's hashing ([`MultiHasher::update_parallel`]), so one huge file still
+//! file's hashing ([`crate::hash::MultiHasher::update_parallel`]), so one huge file still
 //! uses every core.
+//!
+//! By concern: `job` (one file: open, read, hash, sniff, picture, match),
+//! `gate` (the bounds on work in flight), [`progress`](Progress) (counters
+//! and cancellation), [`resume`](Recorded) (paths already recorded); this
+//! file holds the configuration, the scanner and its ordering loop.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
-use crate::hash::{AlgorithmSet, MultiHasher};
-use crate::identify::{SNIFF_LEN, sniff};
-use crate::item::{Failure, FailureKind, FileMeta, Stage};
+use crate::hash::AlgorithmSet;
 use crate::matching::Matcher;
 use crate::path::RawPath;
-use crate::perceptual::decode::DecodeError;
-use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
-use crate::record::{Entry, HashSetUse, Hashed, Outcome, ScanHeader, Summary};
+use crate::perceptual::PerceptualConfig;
+use crate::record::{Entry, HashSetUse, Outcome, ScanHeader, Summary};
 use crate::source::dir::device::{DeviceInfo, IoPolicy};
-use crate::source::dir::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
-use crate::source::dir::walk::{Next, RootError, WalkOptions, Walked, Walker};
+use crate::source::dir::read::Source;
+use crate::source::dir::walk::{Next, RootError, WalkOptions, Walker};
 use crate::time::Timestamp;
+
+mod gate;
+mod job;
+mod progress;
+mod resume;
+
+use gate::Gate;
+use job::{JobContext, process_file};
+pub use progress::{CancelHandle, Progress, ProgressSnapshot};
+pub use resume::Recorded;
 
 /// Entries walked but not yet handed to the sink, at most. Bounds memory
 /// (a few hundred bytes each) while letting small files flow past a big one.
 const WINDOW: usize = 8192;
-/// Read size. Measured (benches/README.md): large enough that syscall cost
-/// vanishes next to hashing, small enough to stay in L2 between hashers.
-const READ_LEN: usize = 1024 * 1024;
 /// Files opened by the walk (deep paths) waiting to be read, at most.
 const PREOPENED: usize = 256;
-/// Files at least this large have their hashers split across two threads.
-const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 
 /// What to scan and how. Plain data; build it, then call [`Scanner::new`].
 #[derive(Clone, Debug)]
@@ -104,41 +111,6 @@ impl std::fmt::Debug for Faults {
             .field("before_open", &self.before_open.is_some())
             .field("source", &self.source.is_some())
             .finish()
-    }
-}
-
-/// A set of entry paths, kept as 128-bit BLAKE3 prefixes so a million
-/// paths cost 16 MB however long they are. A collision (odds about
-/// n²/2¹²⁹) would make a resumed scan skip one unrecorded path.
-#[derive(Clone, Debug, Default)]
-pub struct Recorded(std::collections::HashSet<[u8; 16]>);
-
-impl Recorded {
-    fn key(path: &RawPath) -> [u8; 16] {
-        let h = blake3::hash(path.as_bytes());
-        let mut k = [0u8; 16];
-        k.copy_from_slice(&h.as_bytes()[..16]);
-        k
-    }
-
-    /// Adds a path.
-    pub fn insert(&mut self, path: &RawPath) {
-        self.0.insert(Self::key(path));
-    }
-
-    /// Whether a path was added.
-    pub fn contains(&self, path: &RawPath) -> bool {
-        !self.0.is_empty() && self.0.contains(&Self::key(path))
-    }
-
-    /// Paths added.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none were added.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -202,134 +174,6 @@ impl ScanError {
             ScanError::Sink(e) => Some(e),
             ScanError::Root(RootError::Stat(e) | RootError::List(e)) => Some(e),
             _ => None,
-        }
-    }
-}
-
-/// Live counters of a running scan; clone it, and read it from any thread
-/// with [`Progress::snapshot`]. Updating costs an atomic add per read chunk.
-#[derive(Clone, Default)]
-pub struct Progress(Arc<ProgressInner>);
-
-#[derive(Default)]
-struct ProgressInner {
-    entries_done: AtomicU64,
-    bytes_done: AtomicU64,
-    failed: AtomicU64,
-    counted_files: AtomicU64,
-    counted_bytes: AtomicU64,
-    counting_done: AtomicBool,
-    current: Mutex<RawPath>,
-}
-
-/// A reading of [`Progress`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProgressSnapshot {
-    /// Entries handed to the sink.
-    pub entries_done: u64,
-    /// Bytes read and hashed so far (partial files included).
-    pub bytes_done: u64,
-    /// Entries that failed so far.
-    pub failed: u64,
-    /// Entries found by the background count (see [`ScanConfig::count_totals`]).
-    pub total_entries: u64,
-    /// Bytes of regular files found by the background count.
-    pub total_bytes: u64,
-    /// Whether the background count has finished, so the totals are final.
-    pub totals_final: bool,
-    /// The file most recently started.
-    pub current: RawPath,
-}
-
-impl Progress {
-    /// The current counters.
-    pub fn snapshot(&self) -> ProgressSnapshot {
-        let p = &self.0;
-        ProgressSnapshot {
-            entries_done: p.entries_done.load(Ordering::Relaxed),
-            bytes_done: p.bytes_done.load(Ordering::Relaxed),
-            failed: p.failed.load(Ordering::Relaxed),
-            total_entries: p.counted_files.load(Ordering::Relaxed),
-            total_bytes: p.counted_bytes.load(Ordering::Relaxed),
-            totals_final: p.counting_done.load(Ordering::Relaxed),
-            current: p.current.lock().map(|c| c.clone()).unwrap_or_default(),
-        }
-    }
-}
-
-/// Stops a running scan from another thread (a Ctrl-C handler, a GUI
-/// button). The scan finishes the entries it can hand over in order, then
-/// returns a [`Summary`] with `interrupted` set.
-#[derive(Clone, Default)]
-pub struct CancelHandle(Arc<AtomicBool>);
-
-impl CancelHandle {
-    /// Asks the scan to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether [`CancelHandle::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A bound on work in flight, with hysteresis: a producer that hits the
-/// bound sleeps until the count falls to `resume_at`, so with a deep bound it
-/// wakes once per many completions instead of once per file (a wake-up costs
-/// more than hashing a small file). Completions signal only when a producer
-/// is actually waiting.
-struct Gate {
-    state: Mutex<GateState>,
-    cv: Condvar,
-    max: usize,
-    resume_at: usize,
-}
-
-struct GateState {
-    in_flight: usize,
-    waiting: bool,
-}
-
-impl Gate {
-    fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Gate {
-            state: Mutex::new(GateState {
-                in_flight: 0,
-                waiting: false,
-            }),
-            cv: Condvar::new(),
-            max,
-            resume_at: if max >= 8 { max / 2 } else { max - 1 },
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes a slot, waiting (with hysteresis) when all are taken.
-    fn enter(&self) {
-        let mut st = self.lock();
-        if st.in_flight >= self.max {
-            st.waiting = true;
-            while st.in_flight > self.resume_at {
-                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
-            }
-            st.waiting = false;
-        }
-        st.in_flight += 1;
-    }
-
-    /// Gives a slot back.
-    fn leave(&self) {
-        let mut st = self.lock();
-        st.in_flight -= 1;
-        if st.waiting && st.in_flight <= self.resume_at {
-            drop(st);
-            self.cv.notify_one();
         }
     }
 }
@@ -709,202 +553,6 @@ fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool)
         }
     }
     progress.0.counting_done.store(true, Ordering::Relaxed);
-}
-
-/// What every file job needs, shared by reference.
-struct JobContext<'a> {
-    root: &'a Path,
-    root_fd: Option<&'a std::os::fd::OwnedFd>,
-    algorithms: AlgorithmSet,
-    perceptual: &'a PerceptualConfig,
-    matcher: &'a Matcher,
-    progress: &'a Progress,
-    cancel: &'a CancelHandle,
-    faults: &'a Faults,
-}
-
-thread_local! {
-    /// Read buffers of this thread. A pool, not one buffer: while waiting in
-    /// a rayon join, a thread may run another file's job on the same stack.
-    static BUFFERS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Reads and hashes one regular file. `None` when cancelled mid-file.
-fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
-    let (progress, cancel) = (ctx.progress, ctx.cancel);
-    if cancel.is_cancelled() {
-        return None;
-    }
-    if let Ok(mut c) = progress.0.current.lock() {
-        c.clone_from(&w.path);
-    }
-    let path = w.path;
-    let walk_meta = w.meta;
-    let preopened = w.file;
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        hash_file(&path, walk_meta.as_ref(), preopened, ctx)
-    }));
-    let (meta, outcome) = match result {
-        Ok(Some(r)) => r,
-        Ok(None) => return None,
-        Err(panic) => {
-            let message = crate::item::panic_message(&*panic);
-            let failure = Failure {
-                stage: Stage::Read,
-                kind: FailureKind::Internal { message },
-                bytes_read: 0,
-            };
-            (walk_meta, Outcome::Failed(failure))
-        }
-    };
-    Some(Entry {
-        path,
-        meta,
-        outcome,
-    })
-}
-
-/// Open, read, hash, identify. Returns the metadata to record (from `fstat`
-/// at open when the file was opened, as that is what was read) and the
-/// outcome; `None` when cancelled mid-read.
-fn hash_file(
-    path: &RawPath,
-    walk_meta: Option<&FileMeta>,
-    preopened: Option<std::fs::File>,
-    ctx: &JobContext<'_>,
-) -> Option<(Option<FileMeta>, Outcome)> {
-    let (progress, cancel) = (ctx.progress, ctx.cancel);
-    let expect = walk_meta.map(|m| (m.dev, m.ino));
-    let opened = match preopened {
-        Some(f) => check_opened(f, expect),
-        None => {
-            if let Some(hook) = &ctx.faults.before_open {
-                hook(&path.under(ctx.root));
-            }
-            open_beneath(ctx.root_fd, ctx.root, path, expect)
-        }
-    };
-    let (file, meta) = match opened {
-        Ok(r) => r,
-        Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
-    };
-    let mut hasher = MultiHasher::new(ctx.algorithms);
-    // Images are kept whole for decoding, decided on the first chunk;
-    // `None` until then, `Some(empty)` and unused for other files.
-    let want_image = ctx.perceptual.enabled() && meta.size <= ctx.perceptual.max_file_bytes;
-    let mut image: Option<Vec<u8>> = None;
-    let parallel = meta.size >= PARALLEL_MIN;
-    let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
-    let take = || {
-        BUFFERS
-            .with(|b| b.borrow_mut().pop())
-            .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice())
-    };
-    let (mut buf_a, mut buf_b) = (take(), take());
-    let mut file = file;
-    let mut faulty = match (&ctx.faults.source, file.try_clone()) {
-        (Some(wrap), Ok(dup)) => Some(wrap(path, dup)),
-        _ => None,
-    };
-    let src: &mut dyn Source = match &mut faulty {
-        Some(s) => &mut **s,
-        None => &mut file,
-    };
-    let bufs = [&mut buf_a[..], &mut buf_b[..]];
-    let sparse = looks_sparse(&meta);
-    let result = read_all(src, meta.size, sparse, bufs, &mut |chunk, prefetch| {
-        // Checked per chunk, holes included, so a long file stops at once.
-        if cancel.is_cancelled() {
-            return Err(io::Error::other("scan cancelled"));
-        }
-        if head.len() < SNIFF_LEN {
-            let take = chunk.len().min(SNIFF_LEN - head.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        let keep = image.get_or_insert_with(|| {
-            if want_image && sniff(&head, meta.size).is_image() {
-                Vec::with_capacity(meta.size as usize)
-            } else {
-                Vec::new()
-            }
-        });
-        if keep.capacity() > 0 {
-            keep.extend_from_slice(chunk);
-        }
-        if parallel {
-            // The next read runs beside the lighter hashers.
-            hasher.update_parallel_with(chunk, prefetch);
-        } else {
-            hasher.update(chunk);
-        }
-        let n = chunk.len() as u64;
-        progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
-        Ok(())
-    });
-    BUFFERS.with(|b| b.borrow_mut().extend([buf_a, buf_b]));
-    if cancel.is_cancelled() && result.is_err() {
-        return None;
-    }
-    let outcome = match result {
-        Err(f) => Outcome::Failed(f),
-        Ok(bytes_read) => {
-            let file_type = sniff(&head, bytes_read);
-            let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
-                (ImageHashes::default(), None)
-            } else if meta.size > ctx.perceptual.max_file_bytes {
-                let detail = format!(
-                    "file of {} bytes is over the {}-byte limit for decoding",
-                    meta.size, ctx.perceptual.max_file_bytes
-                );
-                (
-                    ImageHashes::default(),
-                    Some(DecodeError::TooLarge { detail }),
-                )
-            } else {
-                // A first read too short to sniff means nothing was kept:
-                // read the (small) file again rather than skip it.
-                let bytes = match image.take() {
-                    Some(b) if b.len() as u64 == bytes_read => Ok(b),
-                    _ => reread(&file, bytes_read),
-                };
-                match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
-                    Ok(Ok(h)) => (h, None),
-                    Ok(Err(e)) => (ImageHashes::default(), Some(e)),
-                    Err(e) => {
-                        let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
-                        (ImageHashes::default(), Some(e))
-                    }
-                }
-            };
-            let mut hashed = Hashed {
-                digests: hasher.finalize(),
-                bytes_read,
-                file_type,
-                ext_mismatch: file_type.ext_mismatch(path.extension()),
-                empty: bytes_read == 0,
-                perceptual: images.hashes,
-                image: images.info,
-                perceptual_error,
-                matches: Vec::new(),
-                near_skipped: None,
-            };
-            if !ctx.matcher.is_empty() {
-                (hashed.matches, hashed.near_skipped) =
-                    ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
-            }
-            Outcome::Hashed(hashed)
-        }
-    };
-    Some((Some(meta), outcome))
-}
-
-/// The whole file again, for the rare image whose first read was too short
-/// to recognise it.
-fn reread(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let mut v = vec![0u8; len as usize];
-    file.read_exact_at(&mut v, 0)?;
-    Ok(v)
 }
 
 #[cfg(test)]

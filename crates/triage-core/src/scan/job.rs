@@ -1,0 +1,222 @@
+//! One file's job: open it beneath the root, read it once, hash it, sniff
+//! its type, hash its picture, match it. Runs on the rayon pool; every
+//! problem becomes the entry's failure, never the scan's.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use super::{CancelHandle, Faults, Progress};
+use crate::hash::{AlgorithmSet, MultiHasher};
+use crate::identify::{SNIFF_LEN, sniff};
+use crate::item::{Failure, FailureKind, FileMeta, Stage};
+use crate::matching::Matcher;
+use crate::path::RawPath;
+use crate::perceptual::decode::DecodeError;
+use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
+use crate::record::{Entry, Hashed, Outcome};
+use crate::source::dir::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
+use crate::source::dir::walk::Walked;
+
+/// Read size. Measured (benches/README.md): large enough that syscall cost
+/// vanishes next to hashing, small enough to stay in L2 between hashers.
+const READ_LEN: usize = 1024 * 1024;
+/// Files at least this large have their hashers split across two threads.
+const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
+
+/// What every file job needs, shared by reference.
+pub(super) struct JobContext<'a> {
+    pub(super) root: &'a Path,
+    pub(super) root_fd: Option<&'a std::os::fd::OwnedFd>,
+    pub(super) algorithms: AlgorithmSet,
+    pub(super) perceptual: &'a PerceptualConfig,
+    pub(super) matcher: &'a Matcher,
+    pub(super) progress: &'a Progress,
+    pub(super) cancel: &'a CancelHandle,
+    pub(super) faults: &'a Faults,
+}
+
+thread_local! {
+    /// Read buffers of this thread. A pool, not one buffer: while waiting in
+    /// a rayon join, a thread may run another file's job on the same stack.
+    static BUFFERS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads and hashes one regular file. `None` when cancelled mid-file.
+pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
+    let (progress, cancel) = (ctx.progress, ctx.cancel);
+    if cancel.is_cancelled() {
+        return None;
+    }
+    if let Ok(mut c) = progress.0.current.lock() {
+        c.clone_from(&w.path);
+    }
+    let path = w.path;
+    let walk_meta = w.meta;
+    let preopened = w.file;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        hash_file(&path, walk_meta.as_ref(), preopened, ctx)
+    }));
+    let (meta, outcome) = match result {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(panic) => {
+            let message = crate::item::panic_message(&*panic);
+            let failure = Failure {
+                stage: Stage::Read,
+                kind: FailureKind::Internal { message },
+                bytes_read: 0,
+            };
+            (walk_meta, Outcome::Failed(failure))
+        }
+    };
+    Some(Entry {
+        path,
+        meta,
+        outcome,
+    })
+}
+
+/// Open, read, hash, identify. Returns the metadata to record (from `fstat`
+/// at open when the file was opened, as that is what was read) and the
+/// outcome; `None` when cancelled mid-read.
+fn hash_file(
+    path: &RawPath,
+    walk_meta: Option<&FileMeta>,
+    preopened: Option<std::fs::File>,
+    ctx: &JobContext<'_>,
+) -> Option<(Option<FileMeta>, Outcome)> {
+    let (progress, cancel) = (ctx.progress, ctx.cancel);
+    let expect = walk_meta.map(|m| (m.dev, m.ino));
+    let opened = match preopened {
+        Some(f) => check_opened(f, expect),
+        None => {
+            if let Some(hook) = &ctx.faults.before_open {
+                hook(&path.under(ctx.root));
+            }
+            open_beneath(ctx.root_fd, ctx.root, path, expect)
+        }
+    };
+    let (file, meta) = match opened {
+        Ok(r) => r,
+        Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
+    };
+    let mut hasher = MultiHasher::new(ctx.algorithms);
+    // Images are kept whole for decoding, decided on the first chunk;
+    // `None` until then, `Some(empty)` and unused for other files.
+    let want_image = ctx.perceptual.enabled() && meta.size <= ctx.perceptual.max_file_bytes;
+    let mut image: Option<Vec<u8>> = None;
+    let parallel = meta.size >= PARALLEL_MIN;
+    let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
+    let take = || {
+        BUFFERS
+            .with(|b| b.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice())
+    };
+    let (mut buf_a, mut buf_b) = (take(), take());
+    let mut file = file;
+    let mut faulty = match (&ctx.faults.source, file.try_clone()) {
+        (Some(wrap), Ok(dup)) => Some(wrap(path, dup)),
+        _ => None,
+    };
+    let src: &mut dyn Source = match &mut faulty {
+        Some(s) => &mut **s,
+        None => &mut file,
+    };
+    let bufs = [&mut buf_a[..], &mut buf_b[..]];
+    let sparse = looks_sparse(&meta);
+    let result = read_all(src, meta.size, sparse, bufs, &mut |chunk, prefetch| {
+        // Checked per chunk, holes included, so a long file stops at once.
+        if cancel.is_cancelled() {
+            return Err(io::Error::other("scan cancelled"));
+        }
+        if head.len() < SNIFF_LEN {
+            let take = chunk.len().min(SNIFF_LEN - head.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        let keep = image.get_or_insert_with(|| {
+            if want_image && sniff(&head, meta.size).is_image() {
+                Vec::with_capacity(meta.size as usize)
+            } else {
+                Vec::new()
+            }
+        });
+        if keep.capacity() > 0 {
+            keep.extend_from_slice(chunk);
+        }
+        if parallel {
+            // The next read runs beside the lighter hashers.
+            hasher.update_parallel_with(chunk, prefetch);
+        } else {
+            hasher.update(chunk);
+        }
+        let n = chunk.len() as u64;
+        progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    });
+    BUFFERS.with(|b| b.borrow_mut().extend([buf_a, buf_b]));
+    if cancel.is_cancelled() && result.is_err() {
+        return None;
+    }
+    let outcome = match result {
+        Err(f) => Outcome::Failed(f),
+        Ok(bytes_read) => {
+            let file_type = sniff(&head, bytes_read);
+            let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
+                (ImageHashes::default(), None)
+            } else if meta.size > ctx.perceptual.max_file_bytes {
+                let detail = format!(
+                    "file of {} bytes is over the {}-byte limit for decoding",
+                    meta.size, ctx.perceptual.max_file_bytes
+                );
+                (
+                    ImageHashes::default(),
+                    Some(DecodeError::TooLarge { detail }),
+                )
+            } else {
+                // A first read too short to sniff means nothing was kept:
+                // read the (small) file again rather than skip it.
+                let bytes = match image.take() {
+                    Some(b) if b.len() as u64 == bytes_read => Ok(b),
+                    _ => reread(&file, bytes_read),
+                };
+                match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
+                    Ok(Ok(h)) => (h, None),
+                    Ok(Err(e)) => (ImageHashes::default(), Some(e)),
+                    Err(e) => {
+                        let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
+                        (ImageHashes::default(), Some(e))
+                    }
+                }
+            };
+            let mut hashed = Hashed {
+                digests: hasher.finalize(),
+                bytes_read,
+                file_type,
+                ext_mismatch: file_type.ext_mismatch(path.extension()),
+                empty: bytes_read == 0,
+                perceptual: images.hashes,
+                image: images.info,
+                perceptual_error,
+                matches: Vec::new(),
+                near_skipped: None,
+            };
+            if !ctx.matcher.is_empty() {
+                (hashed.matches, hashed.near_skipped) =
+                    ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
+            }
+            Outcome::Hashed(hashed)
+        }
+    };
+    Some((Some(meta), outcome))
+}
+
+/// The whole file again, for the rare image whose first read was too short
+/// to recognise it.
+fn reread(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut v = vec![0u8; len as usize];
+    file.read_exact_at(&mut v, 0)?;
+    Ok(v)
+}
