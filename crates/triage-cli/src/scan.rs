@@ -6,7 +6,7 @@
 //! comes from the unfinished log's header instead, after its prefix verifies.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use triage_core::matching::{MatchConfig, Matcher, PDQ_DISTANCE_WARN};
-use triage_core::perceptual::{ImgHashAlg, PerceptualConfig};
-use triage_core::record::jsonl::{self, Line};
+use triage_core::record::jsonl;
 use triage_core::record::output::{self, AtomicFile, OutputError};
 use triage_core::record::provenance::{BuildInfo, CaseInfo, HostInfo, new_run_id};
 use triage_core::record::seal::SigningKey;
@@ -23,9 +22,8 @@ use triage_core::record::{
     Checkpoints, DigestingWriter, OutputFile, OutputFormat, RecordWriter, Resume, ScanHeader,
     hashdeep,
 };
-use triage_core::scan::Recorded;
+use triage_core::resume::ResumeError;
 use triage_core::time::Timestamp;
-use triage_core::verify::{Status, check_log};
 use triage_core::{AlgorithmSet, RawPath, ScanConfig, ScanError, Scanner, Summary};
 
 use crate::exit::Exit;
@@ -534,116 +532,32 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
         }
         Err(e) => return Err(output_error(e)),
     };
+    let mut file = file;
     let key = read_signing_key(args.sign_key.as_deref())?;
-    let check = check_log(BufReader::new(&file), None)
-        .with_context(|| format!("cannot read '{}'", path.display()))?;
-    let header = match (check.status(), &check.header) {
-        (Status::Failed, _) => {
-            let p = check
-                .problem
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+    let plan = match triage_core::resume::resume(&mut file, key.as_ref()) {
+        Ok(p) => p,
+        Err(ResumeError::DoesNotVerify(p)) => {
             eprintln!(
                 "triage: error: '{}' does not verify: {p}; it cannot be resumed",
                 path.display()
             );
             return Ok(Exit::VerifyFailed);
         }
-        (Status::Complete, _) => {
-            return Err(usage(format!(
-                "'{}' is the log of a finished scan: there is nothing to resume",
-                path.display()
-            )));
+        Err(ResumeError::Io(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read '{}'", path.display())));
         }
-        (_, None) => {
-            return Err(usage(format!(
-                "'{}' has no complete header: start a new scan",
-                path.display()
-            )));
+        Err(e) if e.is_integrity() => return Err(damaged(e.to_string())),
+        Err(e @ (ResumeError::Finished | ResumeError::NoHeader)) => {
+            return Err(usage(format!("'{}': {e}", path.display())));
         }
-        (_, Some(h)) => h.clone(),
+        Err(e) => return Err(usage(e.to_string())),
     };
-    match (&header.signing_key, &key) {
-        (Some(want), Some(k)) if *want != k.public() => {
-            return Err(usage(format!(
-                "the log is signed with key {}, and --sign-key is another key",
-                want.fingerprint()
-            )));
-        }
-        (Some(want), None) => {
-            return Err(usage(format!(
-                "the log is signed with key {}: give it with --sign-key",
-                want.fingerprint()
-            )));
-        }
-        (None, Some(_)) => {
-            return Err(usage("the log is not signed: drop --sign-key to resume it"));
-        }
-        _ => {}
-    }
-
-    // Rebuild what the first run did, from its header.
-    let mut sets = Vec::new();
-    for used in &header.hashsets {
-        let set = hashset::open(&used.path)?;
-        set.verify().map_err(|e| {
-            damaged(format!(
-                "hash set '{}': {e}; the scan cannot be resumed with it",
-                used.path.display()
-            ))
-        })?;
-        let now = set.verified_hash().unwrap_or_default();
-        if now != used.blake3 {
-            return Err(usage(format!(
-                "hash set '{}' has changed since the scan started (BLAKE3 {} then, {now} now): the resumed scan would match differently",
-                used.path.display(),
-                used.blake3,
-            )));
-        }
-        sets.push(Arc::new(set));
-    }
-    let mut perceptual = PerceptualConfig::off();
-    for tag in &header.perceptual {
-        if tag.starts_with("pdq") {
-            perceptual.pdq = true;
-        } else if let Some(alg) = ImgHashAlg::from_tag(tag) {
-            perceptual.img_hashes.push(alg);
-        }
-    }
-    perceptual.dihedral = header.dihedral;
-    perceptual.all_frames = header.all_frames;
-    perceptual.fast_decode = header.fast_decode;
-    if perceptual.tags() != header.perceptual {
-        return Err(usage(format!(
-            "this build computes perceptual hashes {:?}, the log has {:?}: resume with the build that started the scan ({})",
-            perceptual.tags(),
-            header.perceptual,
-            header.tool_version
-        )));
-    }
-
-    // The paths already recorded, from the verified prefix only.
-    let mut recorded = Recorded::default();
-    let mut reader = BufReader::new(&file);
-    reader.rewind()?;
-    for line in jsonl::Reader::new(reader.take(check.verified_bytes)) {
-        if let Line::Entry(e) = line.with_context(|| format!("cannot read '{}'", path.display()))? {
-            recorded.insert(&e.path);
-        }
-    }
+    let header = plan.header.clone();
     let config = ScanConfig {
-        root: header.root.clone(),
-        algorithms: header.algorithms,
-        one_file_system: header.one_file_system,
         threads: args.threads,
         readers: args.readers,
-        perceptual,
-        no_link_targets: !header.link_targets,
         count_totals: false,
-        matcher: Matcher::new(sets, header.matching).map_err(|e| usage(e.to_string()))?,
-        recorded: Arc::new(recorded),
-        ..ScanConfig::new(&header.root)
+        ..plan.config
     };
     let scanner = Scanner::new(config).map_err(|e| {
         usage(format!(
@@ -666,19 +580,19 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
     // Cut an incomplete last line (a write the kill interrupted), then
     // append, through the locked descriptor.
     let mut out = file;
-    out.set_len(check.verified_bytes)?;
+    out.set_len(plan.verified_bytes)?;
     out.seek(io::SeekFrom::End(0))?;
     let mut log = jsonl::Writer::new(LogOut::File(out))
         .with_sync(sync)
         .with_checkpoints(header.checkpoints)
-        .continuing(check.state.clone());
+        .continuing(plan.state.clone());
     if let Some(key) = key {
         log = log.with_key(key);
     }
     log.resume(&Resume {
         started: Timestamp::now(),
-        entries_before: check.state.tally.entries(),
-        discarded_tail_bytes: check.partial_tail,
+        entries_before: plan.state.tally.entries(),
+        discarded_tail_bytes: plan.partial_tail,
         run_id: new_run_id(),
         host: HostInfo::current(),
         build: BuildInfo::current(),
@@ -690,11 +604,11 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
         eprintln!(
             "triage: resuming '{}': {} entries already recorded{}",
             path.display(),
-            check.state.tally.entries(),
-            if check.partial_tail > 0 {
+            plan.state.tally.entries(),
+            if plan.partial_tail > 0 {
                 format!(
                     ", {} bytes of an incomplete last line removed",
-                    check.partial_tail
+                    plan.partial_tail
                 )
             } else {
                 String::new()

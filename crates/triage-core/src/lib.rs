@@ -68,6 +68,7 @@ pub mod path;
 pub mod perceptual;
 pub mod record;
 pub mod report;
+pub mod resume;
 pub mod scan;
 pub mod source;
 pub mod time;
