@@ -160,7 +160,7 @@ print(f"| small: triage blake3 vs b3sum | {ratio(sm, 'triage blake3', 'b3sum'):.
 print(f"| large: triage md5 vs md5sum xargs -P2 | {ratio(lg, 'triage md5', 'md5sum xargs -P2'):.2f}x | |")
 print(f"| small: triage md5 vs md5sum xargs -P2 | {ratio(sm, 'triage md5', 'md5sum xargs -P2'):.2f}x | |")
 hg = "huge"
-print(f"| one {huge_bytes>>30} GiB file, all four: 2 threads vs 1 | {ratio(hg, 'triage all4 2 threads', 'triage all4 1 thread'):.2f}x | >= 1.7x |")
+print(f"| one {huge_bytes / 2**30:g} GiB file, all four: 2 threads vs 1 | {ratio(hg, 'triage all4 2 threads', 'triage all4 1 thread'):.2f}x | >= 1.7x |")
 print(f"| peak RSS, triage (max over runs above) | {max(m for (c, n), (s, m) in t.items() if n.startswith('triage')) / 1024:.1f} MiB | < 100 MB |")
 if ("million", "triage all4 1M empty files") in t:
     print(f"| peak RSS, triage: 1,000,000 empty files vs 20,000 files | {t[('million', 'triage all4 1M empty files')][1]/1024:.1f} / {t[('small', 'triage all4 20k files')][1]/1024:.1f} MiB | bounded |")
