@@ -16,7 +16,7 @@
 //!
 //! By concern: `job` (one file: open, read, hash, sniff, picture, match),
 //! `gate` (the bounds on work in flight), [`progress`](Progress) (counters
-//! and cancellation), [`resume`](Recorded) (paths already recorded); this
+//! and cancellation), [`recorded`](Recorded) (paths a resumed scan skips); this
 //! file holds the configuration, the scanner and its ordering loop.
 
 use std::collections::BTreeMap;
@@ -40,12 +40,12 @@ use crate::time::Timestamp;
 mod gate;
 mod job;
 mod progress;
-mod resume;
+mod recorded;
 
 use gate::Gate;
 use job::{JobContext, process_file};
 pub use progress::{CancelHandle, Progress, ProgressSnapshot};
-pub use resume::Recorded;
+pub use recorded::Recorded;
 
 /// Entries walked but not yet handed to the sink, at most. Bounds memory
 /// (a few hundred bytes each) while letting small files flow past a big one.

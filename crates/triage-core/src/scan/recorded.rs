@@ -1,4 +1,4 @@
-//! Resume: the paths an earlier, unfinished run already recorded, so a
+//! The paths an earlier, unfinished run already recorded, so a
 //! resumed scan walks them but neither reads them again nor records them
 //! twice.
 
