@@ -87,9 +87,9 @@ struct Faulty {
     short: Option<usize>,
     /// Return EINTR on every other call.
     eintr: bool,
-    calls: u64,
+    calls: std::sync::atomic::AtomicU64,
     /// After the first read, run this (e.g. truncate or extend the file).
-    after_first: Option<Box<dyn FnMut() + Send>>,
+    after_first: std::sync::Mutex<Option<Box<dyn FnMut() + Send>>>,
 }
 
 impl Faulty {
@@ -99,41 +99,44 @@ impl Faulty {
             eio_at: None,
             short: None,
             eintr: false,
-            calls: 0,
-            after_first: None,
+            calls: Default::default(),
+            after_first: Default::default(),
         }
     }
 }
 
 impl Source for Faulty {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.calls += 1;
-        if self.eintr && self.calls.is_multiple_of(2) {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let calls = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if self.eintr && calls.is_multiple_of(2) {
             return Err(io::Error::from_raw_os_error(libc::EINTR));
         }
         if self.eio_at.is_some_and(|at| offset >= at) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         let len = self.short.map_or(buf.len(), |s| s.min(buf.len()));
-        let n = self.file.read_at(&mut buf[..len], offset)?;
+        let n = FileExt::read_at(&self.file, &mut buf[..len], offset)?;
         if n > 0
-            && let Some(mut f) = self.after_first.take()
+            && let Some(mut f) = self.after_first.lock().unwrap().take()
         {
             f();
         }
         Ok(n)
     }
 
-    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
-        Source::next_data(&mut self.file, offset)
+    fn next_data(&self, offset: u64) -> io::Result<Option<u64>> {
+        Source::next_data(&self.file, offset)
     }
 
-    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
-        Source::next_hole(&mut self.file, offset)
+    fn next_hole(&self, offset: u64) -> io::Result<u64> {
+        Source::next_hole(&self.file, offset)
     }
 
-    fn size_now(&mut self) -> io::Result<u64> {
-        Source::size_now(&mut self.file)
+    fn size_now(&self) -> io::Result<u64> {
+        Source::size_now(&self.file)
     }
 }
 
@@ -217,10 +220,10 @@ fn a_file_that_shrinks_or_grows_mid_read_is_a_failure() {
             };
             match target {
                 Some((p, len)) => Box::new(Faulty {
-                    after_first: Some(Box::new(move || {
+                    after_first: std::sync::Mutex::new(Some(Box::new(move || {
                         let f = OpenOptions::new().write(true).open(&p).unwrap();
                         f.set_len(len).unwrap();
-                    })),
+                    }))),
                     ..Faulty::over(file)
                 }) as Box<dyn Source>,
                 None => Box::new(file),
@@ -256,19 +259,19 @@ fn reads_stop_at_the_size_seen_at_open() {
         read: Arc<std::sync::atomic::AtomicU64>,
     }
     impl Source for Endless {
-        fn read_at(&mut self, buf: &mut [u8], _offset: u64) -> std::io::Result<usize> {
+        fn read_at(&self, buf: &mut [u8], _offset: u64) -> std::io::Result<usize> {
             buf.fill(0xa5);
             self.read
                 .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(buf.len())
         }
-        fn next_data(&mut self, offset: u64) -> std::io::Result<Option<u64>> {
+        fn next_data(&self, offset: u64) -> std::io::Result<Option<u64>> {
             Ok(Some(offset))
         }
-        fn next_hole(&mut self, _offset: u64) -> std::io::Result<u64> {
+        fn next_hole(&self, _offset: u64) -> std::io::Result<u64> {
             Ok(self.size)
         }
-        fn size_now(&mut self) -> std::io::Result<u64> {
+        fn size_now(&self) -> std::io::Result<u64> {
             Ok(self.size)
         }
     }

@@ -115,14 +115,13 @@ fn hash_file(
             .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice())
     };
     let (mut buf_a, mut buf_b) = (take(), take());
-    let mut file = file;
-    let mut faulty = match (&ctx.faults.source, file.try_clone()) {
+    let faulty = match (&ctx.faults.source, file.try_clone()) {
         (Some(wrap), Ok(dup)) => Some(wrap(path, dup)),
         _ => None,
     };
-    let src: &mut dyn Source = match &mut faulty {
-        Some(s) => &mut **s,
-        None => &mut file,
+    let src: &dyn Source = match &faulty {
+        Some(s) => &**s,
+        None => &file,
     };
     let bufs = [&mut buf_a[..], &mut buf_b[..]];
     let sparse = looks_sparse(&meta);

@@ -130,28 +130,30 @@ pub fn check_opened(file: File, expect: Option<(u64, u64)>) -> Result<(File, Fil
     Ok((file, meta))
 }
 
-/// Where evidence bytes come from. A seam: the scan reads [`File`]s, tests
-/// inject faults (EIO at an offset, short reads, EINTR, growth) through
-/// their own implementations.
-pub trait Source: Send {
+/// Where evidence bytes come from: read at offsets through a shared
+/// reference (`pread`), so one reader can serve several threads (the seed
+/// of the source trait disk images will implement). A seam too: the scan
+/// reads [`File`]s, tests inject faults (EIO at an offset, short reads,
+/// EINTR, growth) through their own implementations.
+pub trait Source: Send + Sync {
     /// `pread`: up to `buf.len()` bytes at `offset`; 0 at end of file.
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
     /// Start of the next data region at or after `offset` (`SEEK_DATA`);
     /// `Ok(None)` when only a hole remains. An `Unsupported` error means the
     /// filesystem cannot tell, and the reader reads everything.
-    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>>;
+    fn next_data(&self, offset: u64) -> io::Result<Option<u64>>;
     /// Start of the next hole at or after `offset` (`SEEK_HOLE`).
-    fn next_hole(&mut self, offset: u64) -> io::Result<u64>;
+    fn next_hole(&self, offset: u64) -> io::Result<u64>;
     /// The current size (`fstat`).
-    fn size_now(&mut self) -> io::Result<u64>;
+    fn size_now(&self) -> io::Result<u64>;
 }
 
 impl Source for File {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         FileExt::read_at(self, buf, offset)
     }
 
-    fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+    fn next_data(&self, offset: u64) -> io::Result<Option<u64>> {
         match seek(self, offset, libc::SEEK_DATA) {
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -161,11 +163,11 @@ impl Source for File {
         }
     }
 
-    fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+    fn next_hole(&self, offset: u64) -> io::Result<u64> {
         seek(self, offset, libc::SEEK_HOLE)
     }
 
-    fn size_now(&mut self) -> io::Result<u64> {
+    fn size_now(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 }
@@ -173,7 +175,8 @@ impl Source for File {
 fn seek(f: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
     let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
     // SAFETY: lseek on a valid descriptor; we use pread elsewhere, so moving
-    // the file position affects nothing.
+    // the file position (shared by every user of the descriptor) affects
+    // nothing, and lseek returns its result atomically.
     let r = unsafe { libc::lseek(f.as_raw_fd(), off, whence) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -203,7 +206,7 @@ pub type Prefetch<'a> = dyn FnMut() + Send + 'a;
 /// size `fstat` gave; `sparse` enables hole skipping. Returns the bytes fed
 /// to the sink.
 pub fn read_all(
-    src: &mut dyn Source,
+    src: &dyn Source,
     size_at_open: u64,
     sparse: bool,
     bufs: [&mut [u8]; 2],
@@ -228,7 +231,7 @@ pub fn read_all(
         let next_pos = pos + n as u64;
         let mut fetched = None;
         {
-            let (src, next) = (&mut *src, &mut *next);
+            let next = &mut *next;
             let mut prefetch = || fetched = Some(read_bounded(src, next, next_pos, limit));
             sink(&cur[..n], &mut prefetch).map_err(|e| fail(e, pos))?;
         }
@@ -260,7 +263,7 @@ pub fn read_all(
 }
 
 /// A read at `pos` of at most `limit - pos` bytes (0 at or past `limit`).
-fn read_bounded(src: &mut dyn Source, buf: &mut [u8], pos: u64, limit: u64) -> io::Result<usize> {
+fn read_bounded(src: &dyn Source, buf: &mut [u8], pos: u64, limit: u64) -> io::Result<usize> {
     let room = limit.saturating_sub(pos).min(buf.len() as u64) as usize;
     if room == 0 {
         return Ok(0);
@@ -268,7 +271,7 @@ fn read_bounded(src: &mut dyn Source, buf: &mut [u8], pos: u64, limit: u64) -> i
     read_retrying(src, &mut buf[..room], pos)
 }
 
-fn read_retrying(src: &mut dyn Source, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+fn read_retrying(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Result<usize> {
     loop {
         match src.read_at(buf, pos) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -281,7 +284,7 @@ fn read_retrying(src: &mut dyn Source, buf: &mut [u8], pos: u64) -> io::Result<u
 /// position reached, which is `size` unless the file shrank; on error, the
 /// error and the bytes fed before it.
 fn read_sparse(
-    src: &mut dyn Source,
+    src: &dyn Source,
     size: u64,
     buf: &mut [u8],
     sink: &mut Sink<'_>,
@@ -329,14 +332,20 @@ mod tests {
     use super::*;
 
     /// An in-memory source with holes and injectable faults.
+    /// A file in memory that misbehaves as told. Its state sits behind a
+    /// mutex: `Source` reads through `&self`.
     struct Fake {
-        data: Vec<u8>,
         /// (start, end) of data regions; the rest are holes.
         regions: Vec<(u64, u64)>,
         eio_at: Option<u64>,
         eintr_every: usize,
-        calls: usize,
         max_read: usize,
+        state: std::sync::Mutex<FakeState>,
+    }
+
+    struct FakeState {
+        data: Vec<u8>,
+        calls: usize,
         grow_by: usize,
         reads_of_holes: u64,
     }
@@ -345,52 +354,61 @@ mod tests {
         fn new(data: Vec<u8>) -> Self {
             let len = data.len() as u64;
             Fake {
-                data,
                 regions: vec![(0, len)],
                 eio_at: None,
                 eintr_every: 0,
-                calls: 0,
                 max_read: usize::MAX,
-                grow_by: 0,
-                reads_of_holes: 0,
+                state: std::sync::Mutex::new(FakeState {
+                    data,
+                    calls: 0,
+                    grow_by: 0,
+                    reads_of_holes: 0,
+                }),
             }
+        }
+
+        fn st(&self) -> std::sync::MutexGuard<'_, FakeState> {
+            self.state.lock().unwrap()
         }
     }
 
     impl Source for Fake {
-        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-            self.calls += 1;
-            if self.eintr_every > 0 && self.calls.is_multiple_of(self.eintr_every) {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let mut st = self.st();
+            st.calls += 1;
+            if self.eintr_every > 0 && st.calls.is_multiple_of(self.eintr_every) {
                 return Err(io::Error::from_raw_os_error(libc::EINTR));
             }
-            if self.eio_at.is_some_and(|at| offset + buf.len() as u64 > at) {
-                let at = self.eio_at.unwrap();
+            if let Some(at) = self.eio_at
+                && offset + buf.len() as u64 > at
+            {
                 if offset >= at {
                     return Err(io::Error::from_raw_os_error(libc::EIO));
                 }
                 let n = (at - offset) as usize;
-                buf[..n].copy_from_slice(&self.data[offset as usize..at as usize]);
+                buf[..n].copy_from_slice(&st.data[offset as usize..at as usize]);
                 return Ok(n);
             }
             if !self.regions.iter().any(|&(s, e)| offset >= s && offset < e)
-                && offset < self.data.len() as u64
+                && offset < st.data.len() as u64
             {
-                self.reads_of_holes += 1;
+                st.reads_of_holes += 1;
             }
             let off = offset as usize;
-            if off >= self.data.len() {
-                if self.grow_by > 0 {
-                    self.data.extend(std::iter::repeat_n(7u8, self.grow_by));
-                    self.grow_by = 0;
+            if off >= st.data.len() {
+                if st.grow_by > 0 {
+                    let g = st.grow_by;
+                    st.data.extend(std::iter::repeat_n(7u8, g));
+                    st.grow_by = 0;
                 } else {
                     return Ok(0);
                 }
             }
-            let n = buf.len().min(self.max_read).min(self.data.len() - off);
-            buf[..n].copy_from_slice(&self.data[off..off + n]);
+            let n = buf.len().min(self.max_read).min(st.data.len() - off);
+            buf[..n].copy_from_slice(&st.data[off..off + n]);
             Ok(n)
         }
-        fn next_data(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        fn next_data(&self, offset: u64) -> io::Result<Option<u64>> {
             Ok(self
                 .regions
                 .iter()
@@ -398,7 +416,7 @@ mod tests {
                 .map(|&(s, _)| s.max(offset))
                 .min())
         }
-        fn next_hole(&mut self, offset: u64) -> io::Result<u64> {
+        fn next_hole(&self, offset: u64) -> io::Result<u64> {
             Ok(self
                 .regions
                 .iter()
@@ -406,15 +424,15 @@ mod tests {
                 .map(|&(_, e)| e)
                 .unwrap_or(offset))
         }
-        fn size_now(&mut self) -> io::Result<u64> {
-            Ok(self.data.len() as u64)
+        fn size_now(&self) -> io::Result<u64> {
+            Ok(self.st().data.len() as u64)
         }
     }
 
-    fn run(f: &mut Fake, sparse: bool, buf_len: usize) -> (Result<u64, Failure>, Vec<u8>) {
+    fn run(f: &Fake, sparse: bool, buf_len: usize) -> (Result<u64, Failure>, Vec<u8>) {
         let mut got = Vec::new();
         let (mut a, mut b) = (vec![0u8; buf_len], vec![0u8; buf_len]);
-        let size = f.data.len() as u64;
+        let size = f.st().data.len() as u64;
         // Alternate between prefetching inside the sink and leaving it to
         // the reader, as the two kinds of sink in the scan do.
         let mut calls = 0;
@@ -436,8 +454,8 @@ mod tests {
     #[test]
     fn plain_read_at_buffer_boundaries() {
         for len in [0, 1, 4095, 4096, 4097, 8191, 8192, 8193] {
-            let mut f = Fake::new(pattern(len));
-            let (r, got) = run(&mut f, false, 4096);
+            let f = Fake::new(pattern(len));
+            let (r, got) = run(&f, false, 4096);
             assert_eq!(r.unwrap(), len as u64);
             assert_eq!(got, pattern(len));
         }
@@ -448,7 +466,7 @@ mod tests {
         let mut f = Fake::new(pattern(100_000));
         f.max_read = 777;
         f.eintr_every = 3;
-        let (r, got) = run(&mut f, false, 4096);
+        let (r, got) = run(&f, false, 4096);
         assert_eq!(r.unwrap(), 100_000);
         assert_eq!(got, pattern(100_000));
     }
@@ -457,7 +475,7 @@ mod tests {
     fn eio_reports_bytes_read_before_it() {
         let mut f = Fake::new(pattern(50_000));
         f.eio_at = Some(10_000);
-        let (r, got) = run(&mut f, false, 4096);
+        let (r, got) = run(&f, false, 4096);
         let fail = r.unwrap_err();
         assert_eq!(fail.stage, Stage::Read);
         assert_eq!(fail.bytes_read, 10_000);
@@ -475,23 +493,23 @@ mod tests {
         data[(1 << 20) - 5..].copy_from_slice(b"tail!");
         let mut f = Fake::new(data.clone());
         f.regions = vec![(98_304, 102_400), ((1 << 20) - 4096, 1 << 20)];
-        let (r, got) = run(&mut f, true, 4096);
+        let (r, got) = run(&f, true, 4096);
         assert_eq!(r.unwrap(), 1 << 20);
         assert_eq!(got, data);
-        assert_eq!(f.reads_of_holes, 0);
+        assert_eq!(f.st().reads_of_holes, 0);
         // Trailing hole: data only at the start.
         let mut f = Fake::new(data[..200_000].to_vec());
         f.regions = vec![(98_304, 102_400)];
-        let (r, got) = run(&mut f, true, 4096);
+        let (r, got) = run(&f, true, 4096);
         assert_eq!(r.unwrap(), 200_000);
         assert_eq!(got, &data[..200_000]);
     }
 
     #[test]
     fn growth_during_read_is_a_failure() {
-        let mut f = Fake::new(pattern(10_000));
-        f.grow_by = 10;
-        let (r, _) = run(&mut f, false, 4096);
+        let f = Fake::new(pattern(10_000));
+        f.st().grow_by = 10;
+        let (r, _) = run(&f, false, 4096);
         let fail = r.unwrap_err();
         assert_eq!(
             fail.kind,
