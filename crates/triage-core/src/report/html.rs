@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,6 +20,7 @@ use crate::hash::{Algorithm, hash_bytes, to_hex};
 use crate::matching::most_serious;
 use crate::perceptual::decode::{DecodeLimits, decode_rgb8};
 use crate::record::{Hashed, Outcome};
+use crate::source::dir::read::DirTree;
 use crate::verify::Status;
 
 /// Longest side of a thumbnail, in pixels.
@@ -224,10 +224,7 @@ pub fn write<W: Write>(
 
     // Matches grouped by the file's most serious category, most serious first.
     let root = log.evidence_root(options.evidence.as_deref());
-    let root_fd = options
-        .thumbnails
-        .then(|| crate::source::dir::read::open_root(&root))
-        .flatten();
+    let tree = options.thumbnails.then(|| DirTree::open(&root));
     let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
     for e in log.entries()? {
@@ -240,7 +237,7 @@ pub fn write<W: Write>(
                     worst.map_or_else(|| "uncategorised".to_string(), |c| c.to_string()),
                 );
                 let thumb = if options.thumbnails {
-                    thumbnail(root_fd.as_ref(), &root, &e.path, hashed)
+                    thumbnail(tree.as_ref(), &e.path, hashed)
                 } else {
                     Err("--thumbnails not given".to_string())
                 };
@@ -398,15 +395,18 @@ fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
 /// A greyscale PNG of at most [`THUMB_MAX`] px, base64, of the file at
 /// `rel` under the evidence root if it still has the logged digests.
 fn thumbnail(
-    root_fd: Option<&std::os::fd::OwnedFd>,
-    root: &Path,
+    tree: Option<&DirTree>,
     rel: &crate::path::RawPath,
     h: &Hashed,
 ) -> Result<String, String> {
+    let Some(tree) = tree else {
+        return Err("--thumbnails not given".to_string());
+    };
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
-    let (mut file, meta) = crate::source::dir::read::open_beneath(root_fd, root, rel, None)
+    let (mut file, meta) = tree
+        .open_item(rel, None)
         .map_err(|f| format!("not shown: {}", f.kind))?;
     if meta.size > THUMB_FILE_MAX {
         return Err("not shown: file too large for a thumbnail".to_string());

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::{CancelHandle, Faults, Progress};
@@ -16,7 +15,7 @@ use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
 use crate::record::{Entry, Hashed, Outcome};
-use crate::source::dir::read::{Source, check_opened, looks_sparse, open_beneath, read_all};
+use crate::source::dir::read::{DirTree, Source, check_opened, looks_sparse, read_all};
 use crate::source::dir::walk::Walked;
 
 /// Read size. Measured (benches/README.md): large enough that syscall cost
@@ -27,8 +26,7 @@ const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 
 /// What every file job needs, shared by reference.
 pub(super) struct JobContext<'a> {
-    pub(super) root: &'a Path,
-    pub(super) root_fd: Option<&'a std::os::fd::OwnedFd>,
+    pub(super) tree: &'a DirTree,
     pub(super) algorithms: AlgorithmSet,
     pub(super) perceptual: &'a PerceptualConfig,
     pub(super) matcher: &'a Matcher,
@@ -93,9 +91,9 @@ fn hash_file(
         Some(f) => check_opened(f, expect),
         None => {
             if let Some(hook) = &ctx.faults.before_open {
-                hook(&path.under(ctx.root));
+                hook(&path.under(ctx.tree.root()));
             }
-            open_beneath(ctx.root_fd, ctx.root, path, expect)
+            ctx.tree.open_item(path, expect)
         }
     };
     let (file, meta) = match opened {

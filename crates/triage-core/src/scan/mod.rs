@@ -367,8 +367,7 @@ impl Scanner {
             .thread_name(|i| format!("triage-hash-{i}"))
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
-        let root = walker.root().to_path_buf();
-        let root_fd = crate::source::dir::read::open_root(&root);
+        let tree = crate::source::dir::read::DirTree::open(walker.root());
         let window = Gate::new(WINDOW);
         // At most `readers` files are read at once. The pool already runs at
         // most `threads` jobs, so when readers >= threads the bound only needs
@@ -399,8 +398,7 @@ impl Scanner {
             let walk_thread = s.spawn(|| {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
-                    root: &root,
-                    root_fd: root_fd.as_ref(),
+                    tree: &tree,
                     algorithms,
                     perceptual: &config.perceptual,
                     matcher: &config.matcher,

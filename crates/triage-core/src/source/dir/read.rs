@@ -82,6 +82,54 @@ pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
     crate::source::dir::sys::open_at(None, &c, libc::O_DIRECTORY).ok()
 }
 
+/// A mounted evidence tree to open items from: its root's path and, held
+/// open, its descriptor. Every later stage that reads an item's bytes (the
+/// scan's jobs, the HTML report's thumbnails) opens it through this, by its
+/// path relative to the root, never by an OS path of its own.
+///
+/// ```
+/// use triage_core::read::DirTree;
+/// # let dir = std::env::temp_dir().join(format!("triage-dirtree-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("a.txt"), b"abc").unwrap();
+/// let tree = DirTree::open(&dir);
+/// let (_file, meta) = tree.open_item(&triage_core::RawPath::from_path("a.txt".as_ref()), None).unwrap();
+/// assert_eq!(meta.size, 3);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct DirTree {
+    root: std::path::PathBuf,
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl DirTree {
+    /// Holds `root` open (when it can be opened: otherwise items are opened
+    /// by path, with the (device, inode) check).
+    pub fn open(root: &Path) -> DirTree {
+        DirTree {
+            root: root.to_path_buf(),
+            fd: open_root(root),
+        }
+    }
+
+    /// The root's path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Opens the item at `rel` read-only beneath the root (no symlink, no
+    /// `..` out of it), checks it is a regular file with identity `expect` =
+    /// (device, inode) when given, and returns it with its metadata.
+    pub fn open_item(
+        &self,
+        rel: &crate::path::RawPath,
+        expect: Option<(u64, u64)>,
+    ) -> Result<(File, FileMeta), Failure> {
+        open_beneath(self.fd.as_ref(), &self.root, rel, expect)
+    }
+}
+
 /// The failure record of an open that failed.
 pub fn open_failure(e: &io::Error) -> Failure {
     let kind = if e.raw_os_error() == Some(libc::ELOOP) {
