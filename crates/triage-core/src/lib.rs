@@ -2,13 +2,16 @@
 //!
 //! # Brief overview
 //!
-//! A scan is a pipeline of stages, one module each, in the order data flows:
+//! A scan is a pipeline of stages, one module each, in the order data flows;
+//! [`item`] holds the vocabulary they share (kinds, metadata, skip and
+//! failure reasons):
 //!
-//! 1. [`walk`]: every entry under the evidence root, once, in byte order of
-//!    its path, never following links or opening pipes and devices.
-//! 2. [`read`]: open read-only without touching access times, stream the
-//!    bytes once (holes in sparse files cost no I/O), detect files that
-//!    change underneath.
+//! 1. [`source`]: where items come from. Today a mounted tree
+//!    ([`source::dir`]): [`walk`] gives every entry under the evidence root,
+//!    once, in byte order of its path, never following links or opening
+//!    pipes and devices; [`read`] opens read-only without touching access
+//!    times, streams the bytes once, never past the size seen at open (holes
+//!    in sparse files cost no I/O), and detects files that change underneath.
 //! 3. [`hash`]: MD5, SHA-1, SHA-256 and BLAKE3 from that one read, the
 //!    hashers of a large file split across two threads.
 //! 4. [`identify`]: the content type from the leading bytes, and whether the
@@ -23,7 +26,8 @@
 //! [`scan`] ties the stages together: [`Scanner`] runs them on a thread pool
 //! and hands entries to the caller in walk order, so two scans of the same
 //! tree give the same records. [`device`] decides how many files to read at
-//! once from what the evidence sits on.
+//! once from what the evidence sits on. [`verify`] checks a log, [`report`]
+//! writes it for other tools, [`resume`] continues a killed scan's log.
 //!
 //! The library never prints; progress is read from a [`Progress`] handle and
 //! scans are stopped with a [`CancelHandle`].
