@@ -108,24 +108,15 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey> {
 /// then fails verification as it should.
 pub fn require_log(path: &Path) -> Result<()> {
     use std::io::Read;
-    let mut head = [0u8; 7];
-    let mut f = open_log(path)
-        .map_err(|e| crate::input_error(e, &format!("the log '{}'", path.display())))?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(crate::input_error(
-                    e,
-                    &format!("the log '{}'", path.display()),
-                ));
-            }
-        }
-    }
-    if &head[..n] != br#"{"seq":"# {
+    const START: &[u8] = br#"{"seq":"#;
+    let what = format!("the log '{}'", path.display());
+    let f = open_log(path).map_err(|e| crate::input_error(e, &what))?;
+    let mut head = Vec::with_capacity(START.len());
+    f.take(START.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| crate::input_error(e, &what))?;
+    let n = head.len();
+    if head != START {
         return Err(usage(format!(
             "'{}' is not a triage audit log ({}): give the JSON Lines file `triage scan -o` wrote",
             path.display(),

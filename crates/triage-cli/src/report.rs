@@ -10,7 +10,7 @@ use triage_core::verify::Status;
 
 use crate::audit::read_public_key;
 use crate::exit::Exit;
-use crate::scan::{output_error, refuse_inside_evidence};
+use crate::scan::{named, output_error, refuse_inside_evidence};
 use crate::usage;
 use triage_core::record::output::AtomicFile;
 
@@ -138,15 +138,11 @@ struct Named<W> {
 
 impl<W: Write> Write for Named<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.inner
-            .write(buf)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", self.what)))
+        self.inner.write(buf).map_err(|e| named(e, &self.what))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner
-            .flush()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", self.what)))
+        self.inner.flush().map_err(|e| named(e, &self.what))
     }
 }
 

@@ -171,37 +171,42 @@ pub struct ScanArgs {
     progress: bool,
 }
 
-/// Where the log goes: a file that can be synced, or stdout.
-enum LogOut {
-    File(File),
+/// Where an output goes: stdout; the log's file, appended and synced as it
+/// goes; or a side output's `.partial` file, renamed over its target once
+/// whole (nothing partial is left at the target).
+enum Out {
     Stdout(io::Stdout),
+    Log(File),
+    Whole(AtomicFile),
 }
 
-impl Write for LogOut {
+impl Write for Out {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            LogOut::File(f) => f.write(buf),
-            LogOut::Stdout(s) => s.write(buf),
+            Out::Stdout(s) => s.write(buf),
+            Out::Log(f) => f.write(buf),
+            Out::Whole(f) => f.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            LogOut::File(f) => f.flush(),
-            LogOut::Stdout(s) => s.flush(),
+            Out::Stdout(s) => s.flush(),
+            Out::Log(f) => f.flush(),
+            Out::Whole(f) => f.flush(),
         }
     }
 }
 
 /// Makes the log durable at a checkpoint. A FIFO or a device (`-o
 /// /dev/null`) cannot be synced (EINVAL): there is nothing to make durable.
-fn sync(out: &LogOut) -> io::Result<()> {
+fn sync(out: &Out) -> io::Result<()> {
     match out {
-        LogOut::File(f) => match f.sync_data() {
+        Out::Log(f) => match f.sync_data() {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
             r => r,
         },
-        LogOut::Stdout(_) => Ok(()),
+        Out::Stdout(_) | Out::Whole(_) => Ok(()),
     }
 }
 
@@ -210,34 +215,11 @@ struct Extra {
     format: OutputFormat,
     name: &'static str,
     path: PathBuf,
-    out: DigestingWriter<SideOut>,
-}
-
-/// Where a side output goes: stdout, or a `.partial` file renamed over
-/// its target once whole (nothing partial is left at the target).
-enum SideOut {
-    Stdout(io::Stdout),
-    File(AtomicFile),
-}
-
-impl Write for SideOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            SideOut::Stdout(s) => s.write(buf),
-            SideOut::File(f) => f.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            SideOut::Stdout(s) => s.flush(),
-            SideOut::File(f) => f.flush(),
-        }
-    }
+    out: DigestingWriter<Out>,
 }
 
 /// An output's write error, naming the output (the log, or `--csv FILE`).
-fn named(e: io::Error, what: &str) -> io::Error {
+pub(crate) fn named(e: io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("cannot write {what}: {e}"))
 }
 
@@ -301,10 +283,10 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
                 )));
             }
             let out = if is_stdout(&Some(path.clone())) {
-                SideOut::Stdout(io::stdout())
+                Out::Stdout(io::stdout())
             } else {
                 refuse_inside_evidence(path, scanner.root())?;
-                SideOut::File(AtomicFile::create(path, args.force).map_err(output_error)?)
+                Out::Whole(AtomicFile::create(path, args.force).map_err(output_error)?)
             };
             extras.push(Extra {
                 format,
@@ -318,9 +300,9 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
     let log = match &args.output {
         Some(path) => {
             refuse_inside_evidence(path, scanner.root())?;
-            LogOut::File(output::create_log(path, args.force).map_err(output_error)?)
+            Out::Log(output::create_log(path, args.force).map_err(output_error)?)
         }
-        None => LogOut::Stdout(io::stdout()),
+        None => Out::Stdout(io::stdout()),
     };
     let mut header = scanner.header();
     header.case = case;
@@ -354,7 +336,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
 fn run_scan(
     scanner: Scanner,
     header: ScanHeader,
-    mut log: jsonl::Writer<LogOut>,
+    mut log: jsonl::Writer<Out>,
     mut extras: Vec<Extra>,
     args: &ScanArgs,
     resumed: Option<&ScanHeader>,
@@ -465,7 +447,7 @@ fn run_scan(
     for e in extras {
         let what = format!("--{} '{}'", e.name, e.path.display());
         let (out, bytes, sha256) = e.out.finish().map_err(|x| named(x, &what))?;
-        if let SideOut::File(f) = out {
+        if let Out::Whole(f) = out {
             f.commit().map_err(output_error)?;
         }
         summary.outputs.push(OutputFile {
@@ -582,7 +564,7 @@ fn resume(path: &Path, args: ScanArgs) -> Result<Exit> {
     let mut out = file;
     out.set_len(plan.verified_bytes)?;
     out.seek(io::SeekFrom::End(0))?;
-    let mut log = jsonl::Writer::new(LogOut::File(out))
+    let mut log = jsonl::Writer::new(Out::Log(out))
         .with_sync(sync)
         .with_checkpoints(header.checkpoints)
         .continuing(plan.state.clone());
