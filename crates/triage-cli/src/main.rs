@@ -326,8 +326,8 @@ fn read_evidence(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> 
     } else {
         path
     };
-    let (mut file, meta) =
-        triage_core::read::open_evidence(path, None).map_err(|f| f.kind.to_string())?;
+    let (mut file, meta) = triage_core::source::dir::open::open_evidence(path, None)
+        .map_err(|f| f.kind.to_string())?;
     if meta.size > max {
         let size = meta.size;
         return Err(format!(

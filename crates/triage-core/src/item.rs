@@ -119,6 +119,80 @@ impl FileMeta {
     }
 }
 
+/// Where an item inside a disk image is: the partition, the file system,
+/// the record in it, and whether the file is allocated or deleted.
+/// Directory trees have none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The partition, when the image has a partition table.
+    pub partition: Option<Partition>,
+    /// The file system: `ext2`, `ext3`, `ext4`, `fat12`, `fat16`, `fat32`,
+    /// `exfat`, `ntfs`, `hfsplus`, `iso9660`.
+    pub fs: &'static str,
+    /// Byte offset of the file system in the image.
+    pub fs_offset: u64,
+    /// The item's address in its file system: inode number (ext), MFT
+    /// record (NTFS), byte offset of its directory entry (FAT).
+    pub addr: u64,
+    /// Allocated, or deleted and recovered.
+    pub state: Allocation,
+}
+
+/// Every value [`Location::fs`] takes.
+/// `unrecognised`: a volume no reader recognises, hashed as a whole.
+pub const FS_NAMES: &[&str] = &[
+    "ext2",
+    "ext3",
+    "ext4",
+    "fat12",
+    "fat16",
+    "fat32",
+    "exfat",
+    "ntfs",
+    "hfsplus",
+    "iso9660",
+    "unrecognised",
+];
+
+/// Every value [`Partition::scheme`] takes.
+pub const PARTITION_SCHEMES: &[&str] = &["mbr", "gpt"];
+
+/// A partition of a disk image, as its table describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// 1-based, in table order (MBR: 1-4 primary, 5 on logical).
+    pub index: u32,
+    /// `mbr` or `gpt`.
+    pub scheme: &'static str,
+    /// The type: an MBR type byte as `0x83`, a GPT type GUID.
+    pub type_id: String,
+    /// Byte offset in the image.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+}
+
+/// Whether a file in an image is in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// In use: its name and content are the file system's.
+    Allocated,
+    /// Deleted: its name and content were recovered from what the file
+    /// system left behind, and may be partial (clusters or blocks since
+    /// reused by other files).
+    Deleted,
+}
+
+impl Allocation {
+    /// The name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Allocation::Allocated => "allocated",
+            Allocation::Deleted => "deleted",
+        }
+    }
+}
+
 /// Why an entry was not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
@@ -147,6 +221,10 @@ pub enum SkipReason {
     /// A directory on a pseudo file system (procfs, sysfs, debugfs,
     /// cgroup…): kernel state, not stored data; not entered.
     PseudoFileSystem,
+    /// A deleted file in a disk image whose content cannot be recovered:
+    /// its inode (or MFT record, or first cluster) belongs to another file
+    /// now, or was never kept.
+    NotRecoverable,
 }
 
 impl SkipReason {
@@ -162,6 +240,7 @@ impl SkipReason {
             SkipReason::DirectoryLoop { .. } => "directory_loop",
             SkipReason::OtherFileSystem => "other_filesystem",
             SkipReason::PseudoFileSystem => "pseudo_filesystem",
+            SkipReason::NotRecoverable => "not_recoverable",
         }
     }
 
@@ -179,6 +258,7 @@ impl SkipReason {
             },
             "other_filesystem" => SkipReason::OtherFileSystem,
             "pseudo_filesystem" => SkipReason::PseudoFileSystem,
+            "not_recoverable" => SkipReason::NotRecoverable,
             _ => return None,
         })
     }
@@ -218,6 +298,9 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::PseudoFileSystem => f.write_str(
                 "a pseudo file system (procfs, sysfs, debugfs, cgroup…): kernel state, not stored data; not entered",
+            ),
+            SkipReason::NotRecoverable => f.write_str(
+                "deleted, and its content cannot be recovered: its inode or record belongs to another file now",
             ),
         }
     }

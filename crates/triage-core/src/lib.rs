@@ -70,6 +70,7 @@ pub mod item;
 pub mod matching;
 pub mod path;
 pub mod perceptual;
+pub mod read;
 pub mod record;
 pub mod report;
 pub mod resume;
@@ -79,7 +80,7 @@ pub mod time;
 pub mod verify;
 
 // The directory source's stages, at the paths they have always had.
-pub use source::dir::{device, read, walk};
+pub use source::dir::{device, walk};
 
 pub use hash::{Algorithm, AlgorithmSet, Digests, MultiHasher, hash_bytes};
 pub use path::RawPath;

@@ -29,7 +29,10 @@ use std::path::PathBuf;
 use crate::hash::{AlgorithmSet, Digests};
 use crate::hashset::{Index, SetKind, SetMeta};
 use crate::identify::FileType;
-pub use crate::item::{Failure, FailureKind, FileKind, FileMeta, OsError, SkipReason, Stage};
+pub use crate::item::{
+    Allocation, Failure, FailureKind, FileKind, FileMeta, Location, OsError, Partition, SkipReason,
+    Stage,
+};
 use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
@@ -51,6 +54,8 @@ pub struct Entry {
     pub path: RawPath,
     /// Metadata from the walk; `None` only when `lstat` itself failed.
     pub meta: Option<FileMeta>,
+    /// Where in a disk image the item is; `None` in a directory tree.
+    pub location: Option<Location>,
     /// Hashed, skipped or failed.
     pub outcome: Outcome,
 }

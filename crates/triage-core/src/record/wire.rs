@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::provenance::{BuildInfo, CaseInfo, HostInfo};
 use super::seal::PublicKey;
-use super::{Checkpoint, Checkpoints, HashSetUse, OutputFile, Resume, Tally, TallyMatch};
 use super::{
-    Entry, Failure, FailureKind, FileKind, FileMeta, Hashed, OsError, Outcome, SCHEMA_NAME,
-    SCHEMA_VERSION, ScanHeader, SkipReason, Stage, Summary,
+    Allocation, Entry, Failure, FailureKind, FileKind, FileMeta, Hashed, Location, OsError,
+    Outcome, Partition, SCHEMA_NAME, SCHEMA_VERSION, ScanHeader, SkipReason, Stage, Summary,
 };
+use super::{Checkpoint, Checkpoints, HashSetUse, OutputFile, Resume, Tally, TallyMatch};
 use crate::hash::{Algorithm, AlgorithmSet, Digests, from_hex};
 use crate::hashset::{Category, KeyAlg, Scheme, SetKind, SetMeta};
 use crate::identify::FileType;
@@ -548,6 +548,8 @@ pub(crate) struct WireEntry {
     gid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocks: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<WireLocation>,
     // Hashed.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     file_type: Option<String>,
@@ -901,6 +903,79 @@ impl WireSummary {
     }
 }
 
+/// Where an item of a disk image is (`location` of an entry).
+#[derive(Serialize, Deserialize, Debug)]
+struct WireLocation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<WirePartition>,
+    fs: String,
+    fs_offset: u64,
+    addr: u64,
+    state: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct WirePartition {
+    index: u32,
+    scheme: String,
+    #[serde(rename = "type")]
+    type_id: String,
+    offset: u64,
+    length: u64,
+}
+
+impl WireLocation {
+    fn of(l: &Location) -> WireLocation {
+        WireLocation {
+            partition: l.partition.as_ref().map(|p| WirePartition {
+                index: p.index,
+                scheme: p.scheme.to_string(),
+                type_id: p.type_id.clone(),
+                offset: p.offset,
+                length: p.length,
+            }),
+            fs: l.fs.to_string(),
+            fs_offset: l.fs_offset,
+            addr: l.addr,
+            state: l.state.name().to_string(),
+        }
+    }
+
+    fn into_location(self) -> Result<Location, String> {
+        let known = |v: &str, names: &[&'static str], what: &str| {
+            names
+                .iter()
+                .copied()
+                .find(|n| *n == v)
+                .ok_or_else(|| format!("unknown {what} '{v}'"))
+        };
+        Ok(Location {
+            partition: match self.partition {
+                None => None,
+                Some(p) => Some(Partition {
+                    index: p.index,
+                    scheme: known(
+                        &p.scheme,
+                        crate::item::PARTITION_SCHEMES,
+                        "partition scheme",
+                    )?,
+                    type_id: p.type_id,
+                    offset: p.offset,
+                    length: p.length,
+                }),
+            },
+            fs: known(&self.fs, crate::item::FS_NAMES, "file system")?,
+            fs_offset: self.fs_offset,
+            addr: self.addr,
+            state: match self.state.as_str() {
+                "allocated" => Allocation::Allocated,
+                "deleted" => Allocation::Deleted,
+                other => return Err(format!("unknown allocation state '{other}'")),
+            },
+        })
+    }
+}
+
 impl WireEntry {
     pub(crate) fn from_entry(e: &Entry) -> WireEntry {
         let mut w = WireEntry {
@@ -922,6 +997,7 @@ impl WireEntry {
             w.gid = Some(m.gid);
             w.blocks = Some(m.blocks);
         }
+        w.location = e.location.as_ref().map(WireLocation::of);
         match &e.outcome {
             Outcome::Hashed(h) => {
                 w.file_type = Some(h.file_type.name().to_string());
@@ -1009,9 +1085,14 @@ impl WireEntry {
         }))
     }
 
-    pub(crate) fn into_entry(self, record: &str) -> Result<Entry, String> {
+    pub(crate) fn into_entry(mut self, record: &str) -> Result<Entry, String> {
         let path = self.path.0.clone().ok_or("'path' missing")?;
         let meta = self.meta()?;
+        let location = self
+            .location
+            .take()
+            .map(WireLocation::into_location)
+            .transpose()?;
         let outcome = match record {
             "file" => {
                 let mut digests = Digests::default();
@@ -1118,6 +1199,7 @@ impl WireEntry {
         Ok(Entry {
             path,
             meta,
+            location,
             outcome,
         })
     }

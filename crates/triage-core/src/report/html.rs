@@ -20,7 +20,7 @@ use crate::hash::{Algorithm, hash_bytes, to_hex};
 use crate::matching::most_serious;
 use crate::perceptual::decode::{DecodeLimits, decode_rgb8};
 use crate::record::{Hashed, Outcome};
-use crate::source::dir::read::DirTree;
+use crate::source::{ItemRef, SourceOptions, Tree};
 use crate::verify::Status;
 
 /// Longest side of a thumbnail, in pixels.
@@ -224,7 +224,9 @@ pub fn write<W: Write>(
 
     // Matches grouped by the file's most serious category, most serious first.
     let root = log.evidence_root(options.evidence.as_deref());
-    let tree = options.thumbnails.then(|| DirTree::open(&root));
+    let tree = options
+        .thumbnails
+        .then(|| crate::source::open(&root, &SourceOptions::default()).map_err(|e| e.to_string()));
     let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
     for e in log.entries()? {
@@ -237,7 +239,7 @@ pub fn write<W: Write>(
                     worst.map_or_else(|| "uncategorised".to_string(), |c| c.to_string()),
                 );
                 let thumb = if options.thumbnails {
-                    thumbnail(tree.as_ref(), &e.path, hashed)
+                    thumbnail(tree.as_ref(), &e, hashed)
                 } else {
                     Err("--thumbnails not given".to_string())
                 };
@@ -393,26 +395,32 @@ fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
 }
 
 /// A greyscale PNG of at most [`THUMB_MAX`] px, base64, of the file at
-/// `rel` under the evidence root if it still has the logged digests.
+/// entry `e` in the evidence if it still has the logged digests.
 fn thumbnail(
-    tree: Option<&DirTree>,
-    rel: &crate::path::RawPath,
+    tree: Option<&Result<Box<dyn Tree>, String>>,
+    e: &crate::record::Entry,
     h: &Hashed,
 ) -> Result<String, String> {
-    let Some(tree) = tree else {
-        return Err("--thumbnails not given".to_string());
+    let tree = match tree {
+        None => return Err("--thumbnails not given".to_string()),
+        Some(Err(why)) => return Err(format!("not shown: {why}")),
+        Some(Ok(t)) => t,
     };
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
-    let (mut file, meta) = tree
-        .open_item(rel, None)
+    let item = ItemRef {
+        path: &e.path,
+        expect: None,
+        location: e.location.as_ref(),
+    };
+    let (src, meta) = tree
+        .open(item, None)
         .map_err(|f| format!("not shown: {}", f.kind))?;
     if meta.size > THUMB_FILE_MAX {
         return Err("not shown: file too large for a thumbnail".to_string());
     }
-    let mut bytes = Vec::with_capacity(meta.size as usize);
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| format!("not shown: {e}"))?;
+    let bytes = crate::read::read_whole(&*src, meta.size).map_err(|e| format!("not shown: {e}"))?;
     if hash_bytes(h.digests.algorithms(), &bytes) != h.digests {
         return Err("not shown: the file no longer has the digests in the log".to_string());
     }

@@ -6,17 +6,16 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
-use super::{CancelHandle, Faults, Progress};
+use super::{CancelHandle, Progress};
 use crate::hash::{AlgorithmSet, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::item::{Failure, FailureKind, FileMeta, Stage};
 use crate::matching::Matcher;
-use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
+use crate::read::{Source, looks_sparse, read_all};
 use crate::record::{Entry, Hashed, Outcome};
-use crate::source::dir::read::{DirTree, Source, check_opened, looks_sparse, read_all};
-use crate::source::dir::walk::Walked;
+use crate::source::{ItemRef, Tree, Walked};
 
 /// Read size. Measured (benches/README.md): large enough that syscall cost
 /// vanishes next to hashing, small enough to stay in L2 between hashers.
@@ -26,13 +25,12 @@ const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 
 /// What every file job needs, shared by reference.
 pub(super) struct JobContext<'a> {
-    pub(super) tree: &'a DirTree,
+    pub(super) tree: &'a dyn Tree,
     pub(super) algorithms: AlgorithmSet,
     pub(super) perceptual: &'a PerceptualConfig,
     pub(super) matcher: &'a Matcher,
     pub(super) progress: &'a Progress,
     pub(super) cancel: &'a CancelHandle,
-    pub(super) faults: &'a Faults,
 }
 
 thread_local! {
@@ -50,12 +48,15 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
     if let Ok(mut c) = progress.0.current.lock() {
         c.clone_from(&w.path);
     }
-    let path = w.path;
-    let walk_meta = w.meta;
-    let preopened = w.file;
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        hash_file(&path, walk_meta.as_ref(), preopened, ctx)
-    }));
+    let mut w = w;
+    let preopened = w.file.take();
+    let result = catch_unwind(AssertUnwindSafe(|| hash_file(&w, preopened, ctx)));
+    let Walked {
+        path,
+        meta: walk_meta,
+        location,
+        ..
+    } = w;
     let (meta, outcome) = match result {
         Ok(Some(r)) => r,
         Ok(None) => return None,
@@ -72,6 +73,7 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
     Some(Entry {
         path,
         meta,
+        location,
         outcome,
     })
 }
@@ -80,26 +82,17 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
 /// at open when the file was opened, as that is what was read) and the
 /// outcome; `None` when cancelled mid-read.
 fn hash_file(
-    path: &RawPath,
-    walk_meta: Option<&FileMeta>,
+    w: &Walked,
     preopened: Option<std::fs::File>,
     ctx: &JobContext<'_>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
-    let expect = walk_meta.map(|m| (m.dev, m.ino));
-    let opened = match preopened {
-        Some(f) => check_opened(f, expect),
-        None => {
-            if let Some(hook) = &ctx.faults.before_open {
-                hook(&path.under(ctx.tree.root()));
-            }
-            ctx.tree.open_item(path, expect)
-        }
-    };
-    let (file, meta) = match opened {
+    let path = &w.path;
+    let (src, meta) = match ctx.tree.open(ItemRef::of(w), preopened) {
         Ok(r) => r,
-        Err(f) => return Some((walk_meta.cloned(), Outcome::Failed(f))),
+        Err(f) => return Some((w.meta.clone(), Outcome::Failed(f))),
     };
+    let src: &dyn Source = &*src;
     let mut hasher = MultiHasher::new(ctx.algorithms);
     // Images are kept whole for decoding, decided on the first chunk;
     // `None` until then, `Some(empty)` and unused for other files.
@@ -113,14 +106,6 @@ fn hash_file(
             .unwrap_or_else(|| vec![0u8; READ_LEN].into_boxed_slice())
     };
     let (mut buf_a, mut buf_b) = (take(), take());
-    let faulty = match (&ctx.faults.source, file.try_clone()) {
-        (Some(wrap), Ok(dup)) => Some(wrap(path, dup)),
-        _ => None,
-    };
-    let src: &dyn Source = match &faulty {
-        Some(s) => &**s,
-        None => &file,
-    };
     let bufs = [&mut buf_a[..], &mut buf_b[..]];
     let sparse = looks_sparse(&meta);
     let result = read_all(src, meta.size, sparse, bufs, &mut |chunk, prefetch| {
@@ -176,7 +161,7 @@ fn hash_file(
                 // read the (small) file again rather than skip it.
                 let bytes = match image.take() {
                     Some(b) if b.len() as u64 == bytes_read => Ok(b),
-                    _ => reread(&file, bytes_read),
+                    _ => crate::read::read_whole(src, bytes_read),
                 };
                 match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
                     Ok(Ok(h)) => (h, None),
@@ -207,13 +192,4 @@ fn hash_file(
         }
     };
     Some((Some(meta), outcome))
-}
-
-/// The whole file again, for the rare image whose first read was too short
-/// to recognise it.
-fn reread(file: &std::fs::File, len: u64) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let mut v = vec![0u8; len as usize];
-    file.read_exact_at(&mut v, 0)?;
-    Ok(v)
 }

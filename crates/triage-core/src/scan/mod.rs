@@ -29,12 +29,11 @@ use std::time::Instant;
 
 use crate::hash::AlgorithmSet;
 use crate::matching::Matcher;
-use crate::path::RawPath;
 use crate::perceptual::PerceptualConfig;
 use crate::record::{Entry, HashSetUse, Outcome, ScanHeader, Summary};
 use crate::source::dir::device::{DeviceInfo, IoPolicy};
-use crate::source::dir::read::Source;
-use crate::source::dir::walk::{Next, RootError, WalkOptions, Walker};
+use crate::source::dir::walk::{RootError, WalkOptions};
+use crate::source::{Next, SourceOptions, Tree};
 use crate::time::Timestamp;
 
 mod gate;
@@ -74,6 +73,9 @@ pub struct ScanConfig {
     /// so progress can show totals and an ETA. Costs one extra `lstat` per
     /// entry; off by default.
     pub count_totals: bool,
+    /// A disk image given as the root is hashed as one file, not read
+    /// through its partitions and file systems.
+    pub image_as_file: bool,
     /// Hash sets to match every file against (none by default).
     pub matcher: Matcher,
     /// Paths an earlier, unfinished run already recorded (`--resume`):
@@ -84,35 +86,7 @@ pub struct ScanConfig {
     pub faults: Faults,
 }
 
-/// Fault injection, for tests of what the scan records when the evidence
-/// changes under it or the disk fails: a hook between the walk and the
-/// open (to delete or replace the file: TOCTOU), and a wrapper around the
-/// opened file (to return EIO at an offset, short reads, EINTR, or to
-/// shrink or grow the file mid-read).
-#[doc(hidden)]
-#[derive(Clone, Default)]
-pub struct Faults {
-    /// Called with the absolute path just before the file is opened.
-    pub before_open: Option<OpenHook>,
-    /// Wraps (a duplicate descriptor of) each opened file; the reader reads
-    /// through what it returns.
-    pub source: Option<SourceHook>,
-}
-
-/// See [`Faults::before_open`].
-pub type OpenHook = Arc<dyn Fn(&Path) + Send + Sync>;
-
-/// See [`Faults::source`].
-pub type SourceHook = Arc<dyn Fn(&RawPath, std::fs::File) -> Box<dyn Source> + Send + Sync>;
-
-impl std::fmt::Debug for Faults {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faults")
-            .field("before_open", &self.before_open.is_some())
-            .field("source", &self.source.is_some())
-            .finish()
-    }
-}
+pub use crate::source::dir::{Faults, OpenHook, SourceHook};
 
 impl ScanConfig {
     /// Defaults: all four digests, every file system, threads and readers by
@@ -127,6 +101,7 @@ impl ScanConfig {
             perceptual: PerceptualConfig::default(),
             no_link_targets: false,
             count_totals: false,
+            image_as_file: false,
             matcher: Matcher::default(),
             recorded: Arc::default(),
             faults: Faults::default(),
@@ -229,9 +204,8 @@ fn add_needed(
 pub struct Scanner {
     config: ScanConfig,
     added: Vec<&'static str>,
-    walker: Walker,
+    tree: Box<dyn Tree>,
     policy: IoPolicy,
-    root_abs: PathBuf,
     started: Timestamp,
     progress: Progress,
     cancel: CancelHandle,
@@ -252,27 +226,25 @@ impl Scanner {
             &mut config.algorithms,
             &mut config.perceptual,
         );
-        let walker = Walker::new(
-            &config.root,
-            WalkOptions {
+        let options = SourceOptions {
+            walk: WalkOptions {
                 one_file_system: config.one_file_system,
                 no_link_targets: config.no_link_targets,
             },
-        )
-        .map_err(ScanError::Root)?;
-        let root_abs =
-            std::path::absolute(walker.root()).map_err(|e| ScanError::Root(RootError::Stat(e)))?;
+            image_as_file: config.image_as_file,
+            faults: config.faults.clone(),
+        };
+        let tree = crate::source::open(&config.root, &options).map_err(ScanError::Root)?;
         let policy = IoPolicy::new(
-            DeviceInfo::detect(&root_abs),
+            DeviceInfo::detect(tree.root()),
             config.threads,
             config.readers,
         );
         Ok(Scanner {
             config,
             added,
-            walker,
+            tree,
             policy,
-            root_abs,
             started: Timestamp::now(),
             progress: Progress::default(),
             cancel: CancelHandle::default(),
@@ -292,7 +264,7 @@ impl Scanner {
 
     /// The directory record paths are relative to, absolute.
     pub fn root(&self) -> &Path {
-        &self.root_abs
+        self.tree.root()
     }
 
     /// The threads and readers this scan will use, and why.
@@ -304,7 +276,7 @@ impl Scanner {
     pub fn header(&self) -> ScanHeader {
         ScanHeader {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            root: self.root_abs.clone(),
+            root: self.tree.root().to_path_buf(),
             started: self.started,
             algorithms: self.config.algorithms,
             one_file_system: self.config.one_file_system,
@@ -314,7 +286,7 @@ impl Scanner {
             threads: self.policy.threads,
             readers: self.policy.readers,
             device: self.policy.describe(),
-            read_only_mount: read_only_mount(&self.root_abs),
+            read_only_mount: read_only_mount(self.tree.root()),
             link_targets: !self.config.no_link_targets,
             hashsets: self
                 .config
@@ -355,7 +327,7 @@ impl Scanner {
         let t0 = Instant::now();
         let Scanner {
             config,
-            walker,
+            tree,
             policy,
             started,
             progress,
@@ -367,7 +339,6 @@ impl Scanner {
             .thread_name(|i| format!("triage-hash-{i}"))
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
-        let tree = crate::source::dir::read::DirTree::open(walker.root());
         let window = Gate::new(WINDOW);
         // At most `readers` files are read at once. The pool already runs at
         // most `threads` jobs, so when readers >= threads the bound only needs
@@ -392,21 +363,20 @@ impl Scanner {
 
         let directories = std::thread::scope(|s| {
             if config.count_totals {
-                let (progress, finished, config) = (&progress, &finished, &config);
-                s.spawn(move || count_totals(config, progress, finished));
+                let (progress, finished, tree) = (&progress, &finished, &*tree);
+                s.spawn(move || count_totals(tree, progress, finished));
             }
             let walk_thread = s.spawn(|| {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
-                    tree: &tree,
+                    tree: &*tree,
                     algorithms,
                     perceptual: &config.perceptual,
                     matcher: &config.matcher,
                     progress: &progress,
                     cancel,
-                    faults: &config.faults,
                 };
-                let mut walker = walker;
+                let mut walker = tree.walk();
                 let recorded = &config.recorded;
                 pool.in_place_scope(|scope| {
                     let todo = walker.by_ref().filter(|w| !recorded.contains(&w.path));
@@ -420,6 +390,7 @@ impl Scanner {
                                 let e = Entry {
                                     path: w.path,
                                     meta: w.meta,
+                                    location: w.location,
                                     outcome: outcome.into(),
                                 };
                                 let _ = tx.send((seq, Some(e)));
@@ -529,16 +500,8 @@ pub fn read_only_mount(path: &Path) -> Option<bool> {
 }
 
 /// Background count for progress totals; stops when the scan finishes.
-fn count_totals(config: &ScanConfig, progress: &Progress, finished: &AtomicBool) {
-    // Link targets are not needed for counting; do not touch the links twice.
-    let opts = WalkOptions {
-        one_file_system: config.one_file_system,
-        no_link_targets: true,
-    };
-    let Ok(walker) = Walker::new(&config.root, opts) else {
-        return;
-    };
-    for w in walker {
+fn count_totals(tree: &dyn Tree, progress: &Progress, finished: &AtomicBool) {
+    for w in tree.count_walk() {
         if finished.load(Ordering::Relaxed) {
             return;
         }

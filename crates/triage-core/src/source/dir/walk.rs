@@ -38,6 +38,7 @@ use crate::source::dir::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, s
 
 use crate::item::{Failure, FailureKind, FileKind, FileMeta, NotRead, SkipReason, Stage};
 use crate::path::RawPath;
+pub use crate::source::{Next, Walked};
 
 /// Walk settings.
 #[derive(Clone, Debug, Default)]
@@ -50,36 +51,9 @@ pub struct WalkOptions {
     pub no_link_targets: bool,
 }
 
-/// One entry produced by the walk.
-#[derive(Debug)]
-pub struct Walked {
-    /// Path relative to the root.
-    pub path: RawPath,
-    /// Metadata from `lstat`, unless that failed.
-    pub meta: Option<FileMeta>,
-    /// What the pipeline should do next with it.
-    pub next: Next,
-    /// For [`Next::Read`] entries whose full path is too long to open by
-    /// name: the file, already opened (read-only, `O_NOFOLLOW`,
-    /// `O_NONBLOCK`, `O_NOATIME` when permitted) relative to its directory.
-    pub file: Option<fs::File>,
-}
-
 /// Full paths at least this long are opened by the walk, relative to their
 /// directory, instead of by name in the read stage (`PATH_MAX` is 4,096).
 pub const LONG_PATH: usize = 2048;
-
-/// What happens to a walked entry after the walk.
-// `Done` is large (a NotRead) but short-lived and bounded by the scan's
-// window; boxing it would add an allocation per skipped entry for nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Next {
-    /// A regular file: read and hash it.
-    Read,
-    /// Finished at the walk: skipped or failed.
-    Done(NotRead),
-}
 
 struct Frame {
     dir: RawPath,
@@ -132,6 +106,9 @@ pub enum RootError {
     NotWalkable(FileKind),
     /// The root lies on a pseudo file system (procfs, sysfs, …).
     PseudoFileSystem(&'static str),
+    /// The root is a disk image that cannot be read (its message says
+    /// why and what to do).
+    Image(String),
 }
 
 impl std::fmt::Display for RootError {
@@ -149,6 +126,7 @@ impl std::fmt::Display for RootError {
                 "the evidence root is on {fs}, a pseudo file system: its files are the kernel's state, not stored data \
                  (some never end); give a directory of a mounted evidence file system"
             ),
+            RootError::Image(m) => f.write_str(m),
         }
     }
 }
@@ -157,7 +135,9 @@ impl std::error::Error for RootError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RootError::Stat(e) | RootError::List(e) => Some(e),
-            RootError::NotWalkable(_) | RootError::PseudoFileSystem(_) => None,
+            RootError::NotWalkable(_) | RootError::PseudoFileSystem(_) | RootError::Image(_) => {
+                None
+            }
         }
     }
 }
@@ -295,7 +275,7 @@ impl Walker {
                             Next::Read
                         }
                         Err(e) => {
-                            Next::Done(NotRead::Failed(crate::source::dir::read::open_failure(&e)))
+                            Next::Done(NotRead::Failed(crate::source::dir::open::open_failure(&e)))
                         }
                     }
                 }
@@ -322,6 +302,7 @@ impl Walker {
             meta: Some(meta),
             next,
             file,
+            location: None,
         }
     }
 
@@ -340,6 +321,7 @@ impl Walker {
                 meta: Some(meta.clone()),
                 next: Next::Done(NotRead::Skipped(reason)),
                 file: None,
+                location: None,
             })
         };
         if self.opts.one_file_system && meta.dev != self.root_dev {
@@ -369,6 +351,7 @@ impl Walker {
                         bytes_read: 0,
                     })),
                     file: None,
+                    location: None,
                 });
             }
             Err(e) => return Some(failed(path, Some(meta), Stage::ReadDir, &e)),
@@ -466,6 +449,7 @@ fn failed(path: RawPath, meta: Option<FileMeta>, stage: Stage, e: &io::Error) ->
             bytes_read: 0,
         })),
         file: None,
+        location: None,
     }
 }
 
@@ -482,6 +466,12 @@ fn list(dir: &OwnedFd) -> (Vec<Box<[u8]>>, Option<io::Error>) {
     }
     names.sort_unstable_by(|a, b| key(b).cmp(key(a)));
     (names.into_iter().map(|(n, _)| n).collect(), first_err)
+}
+
+impl crate::source::Walk for Walker {
+    fn directories(&self) -> u64 {
+        Walker::directories(self)
+    }
 }
 
 impl Iterator for Walker {

@@ -1,237 +1,29 @@
-//! Read stage: open evidence without changing it, and stream its bytes once.
+//! Read stage: stream an item's bytes once, in order, whatever its source.
 //!
-//! Input: a path the walk found to be a regular file, with the (device,
-//! inode) seen then. Output: the file's bytes, fed in order to a sink (the
-//! hash stage), and the number read; or a [`Failure`] naming the stage, the OS
-//! error and the bytes read before it.
+//! Input: a [`Source`] (a file of a mounted tree, a file inside a disk
+//! image) and the size seen when it was opened. Output: the bytes, fed in
+//! order to a sink (the hash stage), and the number read; or a [`Failure`]
+//! naming the stage, the OS error and the bytes read before it.
 //!
-//! How the evidence is protected:
-//! - `open` is read-only with `O_NOFOLLOW` (a file swapped for a symlink is
-//!   not followed), `O_NONBLOCK` (a file swapped for a FIFO does not block
-//!   the open) and `O_NOATIME` (the access time stays as found; the kernel
-//!   allows it only to the owner or root, so without permission it is
-//!   dropped, silently, as reading is still correct).
-//! - After opening, `fstat` must show a regular file with the inode the walk
-//!   saw; anything else is recorded as replaced, and not read.
-//! - Bytes are read with `pread` into a reused buffer, never mapped: on a
-//!   disk with bad sectors a mapped read turns `EIO` into `SIGBUS`, which
+//! - Bytes are read with `pread` into two reused buffers, never mapped: on
+//!   a disk with bad sectors a mapped read turns `EIO` into `SIGBUS`, which
 //!   would kill the whole scan, while `pread` gives an error for this file
 //!   and the scan goes on. (`benches/README.md` has the measurements.)
 //! - Holes in sparse files (`SEEK_DATA`/`SEEK_HOLE`) are fed as zeros
 //!   without reading them, so a 100 GiB sparse file costs no I/O; the digest
 //!   is the same as a plain read's.
-//! - The size is checked after the read; a file that grew or shrank is a
-//!   failure ([`FailureKind::ChangedDuringRead`]), not a silent digest of
-//!   half a file.
+//! - Never past the size seen at open; the size is checked after the read:
+//!   a file that grew or shrank is a failure
+//!   ([`FailureKind::ChangedDuringRead`]), not a silent digest of half a
+//!   file.
 
-use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
 
-use crate::item::{Failure, FailureKind, FileKind, FileMeta, Stage};
+use crate::item::{Failure, FailureKind, FileMeta, Stage};
+pub use crate::source::{Source, read_whole};
 
 /// Zeros fed to the sink for holes; static so holes cost no allocation.
 static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
-
-/// Opens `path` for reading evidence (see the module doc for the flags), and
-/// checks that it is a regular file with identity `expect` = (device, inode)
-/// when given. Returns the file and its metadata at open time.
-pub fn open_evidence(path: &Path, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
-    let c = crate::source::dir::sys::c_bytes(path.as_os_str().as_bytes())
-        .map_err(|e| open_failure(&e))?;
-    let fd = crate::source::dir::sys::open_at(None, &c, crate::source::dir::sys::EVIDENCE_FLAGS)
-        .map_err(|e| open_failure(&e))?;
-    check_opened(File::from(fd), expect)
-}
-
-/// Opens `rel` under the evidence root held open as `root` (see
-/// `sys.rs`): no component may be a symlink or lead out of the root.
-/// Falls back to [`open_evidence`] of `root_path/rel` on kernels without
-/// `openat2`, or when no root descriptor could be had.
-pub fn open_beneath(
-    root: Option<&std::os::fd::OwnedFd>,
-    root_path: &Path,
-    rel: &crate::path::RawPath,
-    expect: Option<(u64, u64)>,
-) -> Result<(File, FileMeta), Failure> {
-    use std::os::fd::AsRawFd;
-    if let Some(root) = root
-        && !rel.as_bytes().is_empty()
-    {
-        let c = crate::source::dir::sys::c_bytes(rel.as_bytes()).map_err(|e| open_failure(&e))?;
-        match crate::source::dir::sys::open_beneath(
-            root.as_raw_fd(),
-            &c,
-            crate::source::dir::sys::EVIDENCE_FLAGS,
-        ) {
-            Ok(fd) => return check_opened(File::from(fd), expect),
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
-            Err(e) => return Err(open_failure(&e)),
-        }
-    }
-    open_evidence(&rel.under(root_path), expect)
-}
-
-/// The root directory of an evidence tree, held open for [`open_beneath`];
-/// `None` if it cannot be opened (then files are opened by path).
-pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
-    let c = crate::source::dir::sys::c_bytes(root.as_os_str().as_bytes()).ok()?;
-    crate::source::dir::sys::open_at(None, &c, libc::O_DIRECTORY).ok()
-}
-
-/// A mounted evidence tree to open items from: its root's path and, held
-/// open, its descriptor. Every later stage that reads an item's bytes (the
-/// scan's jobs, the HTML report's thumbnails) opens it through this, by its
-/// path relative to the root, never by an OS path of its own.
-///
-/// ```
-/// use triage_core::read::DirTree;
-/// # let dir = std::env::temp_dir().join(format!("triage-dirtree-doc-{}", std::process::id()));
-/// # std::fs::create_dir_all(&dir).unwrap();
-/// std::fs::write(dir.join("a.txt"), b"abc").unwrap();
-/// let tree = DirTree::open(&dir);
-/// let (_file, meta) = tree.open_item(&triage_core::RawPath::from_path("a.txt".as_ref()), None).unwrap();
-/// assert_eq!(meta.size, 3);
-/// # std::fs::remove_dir_all(&dir).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct DirTree {
-    root: std::path::PathBuf,
-    fd: Option<std::os::fd::OwnedFd>,
-}
-
-impl DirTree {
-    /// Holds `root` open (when it can be opened: otherwise items are opened
-    /// by path, with the (device, inode) check).
-    pub fn open(root: &Path) -> DirTree {
-        DirTree {
-            root: root.to_path_buf(),
-            fd: open_root(root),
-        }
-    }
-
-    /// The root's path.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Opens the item at `rel` read-only beneath the root (no symlink, no
-    /// `..` out of it), checks it is a regular file with identity `expect` =
-    /// (device, inode) when given, and returns it with its metadata.
-    pub fn open_item(
-        &self,
-        rel: &crate::path::RawPath,
-        expect: Option<(u64, u64)>,
-    ) -> Result<(File, FileMeta), Failure> {
-        open_beneath(self.fd.as_ref(), &self.root, rel, expect)
-    }
-}
-
-/// The failure record of an open that failed.
-pub fn open_failure(e: &io::Error) -> Failure {
-    let kind = if e.raw_os_error() == Some(libc::ELOOP) {
-        // O_NOFOLLOW on a symlink: the regular file seen by the walk has
-        // been replaced by a link since.
-        FailureKind::Replaced {
-            now: FileKind::Symlink,
-        }
-    } else {
-        FailureKind::Io(e.into())
-    };
-    Failure {
-        stage: Stage::Open,
-        kind,
-        bytes_read: 0,
-    }
-}
-
-/// Checks an opened file (by [`open_evidence`], or by the walk relative to
-/// its directory) is the regular file the walk saw (`expect`: its device
-/// and inode), and returns it with its metadata at open time.
-pub fn check_opened(file: File, expect: Option<(u64, u64)>) -> Result<(File, FileMeta), Failure> {
-    let meta = file
-        .metadata()
-        .map(|m| FileMeta::from_std(&m))
-        .map_err(|e| Failure {
-            stage: Stage::Open,
-            kind: FailureKind::Io((&e).into()),
-            bytes_read: 0,
-        })?;
-    let replaced = meta.kind() != FileKind::Regular
-        || expect.is_some_and(|(dev, ino)| (meta.dev, meta.ino) != (dev, ino));
-    if replaced {
-        return Err(Failure {
-            stage: Stage::Open,
-            kind: FailureKind::Replaced { now: meta.kind() },
-            bytes_read: 0,
-        });
-    }
-    // Sequential hint: doubles read-ahead, which helps spinning disks on
-    // large files (small ones are read in one call anyway). Advice only.
-    if meta.size > 1 << 20 {
-        // SAFETY: plain syscall on a valid open descriptor.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
-    }
-    Ok((file, meta))
-}
-
-/// Where evidence bytes come from: read at offsets through a shared
-/// reference (`pread`), so one reader can serve several threads (the seed
-/// of the source trait disk images will implement). A seam too: the scan
-/// reads [`File`]s, tests inject faults (EIO at an offset, short reads,
-/// EINTR, growth) through their own implementations.
-pub trait Source: Send + Sync {
-    /// `pread`: up to `buf.len()` bytes at `offset`; 0 at end of file.
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-    /// Start of the next data region at or after `offset` (`SEEK_DATA`);
-    /// `Ok(None)` when only a hole remains. An `Unsupported` error means the
-    /// filesystem cannot tell, and the reader reads everything.
-    fn next_data(&self, offset: u64) -> io::Result<Option<u64>>;
-    /// Start of the next hole at or after `offset` (`SEEK_HOLE`).
-    fn next_hole(&self, offset: u64) -> io::Result<u64>;
-    /// The current size (`fstat`).
-    fn size_now(&self) -> io::Result<u64>;
-}
-
-impl Source for File {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        FileExt::read_at(self, buf, offset)
-    }
-
-    fn next_data(&self, offset: u64) -> io::Result<Option<u64>> {
-        match seek(self, offset, libc::SEEK_DATA) {
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                Err(io::Error::new(io::ErrorKind::Unsupported, e))
-            }
-            r => r.map(Some),
-        }
-    }
-
-    fn next_hole(&self, offset: u64) -> io::Result<u64> {
-        seek(self, offset, libc::SEEK_HOLE)
-    }
-
-    fn size_now(&self) -> io::Result<u64> {
-        Ok(self.metadata()?.len())
-    }
-}
-
-fn seek(f: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
-    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-    // SAFETY: lseek on a valid descriptor; we use pread elsewhere, so moving
-    // the file position (shared by every user of the descriptor) affects
-    // nothing, and lseek returns its result atomically.
-    let r = unsafe { libc::lseek(f.as_raw_fd(), off, whence) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
-    }
-}
 
 /// Whether the file has fewer allocated blocks than its size needs: only
 /// then is hole detection worth the two extra syscalls per region.
@@ -374,7 +166,6 @@ fn read_sparse(
     }
     Ok(pos)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

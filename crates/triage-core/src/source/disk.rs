@@ -1,0 +1,433 @@
+//! A disk image as a [`Tree`]: container → partitions → file systems →
+//! files, deleted ones included.
+//!
+//! Paths: a file's path in its file system, after `p<N>/` (the partition's
+//! index in its table) when the image has a partition table. Each item
+//! carries its [`Location`] (partition, file system, address, allocated or
+//! deleted). A volume no reader recognises is one item, `p<N>` (or the
+//! empty path for a bare medium), hashed whole, with file system
+//! `unrecognised`: its digests are recorded and nothing on it is lost.
+//!
+//! Order is fixed: partitions in table order; in each file system the same
+//! byte order of paths as a directory walk (names sorted with `/` after
+//! directory names), and for two entries with one name (a deleted file and
+//! the file now bearing its name) the allocated one first, then by
+//! address. Memory is bounded by the listings on the current path.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::item::{
+    Allocation, Failure, FailureKind, FileKind, FileMeta, Location, NotRead, SkipReason, Stage,
+};
+use crate::path::RawPath;
+use crate::source::fs::{self, FileSystem, Node, Volume};
+use crate::source::image::Image;
+use crate::source::volume::{self, Extent, Layout};
+use crate::source::{ItemRef, Next, Source, Tree, Walk, Walked};
+
+/// Directory depth followed at most (a hostile image can nest without end).
+const MAX_DEPTH: usize = 512;
+
+/// One volume and what was found on it.
+struct Part {
+    extent: Extent,
+    fs: Result<Option<Box<dyn FileSystem>>, String>,
+}
+
+/// An opened disk image, ready to walk.
+pub struct DiskTree {
+    root: PathBuf,
+    image: Image,
+    layout: Layout,
+    parts: Vec<Part>,
+}
+
+impl DiskTree {
+    /// Reads the partition table of `image` and probes each volume for a
+    /// file system. `root`: the image's (first) file, absolute.
+    pub fn new(root: PathBuf, image: Image) -> io::Result<DiskTree> {
+        let layout = volume::layout(&*image.media, image.size)?;
+        let parts = layout
+            .volumes
+            .iter()
+            .map(|e| Part {
+                extent: e.clone(),
+                fs: fs::probe(Volume::new(image.media.clone(), e.offset, e.length))
+                    .map_err(|err| err.to_string()),
+            })
+            .collect();
+        Ok(DiskTree {
+            root,
+            image,
+            layout,
+            parts,
+        })
+    }
+
+    /// The container.
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// The partition table.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Whether any volume has a file system a reader recognised.
+    pub fn has_file_system(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p.fs, Ok(Some(_))))
+    }
+
+    /// Each volume with the file system found on it, or why none was read:
+    /// (extent, file-system name or `None`, problem).
+    pub fn volumes(&self) -> Vec<(Extent, Option<&'static str>, Option<String>)> {
+        self.parts
+            .iter()
+            .map(|p| match &p.fs {
+                Ok(Some(f)) => (p.extent.clone(), Some(f.name()), None),
+                Ok(None) => (p.extent.clone(), None, None),
+                Err(e) => (p.extent.clone(), None, Some(e.clone())),
+            })
+            .collect()
+    }
+
+    /// What is not read in this image, from every layer, for the log.
+    pub fn notes(&self) -> Vec<String> {
+        let mut n = self.image.notes.clone();
+        n.extend(self.layout.notes.iter().cloned());
+        for p in &self.parts {
+            let label = part_label(&p.extent);
+            match &p.fs {
+                Ok(Some(f)) => n.extend(f.notes().into_iter().map(|x| format!("{label}: {x}"))),
+                Ok(None) => n.push(format!(
+                    "{label}: no file system this version of triage reads; the volume is hashed as one item"
+                )),
+                Err(e) => n.push(format!(
+                    "{label}: the file system cannot be read ({e}); the volume is hashed as one item"
+                )),
+            }
+        }
+        n
+    }
+
+    fn prefix(&self, e: &Extent) -> RawPath {
+        match &e.partition {
+            Some(p) => RawPath::from_bytes(format!("p{}", p.index).into_bytes()),
+            None => RawPath::default(),
+        }
+    }
+
+    fn part_of(&self, l: &Location) -> Option<&Part> {
+        self.parts.iter().find(|p| {
+            p.extent.offset == l.fs_offset
+                && p.extent.partition.as_ref().map(|x| x.index)
+                    == l.partition.as_ref().map(|x| x.index)
+        })
+    }
+}
+
+fn part_label(e: &Extent) -> String {
+    match &e.partition {
+        Some(p) => format!(
+            "partition {} ({} type {}, at byte {})",
+            p.index, p.scheme, p.type_id, p.offset
+        ),
+        None => "the medium".to_string(),
+    }
+}
+
+impl Tree for DiskTree {
+    fn walk(&self) -> Box<dyn Walk + '_> {
+        Box::new(DiskWalk {
+            tree: self,
+            part: 0,
+            stack: Vec::new(),
+            seen: HashSet::new(),
+            directories: 0,
+        })
+    }
+
+    fn open(
+        &self,
+        item: ItemRef<'_>,
+        _preopened: Option<std::fs::File>,
+    ) -> Result<(Box<dyn Source + '_>, FileMeta), Failure> {
+        let fail = |msg: String| Failure {
+            stage: Stage::Open,
+            kind: FailureKind::Io(crate::item::OsError {
+                errno: None,
+                message: msg,
+            }),
+            bytes_read: 0,
+        };
+        let loc = item
+            .location
+            .ok_or_else(|| fail("an item of a disk image without its location".into()))?;
+        let part = self
+            .part_of(loc)
+            .ok_or_else(|| fail("the item's partition is not in this image".into()))?;
+        match &part.fs {
+            Ok(Some(f)) if loc.fs == f.name() => {
+                let (src, mut meta) = f.open(loc.addr).map_err(|e| fail(e.to_string()))?;
+                meta.dev = part.extent.partition.as_ref().map_or(0, |p| p.index as u64);
+                Ok((src, meta))
+            }
+            _ if loc.fs == "unrecognised" => {
+                let src = VolumeBytes {
+                    media: self.image.media.clone(),
+                    offset: part.extent.offset,
+                    len: part.extent.length,
+                };
+                Ok((Box::new(src), volume_meta(&part.extent)))
+            }
+            _ => Err(fail(format!(
+                "the item is on a {} file system, which this image's partition does not hold now",
+                loc.fs
+            ))),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn volume_meta(e: &Extent) -> FileMeta {
+    FileMeta {
+        size: e.length,
+        mode: libc::S_IFREG | 0o444,
+        dev: e.partition.as_ref().map_or(0, |p| p.index as u64),
+        ino: 0,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        mtime: crate::time::Timestamp::new(0, 0),
+        atime: crate::time::Timestamp::new(0, 0),
+        ctime: crate::time::Timestamp::new(0, 0),
+        btime: None,
+        blocks: e.length.div_ceil(512),
+    }
+}
+
+/// A volume's bytes as one item.
+struct VolumeBytes {
+    media: Arc<dyn Source>,
+    offset: u64,
+    len: u64,
+}
+
+impl Source for VolumeBytes {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let n = (self.len - offset).min(buf.len() as u64) as usize;
+        self.media.read_at(&mut buf[..n], self.offset + offset)
+    }
+    crate::source::image::no_holes!();
+    fn size_now(&self) -> io::Result<u64> {
+        Ok(self.len)
+    }
+}
+
+struct Frame {
+    dir: RawPath,
+    /// Remaining names, sorted so that `pop` yields the next.
+    nodes: Vec<Node>,
+    deleted: bool,
+}
+
+struct DiskWalk<'a> {
+    tree: &'a DiskTree,
+    /// The next partition to start.
+    part: usize,
+    stack: Vec<Frame>,
+    /// Directories entered in the current file system, by address: a
+    /// directory reached twice (damage, or a deleted name pointing at a
+    /// live directory) is not entered again.
+    seen: HashSet<u64>,
+    directories: u64,
+}
+
+impl DiskWalk<'_> {
+    fn current(&self) -> Option<&Part> {
+        self.part
+            .checked_sub(1)
+            .and_then(|i| self.tree.parts.get(i))
+    }
+
+    fn location(&self, node: &Node, deleted: bool) -> Option<Location> {
+        let p = self.current()?;
+        let fs = p.fs.as_ref().ok()?.as_ref()?;
+        Some(Location {
+            partition: p.extent.partition.clone(),
+            fs: fs.name(),
+            fs_offset: p.extent.offset,
+            addr: node.addr,
+            state: if deleted || node.deleted {
+                Allocation::Deleted
+            } else {
+                Allocation::Allocated
+            },
+        })
+    }
+
+    /// Sorted for `pop`: descending by (name with `/` after directories,
+    /// deleted after allocated, address).
+    fn sorted(mut nodes: Vec<Node>) -> Vec<Node> {
+        fn key(n: &Node) -> (Vec<u8>, bool, u64) {
+            let mut k = n.name.clone();
+            if n.kind() == FileKind::Directory {
+                k.push(b'/');
+            }
+            (k, n.deleted, n.addr)
+        }
+        nodes.sort_by_key(|n| std::cmp::Reverse(key(n)));
+        nodes
+    }
+
+    fn enter(
+        &mut self,
+        fs: &dyn FileSystem,
+        addr: u64,
+        dir: RawPath,
+        deleted: bool,
+    ) -> Option<Walked> {
+        if !self.seen.insert(addr) {
+            return None;
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Some(Walked {
+                path: dir,
+                meta: None,
+                next: Next::Done(NotRead::Failed(damage(
+                    Stage::ReadDir,
+                    format!("directories nested deeper than {MAX_DEPTH}: not entered"),
+                ))),
+                file: None,
+                location: None,
+            });
+        }
+        self.directories += 1;
+        match fs.list(addr) {
+            Ok(nodes) => {
+                self.stack.push(Frame {
+                    dir,
+                    nodes: Self::sorted(nodes),
+                    deleted,
+                });
+                None
+            }
+            Err(e) => Some(Walked {
+                path: dir,
+                meta: None,
+                next: Next::Done(NotRead::Failed(damage(Stage::ReadDir, e.to_string()))),
+                file: None,
+                location: None,
+            }),
+        }
+    }
+}
+
+fn damage(stage: Stage, message: String) -> Failure {
+    Failure {
+        stage,
+        kind: FailureKind::Io(crate::item::OsError {
+            errno: None,
+            message,
+        }),
+        bytes_read: 0,
+    }
+}
+
+impl Iterator for DiskWalk<'_> {
+    type Item = Walked;
+
+    fn next(&mut self) -> Option<Walked> {
+        loop {
+            let tree = self.tree;
+            if let Some(top) = self.stack.last_mut() {
+                let Some(node) = top.nodes.pop() else {
+                    self.stack.pop();
+                    continue;
+                };
+                let path = top.dir.join(&node.name);
+                let deleted = top.deleted || node.deleted;
+                let part = &tree.parts[self.part - 1];
+                let Ok(Some(fs)) = &part.fs else {
+                    self.stack.clear();
+                    continue;
+                };
+                let location = self.location(&node, deleted);
+                let mut meta = node.meta.clone();
+                if let Some(m) = &mut meta {
+                    m.dev = part.extent.partition.as_ref().map_or(0, |p| p.index as u64);
+                }
+                let kind = node.kind();
+                let next = if node.unrecoverable.is_some() {
+                    Next::Done(NotRead::Skipped(SkipReason::NotRecoverable))
+                } else if meta.is_none() {
+                    Next::Done(NotRead::Failed(damage(Stage::Stat, "no metadata".into())))
+                } else if kind == FileKind::Directory {
+                    if let Some(w) = self.enter(&**fs, node.addr, path, deleted) {
+                        return Some(w);
+                    }
+                    continue;
+                } else if kind == FileKind::Regular {
+                    Next::Read
+                } else {
+                    Next::Done(NotRead::Skipped(
+                        SkipReason::for_kind(kind).unwrap_or(SkipReason::UnknownType),
+                    ))
+                };
+                return Some(Walked {
+                    path,
+                    meta,
+                    next,
+                    file: None,
+                    location,
+                });
+            }
+            // The next partition.
+            let part = tree.parts.get(self.part)?;
+            self.part += 1;
+            self.seen.clear();
+            let prefix = tree.prefix(&part.extent);
+            match &part.fs {
+                Ok(Some(fs)) => {
+                    if let Some(w) = self.enter(&**fs, fs.root(), prefix, false) {
+                        return Some(w);
+                    }
+                }
+                _ => {
+                    if part.extent.length == 0 {
+                        continue;
+                    }
+                    return Some(Walked {
+                        path: prefix,
+                        meta: Some(volume_meta(&part.extent)),
+                        next: Next::Read,
+                        file: None,
+                        location: Some(Location {
+                            partition: part.extent.partition.clone(),
+                            fs: "unrecognised",
+                            fs_offset: part.extent.offset,
+                            addr: 0,
+                            state: Allocation::Allocated,
+                        }),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Walk for DiskWalk<'_> {
+    fn directories(&self) -> u64 {
+        self.directories
+    }
+}

@@ -1,0 +1,222 @@
+//! File systems inside a disk image: list directories, deleted entries
+//! included, and read files at offsets.
+//!
+//! Input: a volume (a partition, or the whole image), as a [`Source`].
+//! Output: a [`FileSystem`]: directory listings of [`Node`]s and, for each
+//! regular file, a [`Source`] of its bytes. One reader per file system,
+//! each in its own file (`ext.rs`, …); [`probe`] tries them in turn on a
+//! volume's first bytes.
+//!
+//! Every reader treats the image as hostile: sizes, block numbers and
+//! chains come from untrusted bytes, so each is checked against the
+//! volume's size before use, every loop is bounded, and a damaged
+//! structure fails the item (or the directory) it belongs to, never the
+//! scan.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::item::{FileKind, FileMeta};
+use crate::source::Source;
+
+pub mod ext;
+
+/// A volume: the bytes of one partition (or of a whole image), read at
+/// offsets relative to its start.
+#[derive(Clone)]
+pub struct Volume {
+    src: Arc<dyn Source>,
+    offset: u64,
+    len: u64,
+}
+
+impl Volume {
+    /// The `len` bytes of `src` from `offset`.
+    pub fn new(src: Arc<dyn Source>, offset: u64, len: u64) -> Volume {
+        Volume { src, offset, len }
+    }
+
+    /// Where it starts in the image.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Exactly `buf.len()` bytes at `pos`; an error past the volume's end
+    /// (a structure pointing outside the volume is damage, not zeros).
+    pub fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        let end = pos.checked_add(buf.len() as u64);
+        if end.is_none_or(|e| e > self.len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a structure points at bytes {pos}..+{} outside the volume of {} bytes",
+                    buf.len(),
+                    self.len
+                ),
+            ));
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match self
+                .src
+                .read_at(&mut buf[done..], self.offset + pos + done as u64)
+            {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the image ends before byte {}",
+                            self.offset + pos + done as u64
+                        ),
+                    ));
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `n` bytes at `pos`, as a new buffer (`n` is bounded by the caller).
+    pub fn bytes_at(&self, pos: u64, n: usize) -> io::Result<Vec<u8>> {
+        let mut v = vec![0u8; n];
+        self.read_exact_at(&mut v, pos)?;
+        Ok(v)
+    }
+}
+
+/// One name in a directory listing.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The name's bytes, as stored (UTF-8 for ext; converted from UTF-16
+    /// for FAT long names and NTFS).
+    pub name: Vec<u8>,
+    /// The file system's address of the item (inode number, MFT record).
+    pub addr: u64,
+    /// Its metadata, when it could be read.
+    pub meta: Option<FileMeta>,
+    /// The name was found in a directory's free space (a deleted entry).
+    pub deleted: bool,
+    /// Why the item cannot be read, when its name survives but its content
+    /// does not (a deleted name whose inode now belongs to another file).
+    pub unrecoverable: Option<String>,
+}
+
+impl Node {
+    /// The kind, from the metadata (unknown without it).
+    pub fn kind(&self) -> FileKind {
+        self.meta.as_ref().map_or(FileKind::Unknown, FileMeta::kind)
+    }
+}
+
+/// A file system, read-only.
+pub trait FileSystem: Send + Sync {
+    /// Its name in records: `ext2`, `ext4`, `fat16`, … (one of
+    /// [`crate::item::FS_NAMES`]).
+    fn name(&self) -> &'static str;
+    /// The root directory's address.
+    fn root(&self) -> u64;
+    /// The names in directory `addr`, deleted ones included, `.` and `..`
+    /// left out, in the order they are stored.
+    fn list(&self, addr: u64) -> io::Result<Vec<Node>>;
+    /// The bytes of the regular file at `addr` (a node's address from
+    /// [`FileSystem::list`]), as its metadata says, with that metadata.
+    fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)>;
+    /// What this reader does not read on this volume (a journal not
+    /// replayed, a feature it skips), for the log.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The file system on `vol`, if one of the readers recognises it: `Ok(None)`
+/// when none does, an error when one does but cannot read it.
+pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
+    if ext::Ext::detect(&vol)? {
+        return Ok(Some(Box::new(ext::Ext::open(vol)?)));
+    }
+    Ok(None)
+}
+
+/// `InvalidData` with `msg`: what every reader returns for damage.
+pub(crate) fn damaged(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Little-endian readers over a byte slice; out of range reads give 0, so
+/// a short (damaged) structure never panics: its fields read as zero and
+/// fail the checks that follow.
+pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
+    b.get(at..at + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+/// See [`le16`].
+pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// A file's bytes as runs of the volume: what most readers give.
+/// `runs`: (logical byte offset, volume byte offset or `None` for a hole,
+/// length), sorted and not overlapping; reads past `size` return 0.
+pub(crate) struct RunFile<'a> {
+    pub(crate) vol: &'a Volume,
+    pub(crate) runs: Vec<(u64, Option<u64>, u64)>,
+    pub(crate) size: u64,
+}
+
+impl Source for RunFile<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if offset >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(self.size - offset) as usize;
+        let buf = &mut buf[..want];
+        // The run holding `offset`: the last starting at or before it.
+        let i = self.runs.partition_point(|r| r.0 <= offset);
+        let run = i.checked_sub(1).map(|i| self.runs[i]);
+        match run {
+            Some((start, phys, len)) if offset < start + len => {
+                let n = (start + len - offset).min(want as u64) as usize;
+                match phys {
+                    Some(p) => self
+                        .vol
+                        .read_exact_at(&mut buf[..n], p + (offset - start))?,
+                    None => buf[..n].fill(0),
+                }
+                Ok(n)
+            }
+            // Not covered by any run: a hole up to the next run (or the end).
+            _ => {
+                let next = self.runs.get(i).map_or(self.size, |r| r.0);
+                let n = (next.min(self.size) - offset).min(want as u64) as usize;
+                buf[..n].fill(0);
+                Ok(n)
+            }
+        }
+    }
+
+    fn next_data(&self, _offset: u64) -> io::Result<Option<u64>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn next_hole(&self, _offset: u64) -> io::Result<u64> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn size_now(&self) -> io::Result<u64> {
+        Ok(self.size)
+    }
+}
