@@ -5,7 +5,9 @@
 //! medium as one [`Source`] of its full size, the files it was read from,
 //! and what the container records about the acquisition (case metadata,
 //! stored digests). Formats are recognised by content, one reader per
-//! file: [`raw`] (one file, or split into numbered segments).
+//! file: [`raw`] (one file, or split into numbered segments), [`ewf`]
+//! (E01, one or more segments), [`qcow`] (QCOW2), [`vhd`] (VHD fixed and
+//! dynamic), [`vmdk`] (sparse, stream-optimized, flat and split).
 //!
 //! Image files are opened read-only with `O_NOATIME` and never written.
 
@@ -15,7 +17,11 @@ use std::sync::Arc;
 
 use crate::source::Source;
 
+pub mod ewf;
+pub mod qcow;
 pub mod raw;
+pub mod vhd;
+pub mod vmdk;
 
 /// An opened disk image.
 pub struct Image {
@@ -83,7 +89,31 @@ pub fn open(path: &Path) -> Result<Option<Image>, ImageError> {
     read_exact(&file, &mut head, 0).map_err(io_err)?;
     let mut tail = [0u8; 512];
     let has_tail = size >= 512 && read_exact(&file, &mut tail, size - 512).is_ok();
-    let _ = (has_tail, tail);
+    if head.starts_with(ewf::SIGNATURE) {
+        return ewf::open(path, file).map(Some);
+    }
+    if head.starts_with(ewf::SIGNATURE_V2) {
+        return Err(ImageError::Format(
+            path.to_path_buf(),
+            "EWF version 2 (Ex01): not read by this version of triage; convert it with `ewfexport -f encase6` or mount it with ewfmount".into(),
+        ));
+    }
+    if head.starts_with(qcow::MAGIC) {
+        return qcow::open(path, file, &head).map(Some);
+    }
+    if head.starts_with(b"vhdxfile") {
+        return Err(ImageError::Format(
+            path.to_path_buf(),
+            "VHDX: not read by this version of triage; convert it with `qemu-img convert -O raw`"
+                .into(),
+        ));
+    }
+    if head.starts_with(vmdk::SPARSE_MAGIC) || vmdk::is_descriptor(&head) {
+        return vmdk::open(path, file, &head).map(Some);
+    }
+    if has_tail && tail.starts_with(vhd::COOKIE) {
+        return vhd::open(path, file, &tail).map(Some);
+    }
     if raw::looks_like_media(&head) {
         return raw::open(path, file, size).map(Some);
     }
@@ -112,6 +142,45 @@ pub(crate) fn read_exact(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// Decoded blocks (EWF chunks, compressed QCOW2 clusters) kept for reuse:
+/// a file system's metadata is read in many small pieces, which must not
+/// inflate one block again each time. Sharded so that threads reading
+/// different blocks do not wait on one lock; a few entries per shard, so
+/// memory stays at a few MiB whatever the image's size.
+#[derive(Default)]
+pub(crate) struct Cache {
+    shards: [std::sync::Mutex<Shard>; 16],
+}
+
+/// One shard of a [`Cache`]: (block number, bytes), oldest first.
+type Shard = Vec<(u64, Arc<[u8]>)>;
+
+impl Cache {
+    const PER_SHARD: usize = 4;
+
+    /// Block `n`, from the cache or made by `load`.
+    pub(crate) fn get(
+        &self,
+        n: u64,
+        load: impl FnOnce() -> io::Result<Vec<u8>>,
+    ) -> io::Result<Arc<[u8]>> {
+        let shard = &self.shards[(n % 16) as usize];
+        if let Ok(c) = shard.lock()
+            && let Some((_, data)) = c.iter().find(|(k, _)| *k == n)
+        {
+            return Ok(data.clone());
+        }
+        let data: Arc<[u8]> = load()?.into();
+        if let Ok(mut c) = shard.lock() {
+            if c.len() >= Self::PER_SHARD {
+                c.remove(0);
+            }
+            c.push((n, data.clone()));
+        }
+        Ok(data)
+    }
 }
 
 /// A medium whose holes are not known: the [`Source`] methods every
