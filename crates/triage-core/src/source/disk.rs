@@ -313,7 +313,7 @@ impl DiskWalk<'_> {
             });
         }
         self.directories += 1;
-        match fs.list(addr) {
+        match fs.list(addr, deleted) {
             Ok(nodes) => {
                 self.stack.push(Frame {
                     dir,

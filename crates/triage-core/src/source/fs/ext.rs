@@ -23,7 +23,7 @@
 
 use std::io;
 
-use super::{FileSystem, Node, RunFile, Volume, damaged, le16, le32};
+use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::FileMeta;
 use crate::source::Source;
 use crate::time::Timestamp;
@@ -330,7 +330,7 @@ impl Ext {
         }
         runs.sort_by_key(|r| r.0);
         // Overlapping extents are damage: keep each logical byte once.
-        let mut clean: Vec<(u64, Option<u64>, u64)> = Vec::with_capacity(runs.len());
+        let mut clean: Vec<Run> = Vec::with_capacity(runs.len());
         for r in runs {
             match clean.last() {
                 Some(l) if r.0 < l.0 + l.2 => {}
@@ -358,7 +358,7 @@ impl Ext {
         node: &[u8],
         depth_limit: u16,
         blocks: u64,
-        runs: &mut Vec<(u64, Option<u64>, u64)>,
+        runs: &mut Vec<Run>,
     ) -> io::Result<()> {
         if le16(node, 0) != EXTENT_MAGIC {
             return Err(damaged("extent tree node without its magic number"));
@@ -413,12 +413,7 @@ impl Ext {
     }
 
     /// Runs from the 15 block pointers of an ext2/3 inode.
-    fn block_map(
-        &self,
-        ptrs: &[u8; 60],
-        blocks: u64,
-        runs: &mut Vec<(u64, Option<u64>, u64)>,
-    ) -> io::Result<()> {
+    fn block_map(&self, ptrs: &[u8; 60], blocks: u64, runs: &mut Vec<Run>) -> io::Result<()> {
         let per = self.block_size / 4;
         let mut next = 0u64;
         for k in 0..12 {
@@ -449,7 +444,7 @@ impl Ext {
         level: u32,
         next: &mut u64,
         blocks: u64,
-        runs: &mut Vec<(u64, Option<u64>, u64)>,
+        runs: &mut Vec<Run>,
     ) -> io::Result<()> {
         let per = self.block_size / 4;
         self.block_range_ok(ptr, 1)?;
@@ -475,12 +470,7 @@ impl Ext {
 
     /// Adds logical block `logical` at physical `phys` (0: a hole),
     /// merging with the previous run when contiguous.
-    fn push_block(
-        &self,
-        phys: u64,
-        logical: u64,
-        runs: &mut Vec<(u64, Option<u64>, u64)>,
-    ) -> io::Result<()> {
+    fn push_block(&self, phys: u64, logical: u64, runs: &mut Vec<Run>) -> io::Result<()> {
         if phys == 0 {
             return Ok(());
         }
@@ -603,7 +593,7 @@ fn fake_dotdot(parent: &[u8]) -> Vec<u8> {
 
 enum Data {
     Inline(Vec<u8>),
-    Runs(Vec<(u64, Option<u64>, u64)>),
+    Runs(Vec<Run>),
 }
 
 /// An in-memory file (inline data).
@@ -651,7 +641,7 @@ impl FileSystem for Ext {
         ROOT_INODE
     }
 
-    fn list(&self, addr: u64) -> io::Result<Vec<Node>> {
+    fn list(&self, addr: u64, _deleted: bool) -> io::Result<Vec<Node>> {
         let dir = self.inode(addr)?;
         if dir.mode as u32 & libc::S_IFMT != libc::S_IFDIR {
             return Err(damaged(format!("inode {addr} is not a directory")));

@@ -20,6 +20,7 @@ use crate::item::{FileKind, FileMeta};
 use crate::source::Source;
 
 pub mod ext;
+pub mod fat;
 
 /// A volume: the bytes of one partition (or of a whole image), read at
 /// offsets relative to its start.
@@ -128,8 +129,9 @@ pub trait FileSystem: Send + Sync {
     /// The root directory's address.
     fn root(&self) -> u64;
     /// The names in directory `addr`, deleted ones included, `.` and `..`
-    /// left out, in the order they are stored.
-    fn list(&self, addr: u64) -> io::Result<Vec<Node>>;
+    /// left out, in the order they are stored. `deleted`: the directory
+    /// was reached through a deleted name (its content is what is left).
+    fn list(&self, addr: u64, deleted: bool) -> io::Result<Vec<Node>>;
     /// The bytes of the regular file at `addr` (a node's address from
     /// [`FileSystem::list`]), as its metadata says, with that metadata.
     fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)>;
@@ -145,6 +147,9 @@ pub trait FileSystem: Send + Sync {
 pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
     if ext::Ext::detect(&vol)? {
         return Ok(Some(Box::new(ext::Ext::open(vol)?)));
+    }
+    if fat::Fat::detect(&vol)? {
+        return Ok(Some(Box::new(fat::Fat::open(vol)?)));
     }
     Ok(None)
 }
@@ -168,12 +173,16 @@ pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
         .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+/// One run of a file: (logical byte offset, volume byte offset or `None`
+/// for a hole, length).
+pub(crate) type Run = (u64, Option<u64>, u64);
+
 /// A file's bytes as runs of the volume: what most readers give.
 /// `runs`: (logical byte offset, volume byte offset or `None` for a hole,
 /// length), sorted and not overlapping; reads past `size` return 0.
 pub(crate) struct RunFile<'a> {
     pub(crate) vol: &'a Volume,
-    pub(crate) runs: Vec<(u64, Option<u64>, u64)>,
+    pub(crate) runs: Vec<Run>,
     pub(crate) size: u64,
 }
 
