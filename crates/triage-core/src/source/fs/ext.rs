@@ -587,7 +587,7 @@ impl Ext {
 fn fake_dotdot(parent: &[u8]) -> Vec<u8> {
     let mut e = parent.to_vec();
     e.extend_from_slice(&12u16.to_le_bytes());
-    e.extend_from_slice(&[2, 2, b'.', b'.']);
+    e.extend_from_slice(&[2, 2, b'.', b'.', 0, 0]);
     e
 }
 
