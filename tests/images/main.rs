@@ -67,11 +67,21 @@ fn scan(path: &Path) -> Vec<Entry> {
     entries
 }
 
-/// triage's listing in TSK's terms, and the deleted files it found not
-/// recoverable (path), which TSK lists with another file's bytes.
-fn triage_rows(path: &Path) -> (BTreeSet<Row>, Vec<String>) {
+/// What triage lists that TSK's lister does not, or lists differently.
+#[derive(Default, Debug)]
+struct Extra {
+    /// Deleted files found not recoverable (path), which TSK lists with
+    /// another file's bytes.
+    unrecoverable: Vec<String>,
+    /// NTFS alternate data streams (`file:stream`), which the lister does
+    /// not read: (path, MD5).
+    streams: Vec<(String, String)>,
+}
+
+/// triage's listing in TSK's terms, and what it lists beyond it.
+fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
     let mut rows = BTreeSet::new();
-    let mut unrecoverable = Vec::new();
+    let mut extra = Extra::default();
     for e in scan(path) {
         let Some(loc) = &e.location else {
             panic!("{}: entry '{}' has no location", path.display(), e.path);
@@ -87,7 +97,13 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Vec<String>) {
             Allocation::Allocated => "alloc",
             Allocation::Deleted => "deleted",
         };
+        let is_stream = loc.fs == "ntfs" && rel.rsplit('/').next().is_some_and(|n| n.contains(':'));
         match &e.outcome {
+            Outcome::Hashed(h) if is_stream => {
+                extra
+                    .streams
+                    .push((format!("/{rel}"), h.digests.hex(Algorithm::Md5).unwrap()));
+            }
             Outcome::Hashed(h) => {
                 let d = |a| h.digests.hex(a).unwrap();
                 rows.insert((
@@ -100,12 +116,15 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Vec<String>) {
                     d(Algorithm::Sha256),
                 ));
             }
-            Outcome::Skipped(SkipReason::NotRecoverable) => unrecoverable.push(format!("/{rel}")),
+            Outcome::Skipped(SkipReason::NotRecoverable) => {
+                extra.unrecoverable.push(format!("/{rel}"))
+            }
+            Outcome::Skipped(SkipReason::BadClusterMap) => assert_eq!(rel, "$BadClus:$Bad"),
             Outcome::Skipped(_) => {}
             Outcome::Failed(f) => panic!("{}: '{}' failed: {}", path.display(), e.path, f.kind),
         }
     }
-    (rows, unrecoverable)
+    (rows, extra)
 }
 
 fn parse_listing(text: &str) -> BTreeMap<String, BTreeSet<Row>> {
@@ -176,20 +195,22 @@ fn shared_images_agree_with_the_sleuth_kit() {
     let expected = parse_listing(&std::fs::read_to_string(&listing).unwrap());
     let mut checked = 0;
     for (image, rows) in &expected {
-        if image == "ntfs_testfs1" {
-            // NTFS is not read yet (issue 12 continues): the image must not
-            // be mistaken for anything else; it is hashed as one file.
-            let entries = scan(&dir.join(image));
-            assert_eq!(entries.len(), 1);
-            assert!(entries[0].location.is_none());
-            continue;
-        }
-        let (ours, unrecoverable) = triage_rows(&dir.join(image));
-        assert!(unrecoverable.is_empty(), "{image}: {unrecoverable:?}");
+        let (ours, extra) = triage_rows(&dir.join(image));
+        assert!(extra.unrecoverable.is_empty(), "{image}: {extra:?}");
         assert_same(image, rows, &ours);
+        if image == "ntfs_testfs1" {
+            let streams: Vec<&str> = extra.streams.iter().map(|s| s.0.as_str()).collect();
+            assert_eq!(
+                streams,
+                ["/$Secure:$SDS", "/$UpCase:$Info"],
+                "{image}: streams"
+            );
+        } else {
+            assert!(extra.streams.is_empty());
+        }
         checked += 1;
     }
-    assert_eq!(checked, 7, "images compared");
+    assert_eq!(checked, 8, "images compared");
 }
 
 /// The EWF reader gives the medium the acquiring tool hashed: the MD5
@@ -233,7 +254,7 @@ fn built() -> Option<PathBuf> {
     static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let tools = ["mke2fs", "debugfs", "mkfs.fat", "mcopy", "sfdisk", "qemu-img", "ewfacquire"];
+            let tools = ["mke2fs", "debugfs", "mkfs.fat", "mcopy", "mkntfs", "ntfscp", "sfdisk", "qemu-img", "ewfacquire"];
             let missing: Vec<_> = tools
                 .iter()
                 .filter(|t| {
@@ -245,7 +266,7 @@ fn built() -> Option<PathBuf> {
                 .collect();
             if !missing.is_empty() {
                 skip(&format!(
-                    "cannot build the test images: {missing:?} missing (apt-get install e2fsprogs dosfstools mtools fdisk qemu-utils ewf-tools)"
+                    "cannot build the test images: {missing:?} missing (apt-get install e2fsprogs dosfstools mtools ntfs-3g fdisk qemu-utils ewf-tools)"
                 ));
                 return None;
             }
@@ -277,15 +298,27 @@ fn built_images_agree_with_the_sleuth_kit() {
         "fat12.img",
         "fat16.img",
         "fat32.img",
+        "ntfs.img",
         "mbr.img",
         "gpt.img",
     ] {
         let Some(tsk) = tsk_rows(&dir.join(image)) else {
             return;
         };
-        let (ours, unrecoverable) = triage_rows(&dir.join(image));
-        assert!(unrecoverable.is_empty(), "{image}: {unrecoverable:?}");
+        let (ours, extra) = triage_rows(&dir.join(image));
+        assert!(extra.unrecoverable.is_empty(), "{image}: {extra:?}");
         assert_same(image, &tsk, &ours);
+        if image == "ntfs.img" || image == "gpt.img" {
+            // The stream ntfscp wrote: "a hidden stream\n".
+            assert!(
+                extra.streams.contains(&(
+                    "/large.bin:Zone.Identifier".to_string(),
+                    "b89013fe26393d18c1dfec0bca4c5dca".to_string()
+                )),
+                "{image}: {:?}",
+                extra.streams
+            );
+        }
         // The deletions made by the build are among the deleted rows.
         for line in deleted
             .lines()

@@ -225,6 +225,9 @@ pub enum SkipReason {
     /// its inode (or MFT record, or first cluster) belongs to another file
     /// now, or was never kept.
     NotRecoverable,
+    /// NTFS's bad-cluster map (`$BadClus:$Bad`): a sparse stream as large
+    /// as the volume, empty but for clusters the disk reported bad.
+    BadClusterMap,
 }
 
 impl SkipReason {
@@ -241,6 +244,7 @@ impl SkipReason {
             SkipReason::OtherFileSystem => "other_filesystem",
             SkipReason::PseudoFileSystem => "pseudo_filesystem",
             SkipReason::NotRecoverable => "not_recoverable",
+            SkipReason::BadClusterMap => "bad_cluster_map",
         }
     }
 
@@ -259,6 +263,7 @@ impl SkipReason {
             "other_filesystem" => SkipReason::OtherFileSystem,
             "pseudo_filesystem" => SkipReason::PseudoFileSystem,
             "not_recoverable" => SkipReason::NotRecoverable,
+            "bad_cluster_map" => SkipReason::BadClusterMap,
             _ => return None,
         })
     }
@@ -301,6 +306,9 @@ impl fmt::Display for SkipReason {
             ),
             SkipReason::NotRecoverable => f.write_str(
                 "deleted, and its content cannot be recovered: its inode or record belongs to another file now",
+            ),
+            SkipReason::BadClusterMap => f.write_str(
+                "NTFS bad-cluster map: as large as the volume and empty but for clusters the disk reported bad; not hashed",
             ),
         }
     }

@@ -368,8 +368,10 @@ impl Iterator for DiskWalk<'_> {
                     m.dev = part.extent.partition.as_ref().map_or(0, |p| p.index as u64);
                 }
                 let kind = node.kind();
-                let next = if node.unrecoverable.is_some() {
-                    Next::Done(NotRead::Skipped(SkipReason::NotRecoverable))
+                let next = if let Some(why) = &node.error {
+                    Next::Done(NotRead::Failed(damage(Stage::Stat, why.clone())))
+                } else if let Some(r) = &node.skip {
+                    Next::Done(NotRead::Skipped(r.clone()))
                 } else if meta.is_none() {
                     Next::Done(NotRead::Failed(damage(Stage::Stat, "no metadata".into())))
                 } else if kind == FileKind::Directory {

@@ -24,7 +24,7 @@
 use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
-use crate::item::FileMeta;
+use crate::item::{FileMeta, SkipReason};
 use crate::source::Source;
 use crate::time::Timestamp;
 
@@ -566,18 +566,22 @@ impl Ext {
             addr: ino,
             meta: None,
             deleted,
-            unrecoverable: None,
+            skip: None,
+            error: None,
         };
         match self.inode(ino) {
             Ok(i) => {
+                // The deleted name's inode is in use again, by another file.
                 if deleted && self.allocated(ino).unwrap_or(false) {
-                    node.unrecoverable = Some(format!(
-                        "the deleted name's inode {ino} is in use again, by another file"
-                    ));
+                    node.skip = Some(SkipReason::NotRecoverable);
                 }
                 node.meta = Some(self.meta(ino, &i));
             }
-            Err(e) => node.unrecoverable = Some(format!("inode {ino}: {e}")),
+            Err(e) if deleted => {
+                let _ = e;
+                node.skip = Some(SkipReason::NotRecoverable);
+            }
+            Err(e) => node.error = Some(format!("inode {ino}: {e}")),
         }
         node
     }

@@ -25,7 +25,7 @@
 use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
-use crate::item::FileMeta;
+use crate::item::{FileMeta, SkipReason};
 use crate::source::Source;
 use crate::time::Timestamp;
 
@@ -503,13 +503,12 @@ impl FileSystem for Fat {
                 addr: at,
                 meta: Some(self.meta(at, &d)),
                 deleted,
-                unrecoverable: None,
+                skip: None,
+                error: None,
             };
+            // The first cluster is in use again, or too few free ones follow.
             if deleted && d.attr & ATTR_DIRECTORY == 0 && self.recover(d.first, d.size)?.is_none() {
-                node.unrecoverable = Some(format!(
-                    "cluster {} of the deleted file is in use again, or too few free clusters follow it",
-                    d.first
-                ));
+                node.skip = Some(SkipReason::NotRecoverable);
             }
             out.push(node);
         }

@@ -16,11 +16,12 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::item::{FileKind, FileMeta};
+use crate::item::{FileKind, FileMeta, SkipReason};
 use crate::source::Source;
 
 pub mod ext;
 pub mod fat;
+pub mod ntfs;
 
 /// A volume: the bytes of one partition (or of a whole image), read at
 /// offsets relative to its start.
@@ -109,9 +110,12 @@ pub struct Node {
     pub meta: Option<FileMeta>,
     /// The name was found in a directory's free space (a deleted entry).
     pub deleted: bool,
-    /// Why the item cannot be read, when its name survives but its content
-    /// does not (a deleted name whose inode now belongs to another file).
-    pub unrecoverable: Option<String>,
+    /// Why the item is not read although it is a file: its name survives
+    /// but its content does not ([`SkipReason::NotRecoverable`]), or it is
+    /// a stream not worth reading ([`SkipReason::BadClusterMap`]).
+    pub skip: Option<SkipReason>,
+    /// Why its metadata could not be read (a damaged inode or record).
+    pub error: Option<String>,
 }
 
 impl Node {
@@ -147,6 +151,9 @@ pub trait FileSystem: Send + Sync {
 pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
     if ext::Ext::detect(&vol)? {
         return Ok(Some(Box::new(ext::Ext::open(vol)?)));
+    }
+    if ntfs::Ntfs::detect(&vol)? {
+        return Ok(Some(Box::new(ntfs::Ntfs::open(vol)?)));
     }
     if fat::Fat::detect(&vol)? {
         return Ok(Some(Box::new(fat::Fat::open(vol)?)));
