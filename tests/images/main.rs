@@ -432,3 +432,191 @@ fn a_tree_and_its_image_give_the_same_digests() {
         assert_eq!(from_dir, from_image, "{tree} vs {image}");
     }
 }
+
+/// A copy of a built image, for damaging.
+fn copy_of(dir: &Path, name: &str, to: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("damaged");
+    std::fs::create_dir_all(&out).unwrap();
+    let p = out.join(to);
+    std::fs::copy(dir.join(name), &p).unwrap();
+    p
+}
+
+fn patch(p: &Path, at: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    f.write_all_at(bytes, at).unwrap();
+}
+
+/// A damaged EWF chunk: `verify-image` names its range and the medium is
+/// not intact; the scan goes on, the files that touch the chunk fail with
+/// the chunk's offsets, every other file is hashed as before.
+#[test]
+fn a_damaged_ewf_chunk_fails_the_files_on_it_and_nothing_else() {
+    let Some(dir) = built() else { return };
+    let e01 = copy_of(&dir, "mbr.E01", "bad.E01");
+    std::fs::copy(dir.join("mbr.E02"), e01.with_extension("E02")).unwrap();
+    // Inside the first segment's chunk data, well past the headers.
+    let len = std::fs::metadata(&e01).unwrap().len();
+    patch(&e01, len / 2, b"\xde\xad\xbe\xef\xde\xad\xbe\xef");
+    let v = triage_core::verify::image::verify_image(&e01, &|_| {}).unwrap();
+    assert!(!v.intact());
+    assert!(!v.bad_ranges.is_empty());
+    assert!(
+        v.bad_ranges[0].1.contains("EWF chunk"),
+        "{:?}",
+        v.bad_ranges
+    );
+
+    let good: BTreeMap<String, Outcome> = scan(&dir.join("mbr.E01"))
+        .into_iter()
+        .map(|e| (e.path.to_string(), e.outcome))
+        .collect();
+    let mut failed = 0;
+    let mut same = 0;
+    for e in scan(&e01) {
+        match &e.outcome {
+            Outcome::Failed(f) => {
+                assert!(
+                    f.kind.to_string().contains("EWF chunk"),
+                    "{}: {}",
+                    e.path,
+                    f.kind
+                );
+                failed += 1;
+            }
+            o => {
+                assert_eq!(Some(o), good.get(&e.path.to_string()), "{}", e.path);
+                same += 1;
+            }
+        }
+    }
+    assert!(failed >= 1, "no file touched the damaged chunk");
+    assert!(same > 300, "{same} files unchanged");
+}
+
+/// A missing EWF segment is a clear refusal naming it, not a short medium.
+#[test]
+fn a_missing_ewf_segment_is_named() {
+    let Some(dir) = built() else { return };
+    let e01 = copy_of(&dir, "mbr.E01", "alone.E01");
+    let _ = std::fs::remove_file(e01.with_extension("E02"));
+    let err = triage_core::source::image::open(&e01)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("alone.E02") && err.contains("segment 2"),
+        "{err}"
+    );
+}
+
+/// A cluster chain that loops, and a block pointer outside the file
+/// system: the file fails, the scan goes on.
+#[test]
+fn hostile_chains_and_pointers_fail_one_file() {
+    let Some(dir) = built() else { return };
+    // FAT16: make the first data cluster of a known file point at itself.
+    let fat = copy_of(&dir, "fat16.img", "loop-fat16.img");
+    let b = std::fs::read(&fat).unwrap();
+    let reserved = u16::from_le_bytes([b[14], b[15]]) as u64 * 512;
+    // The first file mcopy wrote that spans several clusters: its FAT entry
+    // follows the root; every entry with a next-cluster value gets looped.
+    let entries = 64u64;
+    for c in 2..2 + entries {
+        let at = reserved + c * 2;
+        let v = u16::from_le_bytes([b[at as usize], b[at as usize + 1]]);
+        if (3..0xFFF0).contains(&v) {
+            patch(&fat, at, &(c as u16).to_le_bytes());
+            break;
+        }
+    }
+    let entries = scan(&fat);
+    let failed: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Failed(f) => Some(format!("{}: {}", e.path, f.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("chain"), "{failed:?}");
+    assert!(entries.len() > 100);
+
+    // ext2: a block pointer far outside the file system.
+    let ext = copy_of(&dir, "ext2.img", "wild-ext2.img");
+    let out = Command::new("debugfs")
+        .args(["-w", "-R", "sif /Downloads/large.bin block[2] 4000000000"])
+        .arg(&ext)
+        .env(
+            "PATH",
+            format!(
+                "{}:/sbin:/usr/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = scan(&ext);
+    let failed: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Failed(f) => Some(format!("{}: {}", e.path, f.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].starts_with("Downloads/large.bin") && failed[0].contains("outside"),
+        "{failed:?}"
+    );
+}
+
+/// Random damage anywhere in the metadata of every file system: the scan
+/// finishes, whatever it finds (seeded, so a failure reproduces).
+#[test]
+fn random_damage_never_stops_a_scan() {
+    let Some(dir) = built() else { return };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for name in [
+        "ext2.img",
+        "ext4.img",
+        "ext4-inline.img",
+        "fat12.img",
+        "fat16.img",
+        "ntfs.img",
+        "gpt.img",
+    ] {
+        let len = std::fs::metadata(dir.join(name)).unwrap().len();
+        for round in 0..6 {
+            let p = copy_of(&dir, name, &format!("rnd-{round}-{name}"));
+            // The first 2 MiB hold the boot sectors, tables, inodes and MFT.
+            for _ in 0..64 {
+                let at = next() % len.min(2 << 20);
+                patch(&p, at, &[next() as u8]);
+            }
+            let scanner = match Scanner::new(ScanConfig::new(&p)) {
+                Ok(s) => s,
+                Err(_) => continue, // refused with a message: also fine
+            };
+            let mut n = 0;
+            scanner
+                .run(|_| {
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{name} round {round}: {e}"));
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}

@@ -130,6 +130,19 @@ pub const REPORT: Codes = &[
     ),
 ];
 
+/// `triage verify-image`.
+pub const VERIFY_IMAGE: Codes = &[
+    (
+        Exit::Clean,
+        "every digest stored in the image matches its medium (or none is stored: the computed ones are printed)",
+    ),
+    USAGE,
+    (
+        Exit::VerifyFailed,
+        "the medium does not match a digest stored in it, or parts of it cannot be read (listed)",
+    ),
+];
+
 /// `triage keygen`.
 pub const KEYGEN: Codes = &[(Exit::Clean, "the key pair is written"), USAGE, FATAL];
 
@@ -187,6 +200,7 @@ pub const LOOKUP: Codes = &[
 pub const COMMANDS: &[(&[&str], Codes)] = &[
     (&["scan"], SCAN),
     (&["verify"], VERIFY),
+    (&["verify-image"], VERIFY_IMAGE),
     (&["report"], REPORT),
     (&["keygen"], KEYGEN),
     (&["hash-image"], HASH_IMAGE),

@@ -59,6 +59,14 @@ enum Command {
     /// incomplete (exit 7): `triage scan --resume LOG` finishes it.
     Verify(audit::VerifyArgs),
 
+    /// Check a disk image's medium against the digests stored in it at
+    /// acquisition (EWF's MD5 and SHA-1), like ewfverify.
+    ///
+    /// Reads the whole medium once; EWF chunks are checked against their
+    /// own checksums on the way. Unreadable ranges are listed (exit 6).
+    #[command(name = "verify-image")]
+    VerifyImage(VerifyImageArgs),
+
     /// Write an audit log as DFXML, CASE/UCO JSON-LD, CSV, VICS 2.0 or HTML.
     ///
     /// The log is verified first; an altered or damaged log gives no report
@@ -80,6 +88,12 @@ enum Command {
     /// Hash sets: import agency lists into indexes, describe, verify, query.
     #[command(subcommand)]
     Hashset(hashset::HashsetCommand),
+}
+
+#[derive(clap::Args)]
+struct VerifyImageArgs {
+    /// The image (its first segment, for EWF and split raw).
+    image: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -192,6 +206,7 @@ fn run(cli: Cli) -> Result<Exit> {
         Command::Keygen(args) => audit::keygen(args),
         Command::Report(args) => report::report(args),
         Command::HashImage(args) => hash_image(args),
+        Command::VerifyImage(args) => verify_image(args),
         Command::Hashset(cmd) => hashset::run(cmd),
     }
 }
@@ -312,6 +327,53 @@ fn hash_image(args: HashImageArgs) -> Result<Exit> {
         }
     }
     Ok(if failed { Exit::Failures } else { Exit::Clean })
+}
+
+/// `triage verify-image`: the medium's MD5 and SHA-1 against the stored ones.
+fn verify_image(args: VerifyImageArgs) -> Result<Exit> {
+    use triage_core::verify::image::Verdict;
+    let v = triage_core::verify::image::verify_image(&args.image, &|_| {})
+        .map_err(|e| usage(e.to_string()))?;
+    println!(
+        "image: {} ({}, medium of {} bytes)",
+        args.image.display(),
+        v.format,
+        v.size
+    );
+    for (alg, verdict) in &v.verdicts {
+        let computed = v.computed.get(alg).map_or("-", String::as_str);
+        match verdict {
+            Verdict::Absent => {
+                println!("{alg}: {computed} (none stored in the image: nothing to compare)")
+            }
+            Verdict::Matched => println!("{alg}: {computed} matched the stored digest"),
+            Verdict::Mismatched => println!(
+                "{alg}: {computed} MISMATCHED: the image stores {}",
+                v.stored.get(alg).map_or("-", String::as_str)
+            ),
+        }
+    }
+    for (r, why) in &v.bad_ranges {
+        println!(
+            "unreadable: media bytes {}..{} ({} bytes, read as zeros): {why}",
+            r.offset,
+            r.offset + r.length,
+            r.length
+        );
+    }
+    if v.intact() {
+        Ok(Exit::Clean)
+    } else {
+        eprintln!(
+            "triage: error: the medium is not what was acquired: {}",
+            if v.bad_ranges.is_empty() {
+                "a stored digest does not match"
+            } else {
+                "parts of it cannot be read"
+            }
+        );
+        Ok(Exit::VerifyFailed)
+    }
 }
 
 /// A whole file, opened the way the scan opens evidence (read-only,

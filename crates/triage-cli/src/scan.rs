@@ -31,9 +31,16 @@ use crate::{damaged, hashset, perceptual_config, progress, signals, usage};
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
-    /// Evidence root: a mounted directory (or a single file).
+    /// Evidence root: a mounted directory, a single file, or a disk image
+    /// (E01, raw or split raw, QCOW2, VHD, VMDK: recognised by content),
+    /// read through its partitions and file systems, deleted files included.
     #[arg(required_unless_present = "resume")]
     root: Option<PathBuf>,
+
+    /// Hash a disk image given as the root as one file, instead of reading
+    /// its partitions and file systems.
+    #[arg(long)]
+    image_as_file: bool,
 
     /// Write the audit log here instead of stdout. Refused if it exists
     /// (see --force) or lies inside the evidence root.
@@ -246,6 +253,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         perceptual,
         no_link_targets: args.no_link_targets,
         count_totals: progress::wanted(args.progress, args.quiet),
+        image_as_file: args.image_as_file,
         matcher,
         ..ScanConfig::new(&root)
     };
@@ -333,6 +341,56 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
 /// Runs the scan into the log and the other outputs, and writes the footer.
 /// `resumed` is the header of the log being continued (its header is
 /// already written).
+/// What the disk image is and what will be read in it, on stderr.
+fn describe_image(img: &triage_core::item::ImageInfo) {
+    let mb = |b: u64| b as f64 / 1e6;
+    eprintln!(
+        "triage: image: {} ({} file{}), medium of {} bytes ({:.1} MB), partition table: {}",
+        img.format,
+        img.segments.len(),
+        if img.segments.len() == 1 { "" } else { "s" },
+        img.size,
+        mb(img.size),
+        img.partition_table
+    );
+    for (k, v) in &img.metadata {
+        eprintln!("triage: image: {k}: {v}");
+    }
+    for (alg, hex) in &img.stored_digests {
+        eprintln!(
+            "triage: image: {alg} stored at acquisition: {hex} (check it with `triage verify-image`)"
+        );
+    }
+    for v in &img.volumes {
+        let name = v
+            .partition
+            .map_or_else(|| "the medium".to_string(), |p| format!("partition {p}"));
+        let what = match (&v.fs, &v.error) {
+            (Some(fs), _) => format!("{fs}, read with its deleted files"),
+            (None, Some(e)) => format!("not readable ({e}): hashed as one item"),
+            (None, None) => "no file system triage reads: hashed as one item".to_string(),
+        };
+        eprintln!(
+            "triage: image: {name} at byte {} ({:.1} MB{}): {what}",
+            v.offset,
+            mb(v.length),
+            v.type_id
+                .as_ref()
+                .map_or(String::new(), |t| format!(", type {t}"))
+        );
+    }
+    let gap: u64 = img.gaps.iter().map(|g| g.length).sum();
+    if gap > 0 {
+        eprintln!(
+            "triage: image: {gap} bytes in {} range(s) outside every partition (recorded in the log's header)",
+            img.gaps.len()
+        );
+    }
+    for n in &img.notes {
+        eprintln!("triage: image: note: {n}");
+    }
+}
+
 fn run_scan(
     scanner: Scanner,
     header: ScanHeader,
@@ -344,7 +402,9 @@ fn run_scan(
     let show_progress = progress::wanted(args.progress, args.quiet);
     if !args.quiet {
         eprintln!("triage: {}", scanner.policy().describe());
-        if header.read_only_mount == Some(false) {
+        if let Some(img) = &header.image {
+            describe_image(img);
+        } else if header.read_only_mount == Some(false) {
             eprintln!(
                 "triage: warning: the evidence is on a read-write mount. Files and directories are \
                  opened without updating access times, but {}; mount it read-only to rule out any change.",

@@ -193,6 +193,76 @@ impl Allocation {
     }
 }
 
+/// What a disk image is, as the log's header records it: the container,
+/// the files it was read from, what the acquisition stored, the partition
+/// table and what was found on each volume, and what is not read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageInfo {
+    /// The container: `raw`, `split-raw`, `ewf`, `qcow2`, `vhd`, `vmdk`.
+    pub format: String,
+    /// The medium's size in bytes.
+    pub size: u64,
+    /// The image's files, in order, with their sizes.
+    pub segments: Vec<SegmentInfo>,
+    /// Acquisition metadata stored in the container (EWF: case number,
+    /// examiner, evidence number, notes, dates, tool).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Digests of the medium stored at acquisition (EWF: `md5`, `sha1`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stored_digests: std::collections::BTreeMap<String, String>,
+    /// `mbr`, `gpt`, or `none` (a bare file system).
+    pub partition_table: String,
+    /// Every volume, in table order.
+    pub volumes: Vec<VolumeInfo>,
+    /// Byte ranges of the medium outside every partition.
+    #[serde(default)]
+    pub gaps: Vec<ByteRange>,
+    /// What is not read or checked in this image, from every layer.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// One file of a disk image.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentInfo {
+    /// Its path, as opened (lossy for a non-UTF-8 path).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// One volume of a disk image and what is on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VolumeInfo {
+    /// The partition's index in its table; `None` for a medium without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
+    /// The partition's type (MBR byte as `0x83`, GPT type GUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_id: Option<String>,
+    /// Byte offset on the medium.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// The file system read on it (one of [`FS_NAMES`]); `None` when no
+    /// reader recognised one (the volume is then one item, hashed whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs: Option<String>,
+    /// Why a recognised file system could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run of bytes on the medium.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ByteRange {
+    /// Byte offset.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+}
+
 /// Why an entry was not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {

@@ -223,7 +223,7 @@ pub fn resume(log: &mut File, key: Option<&SigningKey>) -> Result<Resumption, Re
         if let Line::Entry(e) =
             line.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
         {
-            recorded.insert(&e.path);
+            recorded.insert(&e.path, e.location.as_ref());
         }
     }
     let config = ScanConfig {
@@ -233,6 +233,8 @@ pub fn resume(log: &mut File, key: Option<&SigningKey>) -> Result<Resumption, Re
         no_link_targets: !header.link_targets,
         matcher,
         recorded: Arc::new(recorded),
+        // A disk image scanned as one file stays one file.
+        image_as_file: header.image.is_none() && header.root.is_file(),
         ..ScanConfig::new(&header.root)
     };
     Ok(Resumption {

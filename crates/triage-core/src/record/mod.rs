@@ -173,6 +173,9 @@ pub struct ScanHeader {
     /// Other files this scan writes besides the log (their digests are in
     /// the footer).
     pub outputs: Vec<OutputFile>,
+    /// When the evidence is a disk image: what it is (`None` for a
+    /// directory tree).
+    pub image: Option<crate::item::ImageInfo>,
 }
 
 /// When the audit log writes a checkpoint (sealed, and flushed to disk):

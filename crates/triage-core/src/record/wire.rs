@@ -291,6 +291,8 @@ pub(crate) struct WireHeader {
     signing_key: Option<WireKey>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     outputs: Vec<WireOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image: Option<crate::item::ImageInfo>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -748,6 +750,7 @@ impl WireLine {
                 public_key: k.to_base64(),
             }),
             outputs: h.outputs.iter().map(WireOutput::from).collect(),
+            image: h.image.clone(),
         })
     }
 
@@ -869,6 +872,7 @@ impl WireHeader {
                 .into_iter()
                 .map(WireOutput::into_output)
                 .collect(),
+            image: self.image,
         })
     }
 }

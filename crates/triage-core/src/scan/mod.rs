@@ -305,6 +305,7 @@ impl Scanner {
             checkpoints: Default::default(),
             signing_key: None,
             outputs: Vec::new(),
+            image: self.tree.image(),
         }
     }
 
@@ -379,7 +380,9 @@ impl Scanner {
                 let mut walker = tree.walk();
                 let recorded = &config.recorded;
                 pool.in_place_scope(|scope| {
-                    let todo = walker.by_ref().filter(|w| !recorded.contains(&w.path));
+                    let todo = walker
+                        .by_ref()
+                        .filter(|w| !recorded.contains(&w.path, w.location.as_ref()));
                     for (seq, w) in (0u64..).zip(todo) {
                         window.enter();
                         if cancel.is_cancelled() {

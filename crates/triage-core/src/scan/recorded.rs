@@ -2,6 +2,7 @@
 //! resumed scan walks them but neither reads them again nor records them
 //! twice.
 
+use crate::item::Location;
 use crate::path::RawPath;
 
 /// A set of entry paths, kept as 128-bit BLAKE3 prefixes so a million
@@ -11,21 +12,31 @@ use crate::path::RawPath;
 pub struct Recorded(std::collections::HashSet<[u8; 16]>);
 
 impl Recorded {
-    fn key(path: &RawPath) -> [u8; 16] {
-        let h = blake3::hash(path.as_bytes());
+    /// The key of an item: its path, and in a disk image its location too
+    /// (a deleted file and the file now bearing its name share a path).
+    fn key(path: &RawPath, location: Option<&Location>) -> [u8; 16] {
+        let mut h = blake3::Hasher::new();
+        h.update(path.as_bytes());
+        if let Some(l) = location {
+            h.update(&[0xFF]);
+            h.update(&l.partition.as_ref().map_or(0, |p| p.index).to_le_bytes());
+            h.update(&l.fs_offset.to_le_bytes());
+            h.update(&l.addr.to_le_bytes());
+            h.update(&[l.state as u8]);
+        }
         let mut k = [0u8; 16];
-        k.copy_from_slice(&h.as_bytes()[..16]);
+        k.copy_from_slice(&h.finalize().as_bytes()[..16]);
         k
     }
 
-    /// Adds a path.
-    pub fn insert(&mut self, path: &RawPath) {
-        self.0.insert(Self::key(path));
+    /// Adds an item: its path and, in a disk image, its location.
+    pub fn insert(&mut self, path: &RawPath, location: Option<&Location>) {
+        self.0.insert(Self::key(path, location));
     }
 
-    /// Whether a path was added.
-    pub fn contains(&self, path: &RawPath) -> bool {
-        !self.0.is_empty() && self.0.contains(&Self::key(path))
+    /// Whether an item was added.
+    pub fn contains(&self, path: &RawPath, location: Option<&Location>) -> bool {
+        !self.0.is_empty() && self.0.contains(&Self::key(path, location))
     }
 
     /// Paths added.

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::item::{
-    Allocation, Failure, FailureKind, FileKind, FileMeta, Location, NotRead, SkipReason, Stage,
+    Allocation, ByteRange, Failure, FailureKind, FileKind, FileMeta, ImageInfo, Location, NotRead,
+    SegmentInfo, SkipReason, Stage, VolumeInfo,
 };
 use crate::path::RawPath;
 use crate::source::fs::{self, FileSystem, Node, Volume};
@@ -193,6 +194,44 @@ impl Tree for DiskTree {
 
     fn root(&self) -> &Path {
         &self.root
+    }
+
+    fn image(&self) -> Option<ImageInfo> {
+        let img = &self.image;
+        Some(ImageInfo {
+            format: img.format.to_string(),
+            size: img.size,
+            segments: img
+                .segments
+                .iter()
+                .map(|(p, size)| SegmentInfo {
+                    path: p.to_string_lossy().into_owned(),
+                    size: *size,
+                })
+                .collect(),
+            metadata: img.metadata.iter().cloned().collect(),
+            stored_digests: img.stored_digests.iter().cloned().collect(),
+            partition_table: self.layout.scheme.to_string(),
+            volumes: self
+                .volumes()
+                .into_iter()
+                .map(|(e, fs, error)| VolumeInfo {
+                    partition: e.partition.as_ref().map(|p| p.index),
+                    type_id: e.partition.as_ref().map(|p| p.type_id.clone()),
+                    offset: e.offset,
+                    length: e.length,
+                    fs: fs.map(str::to_string),
+                    error,
+                })
+                .collect(),
+            gaps: self
+                .layout
+                .gaps
+                .iter()
+                .map(|&(offset, length)| ByteRange { offset, length })
+                .collect(),
+            notes: self.notes(),
+        })
     }
 }
 

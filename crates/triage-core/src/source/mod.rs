@@ -123,6 +123,11 @@ pub trait Tree: Send + Sync {
     ) -> Result<(Box<dyn Source + '_>, FileMeta), Failure>;
     /// The directory or image file records are relative to, absolute.
     fn root(&self) -> &Path;
+    /// A disk image's description for the log's header; `None` for a
+    /// directory tree.
+    fn image(&self) -> Option<crate::item::ImageInfo> {
+        None
+    }
 }
 
 /// How to read the evidence root.

@@ -6,9 +6,11 @@
 //! checkpoint and the totals of every footer against the entries before
 //! it. It stops at the first line that does not verify and names it.
 //! [`evidence`] re-hashes an evidence tree and compares it with the log in
-//! hashdeep's audit terms.
+//! hashdeep's audit terms. [`image`] checks a disk image's medium against
+//! the digests stored in it at acquisition.
 
 pub mod evidence;
+pub mod image;
 
 use std::fmt;
 use std::io::{self, BufRead};

@@ -205,9 +205,17 @@ impl Fat {
         let want = len.map(|l| l.div_ceil(self.cluster));
         let mut c = first;
         let mut n = 0u64;
+        // A chain that comes back to a cluster loops (memory: the file's
+        // cluster count, which the volume bounds).
+        let mut seen = std::collections::HashSet::new();
         loop {
             if want.is_some_and(|w| n >= w) {
                 break;
+            }
+            if self.valid(c) && !seen.insert(c) {
+                return Err(damaged(format!(
+                    "the FAT chain comes back to cluster {c} after {n} clusters: it loops"
+                )));
             }
             if !self.valid(c) {
                 if len.is_none() && self.is_eof(c) {
