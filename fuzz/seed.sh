@@ -5,7 +5,7 @@ set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$fuzz/.." && pwd)"
 c="$fuzz/corpus"
-mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff}
+mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container}
 i=0
 # hashset_import: the first byte forces a format (index into Format::ALL,
 # 8 and up = detect); seed each list with "detect".
@@ -28,4 +28,46 @@ rm -f "$key" "$key.pub"
 "$triage" scan "$repo/fixtures/evidence" --no-case -q > "$c/audit_log/plain.jsonl" || true
 head -c 3000 "$c/audit_log/plain.jsonl" > "$c/audit_log/cut.jsonl"
 rm -f "$key" "$key.pub"
+# disk_image and image_container: tiny file systems, partition tables and
+# containers built with the Debian tools tests/images uses (when present),
+# and the hand-made hostile inputs.
+cp "$fuzz"/regressions/disk_image/* "$c/disk_image/"
+cp "$fuzz"/regressions/image_container/* "$c/image_container/"
+export PATH="$PATH:/sbin:/usr/sbin" E2FSPROGS_FAKE_TIME=1 MTOOLS_SKIP_CHECK=1
+t="$(mktemp -d)"
+if command -v mkfs.fat >/dev/null && command -v mke2fs >/dev/null && command -v mcopy >/dev/null; then
+    mkdir -p "$t/tree/d"; echo hi > "$t/tree/a.txt"; echo there > "$t/tree/d/b.txt"
+    uuid=11111111-1111-1111-1111-111111111111
+    mkfs.fat -C -i 1 --invariant "$t/fat12" 64 >/dev/null
+    mcopy -i "$t/fat12" -s "$t/tree/a.txt" "$t/tree/d" ::/
+    mcopy -i "$t/fat12" "$t/tree/a.txt" "::/d/a long file name.txt"
+    mdel -i "$t/fat12" ::/a.txt
+    mke2fs -q -F -b 1024 -N 32 -U $uuid -E hash_seed=$uuid -d "$t/tree" "$t/ext2" 100
+    mke2fs -q -F -t ext4 -O inline_data,^has_journal -b 1024 -N 32 -U $uuid -E hash_seed=$uuid -d "$t/tree" "$t/ext4" 200
+    cp "$t/fat12" "$t/ext2" "$t/ext4" "$c/disk_image/"
+    if command -v sfdisk >/dev/null; then
+        for label in dos gpt; do
+            truncate -s 300K "$t/$label"
+            printf 'label: %s
+start=34, size=128, type=%s
+' "$label" \
+                "$([ $label = dos ] && echo 1 || echo C12A7328-F81F-11D2-BA4B-00A0C93EC93B)" \
+                | sfdisk -q "$t/$label" >/dev/null 2>&1 || continue
+            dd if="$t/fat12" of="$t/$label" bs=512 seek=34 conv=notrunc status=none
+            cp "$t/$label" "$c/disk_image/mbr-$label"
+        done
+    fi
+    if command -v qemu-img >/dev/null; then
+        for f in qcow2 vpc vmdk; do
+            qemu-img convert -q -f raw -O "$f" "$t/fat12" "$c/image_container/fat12.$f"
+        done
+        qemu-img convert -q -f raw -O qcow2 -c "$t/fat12" "$c/image_container/fat12-compressed.qcow2"
+        qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized "$t/fat12" "$c/image_container/fat12-stream.vmdk"
+    fi
+    if command -v ewfacquire >/dev/null; then
+        ewfacquire -u -q -t "$t/fat12-ewf" -f encase6 -c deflate:fast "$t/fat12" >/dev/null 2>&1 \
+            && cp "$t/fat12-ewf.E01" "$c/image_container/"
+    fi
+fi
+rm -rf "$t"
 echo "seeded: $(for t in "$c"/*/; do printf '%s=%s ' "$(basename "$t")" "$(ls "$t" | wc -l)"; done)"

@@ -19,13 +19,99 @@ use crate::record::jsonl::{Reader, tally_line};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("hashset_import", hashset_import),
     ("tset_open", tset_open),
     ("audit_log", audit_log),
     ("image_perceptual", image_perceptual),
     ("sniff", sniff),
+    ("disk_image", disk_image),
+    ("image_container", image_container),
 ];
+
+/// Bytes read from any one item at most by the disk targets: enough to
+/// cross every structure, little enough that a hostile size costs nothing.
+const ITEM_READ_MAX: u64 = 1 << 20;
+
+/// Reads up to `ITEM_READ_MAX` bytes of `src`, discarding them.
+fn drain(src: &dyn crate::source::Source, size: u64) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = 0u64;
+    while pos < size.min(ITEM_READ_MAX) {
+        match src.read_at(&mut buf, pos) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => pos += n as u64,
+        }
+    }
+}
+
+/// A medium in memory.
+struct MemMedium(Vec<u8>);
+
+impl crate::source::Source for MemMedium {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let Some(rest) = usize::try_from(offset).ok().and_then(|o| self.0.get(o..)) else {
+            return Ok(0);
+        };
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+    fn next_data(&self, _: u64) -> std::io::Result<Option<u64>> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+    fn next_hole(&self, _: u64) -> std::io::Result<u64> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+    fn size_now(&self) -> std::io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
+/// The bytes as a raw disk: partition table, every file system on it,
+/// every directory walked, every file opened and read (a bounded part).
+pub fn disk_image(data: &[u8]) {
+    use crate::source::{ItemRef, Next, Tree};
+    let img = crate::source::image::Image {
+        format: "raw",
+        size: data.len() as u64,
+        media: std::sync::Arc::new(MemMedium(data.to_vec())),
+        segments: Vec::new(),
+        metadata: Vec::new(),
+        stored_digests: Vec::new(),
+        notes: Vec::new(),
+    };
+    let Ok(tree) = crate::source::disk::DiskTree::new(PathBuf::from("fuzz.img"), img) else {
+        return;
+    };
+    let _ = tree.image();
+    let mut walk = tree.walk();
+    // A hostile tree can be wide: bound the items looked at.
+    for _ in 0..20_000 {
+        let Some(w) = walk.next() else { break };
+        if matches!(w.next, Next::Read)
+            && let Ok((src, meta)) = tree.open(ItemRef::of(&w), None)
+        {
+            drain(&*src, meta.size);
+        }
+    }
+}
+
+/// The bytes as an image file of any container (EWF, QCOW2, VHD, VMDK,
+/// raw): opened, and its medium read (a bounded part, from the start and
+/// from the end).
+pub fn image_container(data: &[u8]) {
+    let scratch = Scratch::new();
+    let path = scratch.0.join("image");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(Some(img)) = crate::source::image::open(&path) {
+        drain(&*img.media, img.size);
+        let mut tail = vec![0u8; 4096];
+        let _ = img.media.read_at(&mut tail, img.size.saturating_sub(4096));
+    }
+}
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 

@@ -114,7 +114,7 @@ impl Ext {
         if log > 6 {
             return Err(damaged(format!(
                 "ext superblock: block size 2^{} is impossible",
-                log + 10
+                log as u64 + 10
             )));
         }
         let block_size = 1024u64 << log;
@@ -202,6 +202,9 @@ impl Ext {
                 "{name}: the journal is not replayed; the file system is read as last checkpointed ({state})"
             ));
         }
+        // Blocks past the volume's end cannot be read: a larger count (a
+        // truncated image, or damage) must not make block offsets overflow.
+        let blocks_count = blocks_count.min(vol.len() / block_size);
         Ok(Ext {
             vol,
             name,
@@ -229,7 +232,18 @@ impl Ext {
             .groups
             .get(g as usize)
             .ok_or_else(|| damaged(format!("inode {ino}: no group {g}")))?;
-        Ok((group, (ino - 1) % self.inodes_per_group))
+        let index = (ino - 1) % self.inodes_per_group;
+        let table_blocks = (index + 1)
+            .saturating_mul(self.inode_size)
+            .div_ceil(self.block_size);
+        if group.inode_bitmap >= self.blocks_count
+            || group.inode_table.saturating_add(table_blocks) > self.blocks_count
+        {
+            return Err(damaged(format!(
+                "group {g}'s inode table or bitmap lies outside the file system"
+            )));
+        }
+        Ok((group, index))
     }
 
     /// Whether inode `ino` is marked in use in its group's bitmap.

@@ -204,8 +204,8 @@ impl Source for RunFile<'_> {
         let i = self.runs.partition_point(|r| r.0 <= offset);
         let run = i.checked_sub(1).map(|i| self.runs[i]);
         match run {
-            Some((start, phys, len)) if offset < start + len => {
-                let n = (start + len - offset).min(want as u64) as usize;
+            Some((start, phys, len)) if offset < start.saturating_add(len) => {
+                let n = (start.saturating_add(len) - offset).min(want as u64) as usize;
                 match phys {
                     Some(p) => self
                         .vol

@@ -232,7 +232,7 @@ impl Ntfs {
         if !(256..=65536).contains(&record_size) {
             return Err(damaged(format!("NTFS file records of {record_size} bytes")));
         }
-        let clusters = (le64(&b, 40) * bps / cluster).min(vol.len() / cluster);
+        let clusters = (le64(&b, 40).saturating_mul(bps) / cluster).min(vol.len() / cluster);
         let mft_lcn = le64(&b, 48);
         if mft_lcn >= clusters {
             return Err(damaged("the MFT starts past the end of the volume"));
@@ -890,7 +890,7 @@ impl Compressed<'_> {
         let mut stored = Vec::new();
         let mut present = 0u64;
         for &(lo, phys, len) in &self.runs {
-            let (a, b) = (lo.max(start), (lo + len).min(end));
+            let (a, b) = (lo.max(start), lo.saturating_add(len).min(end));
             if a >= b {
                 continue;
             }

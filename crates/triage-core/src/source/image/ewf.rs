@@ -491,9 +491,9 @@ impl Ewf {
         file.read_exact_at(&mut e[..pair], t.entries_at + i * 4)?;
         let raw = le32(&e, 0);
         let compressed = raw & 0x8000_0000 != 0;
-        let start = t.base + (raw & 0x7FFF_FFFF) as u64;
+        let start = t.base.saturating_add((raw & 0x7FFF_FFFF) as u64);
         let end = if pair == 8 {
-            t.base + (le32(&e, 4) & 0x7FFF_FFFF) as u64
+            t.base.saturating_add((le32(&e, 4) & 0x7FFF_FFFF) as u64)
         } else if start < t.section_start {
             t.section_start
         } else {

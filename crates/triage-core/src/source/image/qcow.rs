@@ -65,7 +65,7 @@ pub fn open(path: &Path, file: File, head: &[u8]) -> Result<Image, ImageError> {
     if be64(head, 8) != 0 && be32(head, 16) != 0 {
         let (off, len) = (be64(head, 8) as usize, be32(head, 16) as usize);
         let name = head
-            .get(off..off + len.min(1023))
+            .get(off..off.saturating_add(len.min(1023)))
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
         return Err(fmt(format!(
@@ -185,7 +185,8 @@ impl Qcow {
             let x = 62 - (self.cluster_bits - 8);
             let offset = entry & ((1u64 << x) - 1);
             let sectors = (entry >> x) & ((1u64 << (62 - x)) - 1);
-            let len = ((sectors + 1) * 512 - (offset & 511)) as usize;
+            let len = (sectors.saturating_add(1).saturating_mul(512) - (offset & 511))
+                .min(4 * cluster as u64) as usize;
             let len = len.min(self.file_len.saturating_sub(offset) as usize);
             let mut stored = vec![0u8; len];
             self.file.read_exact_at(&mut stored, offset)?;

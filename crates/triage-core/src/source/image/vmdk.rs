@@ -114,8 +114,8 @@ impl Sparse {
             gd_at = le64(&h, 56);
         }
         let flags = le32(&h, 8);
-        let capacity = le64(&h, 12) * 512;
-        let grain = le64(&h, 20) * 512;
+        let capacity = le64(&h, 12).saturating_mul(512);
+        let grain = le64(&h, 20).saturating_mul(512);
         let per_gt = le32(&h, 44) as u64;
         if !(512..=1 << 30).contains(&grain)
             || !grain.is_power_of_two()
@@ -129,7 +129,8 @@ impl Sparse {
         let tables = capacity.div_ceil(grain).div_ceil(per_gt);
         let gd_bytes = tables * 4;
         if gd_bytes > 1 << 28
-            || (gd_at * 512)
+            || gd_at
+                .saturating_mul(512)
                 .checked_add(gd_bytes)
                 .is_none_or(|e| e > file_len)
         {
@@ -138,14 +139,17 @@ impl Sparse {
             ));
         }
         let mut raw = vec![0u8; gd_bytes as usize];
-        file.read_exact_at(&mut raw, gd_at * 512)?;
+        file.read_exact_at(&mut raw, gd_at.saturating_mul(512))?;
         let gd = raw.chunks(4).map(|c| le32(c, 0)).collect();
         // The embedded descriptor, to learn of a parent.
-        let (d_at, d_len) = (le64(&h, 28) * 512, (le64(&h, 36) * 512) as usize);
+        let (d_at, d_len) = (
+            le64(&h, 28).saturating_mul(512),
+            le64(&h, 36).saturating_mul(512).min(u32::MAX as u64) as usize,
+        );
         let descriptor = if d_at > 0
             && d_len > 0
             && d_len <= MAX_DESCRIPTOR
-            && d_at + d_len as u64 <= file_len
+            && d_at.saturating_add(d_len as u64) <= file_len
         {
             let mut d = vec![0u8; d_len];
             file.read_exact_at(&mut d, d_at)?;
@@ -346,7 +350,15 @@ pub fn open(path: &Path, file: File, head: &[u8]) -> Result<Image, ImageError> {
             Some((n, o)) => (n.to_string(), o.trim().parse::<u64>().unwrap_or(0)),
             None => (String::new(), 0),
         };
-        let len = sectors * 512;
+        let len = sectors
+            .checked_mul(512)
+            .ok_or_else(|| fmt(format!("VMDK extent line '{l}': size overflows")))?;
+        if kind != "ZERO" && (name.is_empty() || name.contains('/') || name == "." || name == "..")
+        {
+            return Err(fmt(format!(
+                "VMDK extent '{name}': only extent files beside the descriptor are read (a path leading elsewhere is refused)"
+            )));
+        }
         let open_extent = |name: &str| -> Result<File, ImageError> {
             let p = path.with_file_name(name);
             super::open_image_file(&p).map_err(|e| {
@@ -391,7 +403,9 @@ pub fn open(path: &Path, file: File, head: &[u8]) -> Result<Image, ImageError> {
             len,
             kind: k,
         });
-        at += len;
+        at = at
+            .checked_add(len)
+            .ok_or_else(|| fmt("VMDK extents add up past 2^64 bytes".into()))?;
     }
     if extents.is_empty() {
         return Err(fmt("the VMDK descriptor lists no extents".into()));

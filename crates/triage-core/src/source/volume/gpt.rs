@@ -87,7 +87,7 @@ fn table(media: &dyn Source, size: u64, sector: u64, h: &[u8]) -> io::Result<Lay
             continue;
         }
         let offset = first.saturating_mul(sector);
-        let length = (last - first + 1).saturating_mul(sector);
+        let length = (last - first).saturating_add(1).saturating_mul(sector);
         l.volumes.push(Extent {
             partition: Some(Partition {
                 index: i as u32 + 1,

@@ -80,7 +80,7 @@ fn finish(mut l: Layout, size: u64, scheme: &'static str) -> Layout {
                 v.offset
             ));
             v.length = 0;
-        } else if v.offset + v.length > size {
+        } else if v.offset.saturating_add(v.length) > size {
             l.notes.push(format!(
                 "partition {} ends past the medium's end: read up to byte {size}",
                 v.partition.as_ref().map_or(0, |p| p.index)
@@ -92,7 +92,7 @@ fn finish(mut l: Layout, size: u64, scheme: &'static str) -> Layout {
         .volumes
         .iter()
         .filter(|v| v.length > 0)
-        .map(|v| (v.offset, v.offset + v.length))
+        .map(|v| (v.offset, v.offset.saturating_add(v.length)))
         .collect();
     covered.sort();
     let mut at = 0;
