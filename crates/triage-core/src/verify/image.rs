@@ -3,7 +3,8 @@
 //!
 //! The medium is read once, in order, through the container reader (EWF
 //! chunks inflated in parallel, each checked against its own checksum),
-//! while MD5 and SHA-1 are computed beside the next read. A range that
+//! while MD5 and SHA-1 are computed on two threads beside the next read:
+//! one MD5 stream is the bound (it cannot be split). A range that
 //! cannot be read (a chunk failing its checksum, an I/O error) is
 //! recorded with its offsets, counted as zeros in the digests, and makes
 //! the result damaged: the medium is not what was acquired.
@@ -108,12 +109,12 @@ pub fn verify_media(img: &Image, progress: &(dyn Fn(u64) + Sync)) -> MediaVerifi
         let next_pos = pos + n as u64;
         let mut fetched = 0;
         {
-            let (cur, next, bad) = (&cur, &mut next, &mut bad);
-            let hasher = &mut hasher;
-            rayon::join(
-                || hasher.update(&cur[..n]),
-                || fetched = read_block(img, next, next_pos, bad),
-            );
+            // MD5 on one thread; SHA-1, then the next read (EWF chunks
+            // inflating on whatever threads are free), on the other.
+            let (next, bad) = (&mut next, &mut bad);
+            hasher.update_parallel_with(&cur[..n], &mut || {
+                fetched = read_block(img, next, next_pos, bad)
+            });
         }
         pos = next_pos;
         progress(pos);
