@@ -45,6 +45,9 @@ if command -v mkfs.fat >/dev/null && command -v mke2fs >/dev/null && command -v 
     mke2fs -q -F -b 1024 -N 32 -U $uuid -E hash_seed=$uuid -d "$t/tree" "$t/ext2" 100
     mke2fs -q -F -t ext4 -O inline_data,^has_journal -b 1024 -N 32 -U $uuid -E hash_seed=$uuid -d "$t/tree" "$t/ext4" 200
     cp "$t/fat12" "$t/ext2" "$t/ext4" "$c/disk_image/"
+    if command -v genisoimage >/dev/null; then
+        genisoimage -quiet -J -R -o "$c/disk_image/iso" "$t/tree" 2>/dev/null || true
+    fi
     if command -v sfdisk >/dev/null; then
         for label in dos gpt; do
             truncate -s 300K "$t/$label"

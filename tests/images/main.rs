@@ -254,7 +254,7 @@ fn built() -> Option<PathBuf> {
     static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let tools = ["mke2fs", "debugfs", "mkfs.fat", "mcopy", "mkntfs", "ntfscp", "sfdisk", "qemu-img", "ewfacquire"];
+            let tools = ["mke2fs", "debugfs", "mkfs.fat", "mcopy", "mkntfs", "ntfscp", "genisoimage", "sfdisk", "qemu-img", "ewfacquire"];
             let missing: Vec<_> = tools
                 .iter()
                 .filter(|t| {
@@ -266,7 +266,7 @@ fn built() -> Option<PathBuf> {
                 .collect();
             if !missing.is_empty() {
                 skip(&format!(
-                    "cannot build the test images: {missing:?} missing (apt-get install e2fsprogs dosfstools mtools ntfs-3g fdisk qemu-utils ewf-tools)"
+                    "cannot build the test images: {missing:?} missing (apt-get install e2fsprogs dosfstools mtools ntfs-3g genisoimage fdisk qemu-utils ewf-tools)"
                 ));
                 return None;
             }
@@ -299,6 +299,9 @@ fn built_images_agree_with_the_sleuth_kit() {
         "fat16.img",
         "fat32.img",
         "ntfs.img",
+        "iso-plain.iso",
+        "iso-joliet.iso",
+        "iso-both.iso",
         "mbr.img",
         "gpt.img",
     ] {
@@ -331,6 +334,30 @@ fn built_images_agree_with_the_sleuth_kit() {
             );
         }
     }
+}
+
+/// Rock Ridge: TSK lists the ISO 9660 names (`A_LONG_F.TXT`), triage the
+/// Rock Ridge ones (the files' real names); the same files, sizes and
+/// digests, under the names the tree has.
+#[test]
+fn rock_ridge_names_are_the_real_names() {
+    let Some(dir) = built() else { return };
+    let Some(tsk) = tsk_rows(&dir.join("iso-rr.iso")) else {
+        return;
+    };
+    let (ours, _) = triage_rows(&dir.join("iso-rr.iso"));
+    let content = |rows: &BTreeSet<Row>| -> Vec<(u64, String)> {
+        let mut v: Vec<_> = rows.iter().map(|r| (r.2, r.6.clone())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(content(&tsk), content(&ours));
+    let tree: BTreeSet<String> = scan(&dir.join("trees/fat"))
+        .into_iter()
+        .map(|e| format!("/{}", e.path))
+        .collect();
+    let names: BTreeSet<String> = ours.iter().map(|r| r.1.clone()).collect();
+    assert_eq!(names, tree);
 }
 
 /// Every container of the MBR disk (QCOW2 plain and compressed, VHD
@@ -600,7 +627,8 @@ fn random_damage_never_stops_a_scan() {
         let len = std::fs::metadata(dir.join(name)).unwrap().len();
         for round in 0..6 {
             let p = copy_of(&dir, name, &format!("rnd-{round}-{name}"));
-            // The first 2 MiB hold the boot sectors, tables, inodes and MFT.
+            // The first 2 MiB hold the boot sectors, tables, inodes, MFT and
+            // ISO volume descriptors and directories.
             for _ in 0..64 {
                 let at = next() % len.min(2 << 20);
                 patch(&p, at, &[next() as u8]);
@@ -619,4 +647,63 @@ fn random_damage_never_stops_a_scan() {
             let _ = std::fs::remove_file(&p);
         }
     }
+}
+
+/// `verify --evidence` on an image: every file of the log found again,
+/// unchanged; after one byte of one file's content changes, that file is
+/// `changed` and nothing else.
+#[test]
+fn an_image_log_re_checks_against_its_image() {
+    let Some(dir) = built() else { return };
+    let img = copy_of(&dir, "gpt.img", "audit-gpt.img");
+    let mut log = Vec::new();
+    let scanner = Scanner::new(ScanConfig::new(&img)).unwrap();
+    let mut w = triage_core::record::OutputFormat::Jsonl.writer(&mut log, scanner.root());
+    w.header(&scanner.header()).unwrap();
+    let summary = scanner.run(|e| w.entry(&e)).unwrap();
+    w.summary(&summary).unwrap();
+    drop(w);
+    let audit = triage_core::verify::evidence::audit_evidence(&log[..], &img, None).unwrap();
+    assert!(audit.unchanged(), "{audit:?}");
+    assert!(audit.matched > 400, "{}", audit.matched);
+
+    // Change one byte of the large file on the ext4 partition (found
+    // through the log: its partition offset and the file's first block).
+    let entries = scan(&img);
+    let large = entries
+        .iter()
+        .find(|e| e.path.to_string() == "p1/Downloads/large.bin")
+        .expect("p1/Downloads/large.bin");
+    let ino = large.location.as_ref().unwrap().addr;
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("bmap <{ino}> 0")])
+        .arg(dir.join("ext4.img"))
+        .env(
+            "PATH",
+            format!(
+                "{}:/sbin:/usr/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    let block: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let p1 = large.location.as_ref().unwrap().fs_offset;
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&img)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, p1 + block * 4096 + 100).unwrap();
+    f.write_all_at(&[b[0] ^ 0xFF], p1 + block * 4096 + 100)
+        .unwrap();
+    let audit = triage_core::verify::evidence::audit_evidence(&log[..], &img, None).unwrap();
+    assert_eq!(audit.changed.len(), 1, "{audit:?}");
+    assert_eq!(audit.changed[0].to_string(), "p1/Downloads/large.bin");
+    assert!(
+        audit.missing.is_empty() && audit.new.is_empty(),
+        "{audit:?}"
+    );
 }

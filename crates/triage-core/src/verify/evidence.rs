@@ -85,11 +85,11 @@ pub fn audit_evidence<R: BufRead>(
         match line.map_err(|e| AuditError::Log(e.to_string()))? {
             Line::Header(h) => header = Some(h),
             Line::Entry(e) => match e.outcome {
-                Outcome::Hashed(h) => {
-                    known.insert(e.path, h.digests);
+                Outcome::Hashed(ref h) => {
+                    known.insert(key(&e), h.digests.clone());
                 }
                 Outcome::Failed(_) => {
-                    unread.insert(e.path);
+                    unread.insert(key(&e));
                 }
                 Outcome::Skipped(_) => {}
             },
@@ -121,19 +121,18 @@ pub fn audit_evidence<R: BufRead>(
     let mut seen: std::collections::HashSet<RawPath> = Default::default();
     scanner
         .run(|e| {
+            let k = key(&e);
             match e.outcome {
-                Outcome::Hashed(h) => match known.get(&e.path) {
+                Outcome::Hashed(h) => match known.get(&k) {
                     Some(d) if *d == h.digests => audit.matched += 1,
                     Some(_) => audit.changed.push(e.path.clone()),
-                    None if unread.contains(&e.path) => {
-                        audit.previously_unread.push(e.path.clone())
-                    }
-                    None => unknown.push((e.path.clone(), h.digests)),
+                    None if unread.contains(&k) => audit.previously_unread.push(e.path.clone()),
+                    None => unknown.push((k.clone(), h.digests)),
                 },
                 Outcome::Failed(f) => audit.failed.push((e.path.clone(), f.kind.to_string())),
                 Outcome::Skipped(_) => {}
             }
-            seen.insert(e.path);
+            seen.insert(k);
             Ok(())
         })
         .map_err(AuditError::Scan)?;
@@ -150,16 +149,46 @@ pub fn audit_evidence<R: BufRead>(
         match from {
             Some(from) => {
                 gone.remove(&from);
-                audit.moved.push((from, path));
+                audit.moved.push((shown(&from), shown(&path)));
             }
-            None => audit.new.push(path),
+            None => audit.new.push(shown(&path)),
         }
     }
-    audit.missing = gone.into_iter().collect();
+    audit.missing = gone.iter().map(shown).collect();
     audit.missing.sort();
     audit.moved.sort();
     audit.new.sort();
     Ok(audit)
+}
+
+/// An entry's identity: its path, and in a disk image its location too (a
+/// deleted file and the live file now bearing its name share a path). The
+/// location follows a NUL, which no path holds.
+fn key(e: &crate::record::Entry) -> RawPath {
+    match &e.location {
+        None => e.path.clone(),
+        Some(l) => {
+            let mut b = e.path.as_bytes().to_vec();
+            b.push(0);
+            b.extend_from_slice(
+                format!(
+                    "{}:{}:{}:{}",
+                    l.partition.as_ref().map_or(0, |p| p.index),
+                    l.fs_offset,
+                    l.addr,
+                    l.state.name()
+                )
+                .as_bytes(),
+            );
+            RawPath::from_bytes(b)
+        }
+    }
+}
+
+/// The path of a [`key`].
+fn shown(k: &RawPath) -> RawPath {
+    let b = k.as_bytes();
+    RawPath::from_bytes(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())])
 }
 
 fn content_key(d: &Digests, algorithms: AlgorithmSet) -> Vec<u8> {

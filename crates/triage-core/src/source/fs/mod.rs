@@ -21,6 +21,7 @@ use crate::source::Source;
 
 pub mod ext;
 pub mod fat;
+pub mod iso9660;
 pub mod ntfs;
 
 /// A volume: the bytes of one partition (or of a whole image), read at
@@ -151,6 +152,9 @@ pub trait FileSystem: Send + Sync {
 pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
     if ext::Ext::detect(&vol)? {
         return Ok(Some(Box::new(ext::Ext::open(vol)?)));
+    }
+    if iso9660::Iso::detect(&vol)? {
+        return Ok(Some(Box::new(iso9660::Iso::open(vol)?)));
     }
     if ntfs::Ntfs::detect(&vol)? {
         return Ok(Some(Box::new(ntfs::Ntfs::open(vol)?)));
