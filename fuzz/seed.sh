@@ -61,7 +61,7 @@ start=34, size=128, type=%s
         done
     fi
     if command -v qemu-img >/dev/null; then
-        for f in qcow2 vpc vmdk; do
+        for f in qcow2 vpc vhdx vmdk; do
             qemu-img convert -q -f raw -O "$f" "$t/fat12" "$c/image_container/fat12.$f"
         done
         qemu-img convert -q -f raw -O qcow2 -c "$t/fat12" "$c/image_container/fat12-compressed.qcow2"

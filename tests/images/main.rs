@@ -360,8 +360,8 @@ fn rock_ridge_names_are_the_real_names() {
     assert_eq!(names, tree);
 }
 
-/// Every container of the MBR disk (QCOW2 plain and compressed, VHD
-/// dynamic and fixed, VMDK sparse, stream-optimized and flat, split raw,
+/// Every container of the MBR disk (QCOW2 plain and compressed, VHD and
+/// VHDX dynamic and fixed, VMDK sparse, stream-optimized and flat, split raw,
 /// EWF in two compressed segments) reads as the disk's exact bytes, and so
 /// lists the same files.
 #[test]
@@ -378,6 +378,8 @@ fn every_container_reads_as_the_disk_it_holds() {
         ("mbr.compressed.qcow2", "qcow2"),
         ("mbr.vhd", "vhd"),
         ("mbr.fixed.vhd", "vhd"),
+        ("mbr.vhdx", "vhdx"),
+        ("mbr.fixed.vhdx", "vhdx"),
         ("mbr.vmdk", "vmdk"),
         ("mbr.stream.vmdk", "vmdk"),
         ("mbr-flat.vmdk", "vmdk"),

@@ -198,7 +198,7 @@ impl Allocation {
 /// table and what was found on each volume, and what is not read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageInfo {
-    /// The container: `raw`, `split-raw`, `ewf`, `qcow2`, `vhd`, `vmdk`.
+    /// The container: `raw`, `split-raw`, `ewf`, `qcow2`, `vhd`, `vhdx`, `vmdk`.
     pub format: String,
     /// The medium's size in bytes.
     pub size: u64,

@@ -7,7 +7,8 @@
 //! stored digests). Formats are recognised by content, one reader per
 //! file: [`raw`] (one file, or split into numbered segments), [`ewf`]
 //! (E01, one or more segments), [`qcow`] (QCOW2), [`vhd`] (VHD fixed and
-//! dynamic), [`vmdk`] (sparse, stream-optimized, flat and split).
+//! dynamic), [`vhdx`] (VHDX), [`vmdk`] (sparse, stream-optimized, flat and
+//! split).
 //!
 //! Image files are opened read-only with `O_NOATIME` and never written.
 
@@ -21,12 +22,13 @@ pub mod ewf;
 pub mod qcow;
 pub mod raw;
 pub mod vhd;
+pub mod vhdx;
 pub mod vmdk;
 
 /// An opened disk image.
 pub struct Image {
     /// The container format: `raw`, `split-raw`, `ewf`, `qcow2`, `vhd`,
-    /// `vmdk`.
+    /// `vhdx`, `vmdk`.
     pub format: &'static str,
     /// The medium's bytes.
     pub media: Arc<dyn Source>,
@@ -101,12 +103,8 @@ pub fn open(path: &Path) -> Result<Option<Image>, ImageError> {
     if head.starts_with(qcow::MAGIC) {
         return qcow::open(path, file, &head).map(Some);
     }
-    if head.starts_with(b"vhdxfile") {
-        return Err(ImageError::Format(
-            path.to_path_buf(),
-            "VHDX: not read by this version of triage; convert it with `qemu-img convert -O raw`"
-                .into(),
-        ));
+    if head.starts_with(vhdx::SIGNATURE) {
+        return vhdx::open(path, file).map(Some);
     }
     if head.starts_with(vmdk::SPARSE_MAGIC) || vmdk::is_descriptor(&head) {
         return vmdk::open(path, file, &head).map(Some);
