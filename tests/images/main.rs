@@ -779,3 +779,55 @@ fn an_image_scan_resumes_without_loss_or_repeat() {
     assert_eq!(got.len(), want.len(), "entries after resume");
     assert_eq!(got, want);
 }
+
+/// The summary of an image scan carries the SHA-256 of each image file,
+/// read whole beside the scan: those `../shared/evidence-images/SHA256SUMS`
+/// lists for the files as fetched.
+#[test]
+fn an_image_scan_digests_every_segment_file() {
+    let Some(sums) = shared("evidence-images/SHA256SUMS") else {
+        return;
+    };
+    let sums: BTreeMap<String, String> = std::fs::read_to_string(&sums)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once("  ")
+                .map(|(h, n)| (n.trim_start_matches('*').to_string(), h.to_string()))
+        })
+        .collect();
+    let dir = sums_dir();
+    let scanner = Scanner::new(ScanConfig::new(dir.join("ext2.split.E01"))).unwrap();
+    let summary = scanner.run(|_| Ok(())).unwrap();
+    let got: Vec<(String, Option<String>)> = summary
+        .image_segments
+        .iter()
+        .map(|d| {
+            (
+                Path::new(&d.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                d.sha256.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ext2.split.E01".to_string(),
+                Some(sums["ext2.split.E01"].clone())
+            ),
+            (
+                "ext2.split.E02".to_string(),
+                Some(sums["ext2.split.E02"].clone())
+            ),
+        ]
+    );
+}
+
+fn sums_dir() -> PathBuf {
+    repo().join("../shared/evidence-images")
+}

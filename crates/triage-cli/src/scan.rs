@@ -536,6 +536,19 @@ fn run_scan(
             "triage: {}",
             describe_matching(totals.files_matched, set_count, set_entries)
         );
+        for d in &summary.image_segments {
+            match (&d.sha256, &d.error) {
+                (Some(h), _) => eprintln!(
+                    "triage: image file {}: {} bytes, SHA-256 {h}",
+                    d.path, d.bytes
+                ),
+                (None, e) => eprintln!(
+                    "triage: image file {}: no SHA-256: {}",
+                    d.path,
+                    e.as_deref().unwrap_or("not read")
+                ),
+            }
+        }
         eprintln!(
             "triage: audit log chain head {}",
             triage_core::hash::to_hex(&log.state().prev)

@@ -232,6 +232,22 @@ pub struct SegmentInfo {
     pub size: u64,
 }
 
+/// The SHA-256 of one file of a disk image, read in full beside the scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentDigest {
+    /// Its path, as opened (lossy for a non-UTF-8 path).
+    pub path: String,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of them; absent when it could not be read
+    /// in full (see `error`) or the scan was interrupted first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// One volume of a disk image and what is on it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VolumeInfo {

@@ -375,6 +375,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// The other files written, with their digests.
     pub outputs: Vec<OutputFile>,
+    /// When the evidence is a disk image: the SHA-256 of each of its files,
+    /// read in full beside the scan.
+    pub image_segments: Vec<crate::item::SegmentDigest>,
 }
 
 impl Summary {

@@ -427,6 +427,8 @@ pub(crate) struct WireSummary {
     entries: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     outputs: Vec<WireOutput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    image_segments: Vec<crate::item::SegmentDigest>,
 }
 
 /// Key names of one lossless path field: UTF-8 text under `TEXT`, anything
@@ -776,6 +778,7 @@ impl WireLine {
             interrupted: s.interrupted,
             entries: s.entries(),
             outputs: s.outputs.iter().map(WireOutput::from).collect(),
+            image_segments: s.image_segments.clone(),
         })
     }
 
@@ -903,6 +906,7 @@ impl WireSummary {
                 .into_iter()
                 .map(WireOutput::into_output)
                 .collect(),
+            image_segments: self.image_segments,
         })
     }
 }

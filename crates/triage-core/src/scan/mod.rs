@@ -362,11 +362,23 @@ impl Scanner {
         let mut sink_error = None;
         let (tx, rx) = mpsc::channel::<(u64, Option<Entry>)>();
 
-        let directories = std::thread::scope(|s| {
+        let segments = tree.segments();
+        let (directories, image_segments) = std::thread::scope(|s| {
             if config.count_totals {
                 let (progress, finished, tree) = (&progress, &finished, &*tree);
                 s.spawn(move || count_totals(tree, progress, finished));
             }
+            // A disk image's files, each read whole for its SHA-256 beside
+            // the scan (the record of what was examined); stops on cancel.
+            let segment_thread = (!segments.is_empty()).then(|| {
+                let (segments, cancel) = (&segments, &cancel);
+                s.spawn(move || {
+                    segments
+                        .iter()
+                        .map(|p| crate::source::image::segment_sha256(p, &|| cancel.is_cancelled()))
+                        .collect::<Vec<_>>()
+                })
+            });
             let walk_thread = s.spawn(|| {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
@@ -473,16 +485,23 @@ impl Scanner {
             finished.store(true, Ordering::Relaxed);
             // The walk thread catches every per-file panic, so a panic here is
             // a bug in the walk itself; propagate it rather than hide it.
-            match walk_thread.join() {
+            let dirs = match walk_thread.join() {
                 Ok(d) => d,
                 Err(p) => std::panic::resume_unwind(p),
-            }
+            };
+            let segs = match segment_thread.map(|t| t.join()) {
+                None => Vec::new(),
+                Some(Ok(v)) => v,
+                Some(Err(p)) => std::panic::resume_unwind(p),
+            };
+            (dirs, segs)
         });
 
         if let Some(e) = sink_error {
             return Err(ScanError::Sink(e));
         }
         summary.directories = directories;
+        summary.image_segments = image_segments;
         summary.interrupted = cancel.is_cancelled();
         summary.finished = Some(Timestamp::now());
         summary.duration_secs = t0.elapsed().as_secs_f64();

@@ -196,6 +196,10 @@ impl Tree for DiskTree {
         &self.root
     }
 
+    fn segments(&self) -> Vec<PathBuf> {
+        self.image.segments.iter().map(|(p, _)| p.clone()).collect()
+    }
+
     fn image(&self) -> Option<ImageInfo> {
         let img = &self.image;
         Some(ImageInfo {

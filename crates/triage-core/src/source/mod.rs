@@ -128,6 +128,11 @@ pub trait Tree: Send + Sync {
     fn image(&self) -> Option<crate::item::ImageInfo> {
         None
     }
+    /// A disk image's files, to digest whole beside the scan; none for a
+    /// directory tree.
+    fn segments(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// How to read the evidence root.

@@ -128,6 +128,45 @@ pub(crate) fn open_image_file(path: &Path) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
+/// The SHA-256 of a whole image file, read sequentially as evidence is
+/// (read-only, `O_NOATIME`); stops early, with `None`, when `stop` says so.
+pub fn segment_sha256(path: &Path, stop: &dyn Fn() -> bool) -> crate::item::SegmentDigest {
+    use sha2::Digest as _;
+    let mut d = crate::item::SegmentDigest {
+        path: path.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let file = match open_image_file(path) {
+        Ok(f) => f,
+        Err(e) => {
+            d.error = Some(e.to_string());
+            return d;
+        }
+    };
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if stop() {
+            d.error = Some("the scan ended before this file was read in full".into());
+            return d;
+        }
+        match std::os::unix::fs::FileExt::read_at(&file, &mut buf, d.bytes) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+                d.bytes += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                d.error = Some(format!("at byte {}: {e}", d.bytes));
+                return d;
+            }
+        }
+    }
+    d.sha256 = Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect());
+    d
+}
+
 /// Exactly `buf.len()` bytes of `src` at `pos`.
 pub(crate) fn read_exact(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Result<()> {
     let mut done = 0;
