@@ -42,6 +42,12 @@ pub struct ScanArgs {
     #[arg(long)]
     image_as_file: bool,
 
+    /// Do not read the image's files whole for their SHA-256 (recorded in
+    /// the summary by default): saves one sequential read of the image and
+    /// about a fifth of a 2-core machine's time on a raw image.
+    #[arg(long)]
+    no_image_file_hashes: bool,
+
     /// Write the audit log here instead of stdout. Refused if it exists
     /// (see --force) or lies inside the evidence root.
     #[arg(short, long, value_name = "LOG")]
@@ -88,7 +94,7 @@ pub struct ScanArgs {
     /// Continue the unfinished scan whose log is LOG (killed or
     /// interrupted): its prefix is verified, files it recorded are not read
     /// again, and the same chain goes on. Options come from its header.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets"], help_heading = "Audit log")]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes"], help_heading = "Audit log")]
     resume: Option<PathBuf>,
 
     /// Also write the records as CSV to FILE ('-': stdout, when the log
@@ -254,6 +260,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         no_link_targets: args.no_link_targets,
         count_totals: progress::wanted(args.progress, args.quiet),
         image_as_file: args.image_as_file,
+        hash_image_files: !args.no_image_file_hashes,
         matcher,
         ..ScanConfig::new(&root)
     };
