@@ -353,6 +353,39 @@ fn hashset_codes() {
     );
 }
 
+/// `verify-image`: 0 when the medium has its stored MD5, 2 for a file
+/// that is no image, 6 for a damaged chunk (named).
+#[test]
+fn verify_image_codes() {
+    let shared = repo().join("../shared/evidence-images/ext2.E01");
+    if !shared.exists() {
+        skip("../shared/evidence-images is absent (../shared is not checked out)");
+        return;
+    }
+    let ev = Evidence::new();
+    let img = ev.out("ext2.E01");
+    std::fs::copy(&shared, &img).unwrap();
+    expect(&t(&["verify-image", s(&img)]), 0, "");
+    ev.file("notes.txt", "not an image");
+    expect(
+        &t(&["verify-image", s(&ev.path(b"notes.txt"))]),
+        2,
+        "not a disk image",
+    );
+    // One byte inside the compressed chunk data (past the headers).
+    let mut bytes = std::fs::read(&img).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xFF;
+    std::fs::write(&img, &bytes).unwrap();
+    let o = t(&["verify-image", s(&img)]);
+    expect(&o, 6, "not what was acquired");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("EWF chunk"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
 /// Each command's `--help` lists exactly the codes it returns (the ones
 /// reproduced above), and no other command's.
 #[test]
@@ -360,6 +393,7 @@ fn help_lists_each_commands_own_codes() {
     let want: &[(&[&str], &[u8])] = &[
         (&["scan"], &[0, 1, 2, 3, 4, 5, 6, 130]),
         (&["verify"], &[0, 2, 5, 6, 7]),
+        (&["verify-image"], &[0, 2, 6]),
         (&["report"], &[0, 2, 5, 6, 7]),
         (&["keygen"], &[0, 2, 5]),
         (&["hash-image"], &[0, 2, 3, 5]),
