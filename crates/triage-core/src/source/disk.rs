@@ -26,8 +26,8 @@ use crate::item::{
 use crate::path::RawPath;
 use crate::source::fs::{self, FileSystem, Node, Volume};
 use crate::source::image::Image;
+use crate::source::tree::{ItemRef, Next, Source, Tree, Walk, Walked};
 use crate::source::volume::{self, Extent, Layout};
-use crate::source::{ItemRef, Next, Source, Tree, Walk, Walked};
 
 /// Directory depth followed at most (a hostile image can nest without end).
 const MAX_DEPTH: usize = 512;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::item::{Failure, FileMeta};
 use crate::path::RawPath;
-use crate::source::{ItemRef, Source, SourceOptions, Tree, Walk};
+use crate::source::tree::{ItemRef, Source, Tree, Walk};
 
 pub mod device;
 pub mod open;
@@ -36,16 +36,16 @@ pub struct DirSource {
 
 impl DirSource {
     /// Checks the root can be walked (see [`Walker::new`]).
-    pub fn open(root: &Path, options: &SourceOptions) -> Result<DirSource, RootError> {
-        let walker = Walker::new(root, options.walk.clone())?;
+    pub fn open(root: &Path, opts: WalkOptions, faults: Faults) -> Result<DirSource, RootError> {
+        let walker = Walker::new(root, opts.clone())?;
         let root_abs = std::path::absolute(walker.root()).map_err(RootError::Stat)?;
         Ok(DirSource {
             tree: DirTree::open(walker.root()),
-            opts: options.walk.clone(),
+            opts,
             first: Mutex::new(Some(walker)),
             given: root.to_path_buf(),
             root_abs,
-            faults: options.faults.clone(),
+            faults,
         })
     }
 }

@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::item::{Failure, FailureKind, FileKind, FileMeta, Stage};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// Opens `path` for reading evidence (see the module doc for the flags), and
 /// checks that it is a regular file with identity `expect` = (device, inode)

@@ -38,7 +38,7 @@ use crate::source::dir::sys::{self, EVIDENCE_FLAGS, c_bytes, open_at, stat_at, s
 
 use crate::item::{Failure, FailureKind, FileKind, FileMeta, NotRead, SkipReason, Stage};
 use crate::path::RawPath;
-pub use crate::source::{Next, Walked};
+pub use crate::source::tree::{Next, Walked};
 
 /// Walk settings.
 #[derive(Clone, Debug, Default)]

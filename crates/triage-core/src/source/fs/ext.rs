@@ -25,7 +25,7 @@ use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
-use crate::source::Source;
+use crate::source::tree::Source;
 use crate::time::Timestamp;
 
 const MAGIC: u16 = 0xEF53;
@@ -569,7 +569,7 @@ impl Ext {
                     runs,
                     size: i.size,
                 };
-                crate::source::read_whole(&f, i.size)
+                crate::source::tree::read_whole(&f, i.size)
             }
         }
     }

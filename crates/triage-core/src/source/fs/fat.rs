@@ -26,7 +26,7 @@ use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
-use crate::source::Source;
+use crate::source::tree::Source;
 use crate::time::Timestamp;
 
 const ATTR_READ_ONLY: u8 = 0x01;

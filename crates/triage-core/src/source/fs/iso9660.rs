@@ -14,7 +14,7 @@ use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::FileMeta;
-use crate::source::Source;
+use crate::source::tree::Source;
 use crate::time::Timestamp;
 
 const SECTOR: u64 = 2048;

@@ -17,7 +17,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::item::{FileKind, FileMeta, SkipReason};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 pub mod ext;
 pub mod fat;

@@ -33,7 +33,7 @@ use std::sync::OnceLock;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
-use crate::source::Source;
+use crate::source::tree::Source;
 use crate::time::Timestamp;
 
 const ROOT: u64 = 5;
@@ -391,7 +391,7 @@ impl Ntfs {
                     runs: runs.clone(),
                     size: *data_size,
                 };
-                crate::source::read_whole(&f, *data_size)?
+                crate::source::tree::read_whole(&f, *data_size)?
             }
         };
         let mut out: Vec<Attr> = rec

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// EWF v1 segment signature.
 pub const SIGNATURE: &[u8] = b"EVF\x09\x0d\x0a\xff\x00";

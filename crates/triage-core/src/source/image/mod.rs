@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::source::Source;
+use crate::source::tree::Source;
 
 pub mod ewf;
 pub mod qcow;

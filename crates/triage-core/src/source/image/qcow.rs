@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// `QFI\xfb`.
 pub const MAGIC: &[u8] = b"QFI\xfb";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// Whether `head` (the first bytes of a file, up to 64 KiB) looks like the
 /// start of a disk or a volume.

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// The footer's first eight bytes.
 pub const COOKIE: &[u8] = b"conectix";

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// The file identifier's signature.
 pub const SIGNATURE: &[u8] = b"vhdxfile";

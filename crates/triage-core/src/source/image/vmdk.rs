@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// A sparse extent's magic, as its first four bytes.
 pub const SPARSE_MAGIC: &[u8] = b"KDMV";

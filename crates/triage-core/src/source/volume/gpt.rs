@@ -6,7 +6,7 @@ use std::io;
 
 use super::{Extent, Layout};
 use crate::item::Partition;
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// Entries read at most (the spec's minimum array holds 128).
 const MAX_ENTRIES: u32 = 4096;

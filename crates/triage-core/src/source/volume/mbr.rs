@@ -5,7 +5,7 @@ use std::io;
 
 use super::{Extent, Layout, SECTOR};
 use crate::item::Partition;
-use crate::source::Source;
+use crate::source::tree::Source;
 
 /// Extended-partition type bytes (CHS, LBA, Linux).
 const EXTENDED: [u8; 3] = [0x05, 0x0F, 0x85];

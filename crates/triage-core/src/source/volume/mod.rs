@@ -9,7 +9,7 @@
 use std::io;
 
 use crate::item::Partition;
-use crate::source::Source;
+use crate::source::tree::Source;
 
 pub mod gpt;
 pub mod mbr;
