@@ -831,3 +831,29 @@ fn an_image_scan_digests_every_segment_file() {
 fn sums_dir() -> PathBuf {
     repo().join("../shared/evidence-images")
 }
+
+/// Symbolic links in an image are recorded with their targets, never
+/// followed: the same targets as the tree's links, read by the directory
+/// walk (`readlink`), for a fast (in-inode) and a slow (in-block) link.
+#[test]
+fn image_symlinks_are_recorded_with_their_targets() {
+    let Some(dir) = built() else { return };
+    let links = |p: &Path| -> BTreeSet<(String, String)> {
+        scan(p)
+            .into_iter()
+            .filter_map(|e| match e.outcome {
+                Outcome::Skipped(SkipReason::Symlink { target }) => Some((
+                    e.path.to_string(),
+                    target.map(|t| t.to_string()).unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let want = links(&dir.join("trees/ext"));
+    assert_eq!(want.len(), 2, "{want:?}");
+    assert!(want.iter().any(|(_, t)| t.len() > 60), "{want:?}");
+    for image in ["ext2.img", "ext4.img", "ext4-inline.img"] {
+        assert_eq!(links(&dir.join(image)), want, "{image}");
+    }
+}

@@ -424,6 +424,11 @@ impl Iterator for DiskWalk<'_> {
                     continue;
                 } else if kind == FileKind::Regular {
                     Next::Read
+                } else if kind == FileKind::Symlink {
+                    // Recorded, never followed: the target is a record of
+                    // the file system, read like any other.
+                    let target = fs.link_target(node.addr).map(RawPath::from_bytes);
+                    Next::Done(NotRead::Skipped(SkipReason::Symlink { target }))
                 } else {
                     Next::Done(NotRead::Skipped(
                         SkipReason::for_kind(kind).unwrap_or(SkipReason::UnknownType),

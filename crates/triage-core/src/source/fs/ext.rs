@@ -730,6 +730,27 @@ impl FileSystem for Ext {
         Ok((src, meta))
     }
 
+    fn link_target(&self, addr: u64) -> Option<Vec<u8>> {
+        let i = self.inode(addr).ok()?;
+        if i.mode as u32 & libc::S_IFMT != libc::S_IFLNK || i.size > 4096 {
+            return None;
+        }
+        // A fast symlink keeps its target in the block pointers (no blocks
+        // allocated, no extents or inline-data flag).
+        if i.size < 60 && i.blocks == 0 && i.flags & (FL_EXTENTS | FL_INLINE_DATA) == 0 {
+            return Some(i.block[..i.size as usize].to_vec());
+        }
+        let src: Box<dyn Source + '_> = match self.data(&i).ok()? {
+            Data::Inline(d) => Box::new(MemFile(d)),
+            Data::Runs(runs) => Box::new(RunFile {
+                vol: &self.vol,
+                runs,
+                size: i.size,
+            }),
+        };
+        crate::source::tree::read_whole(&*src, i.size).ok()
+    }
+
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }

@@ -140,6 +140,11 @@ pub trait FileSystem: Send + Sync {
     /// The bytes of the regular file at `addr` (a node's address from
     /// [`FileSystem::list`]), as its metadata says, with that metadata.
     fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)>;
+    /// The target of the symbolic link at `addr`, as stored (never
+    /// followed); `None` when the file system has none or it is unreadable.
+    fn link_target(&self, _addr: u64) -> Option<Vec<u8>> {
+        None
+    }
     /// What this reader does not read on this volume (a journal not
     /// replayed, a feature it skips), for the log.
     fn notes(&self) -> Vec<String> {
