@@ -5,34 +5,19 @@
 //!
 //! Tests that read `../shared` skip with a printed reason when it is absent.
 
+#[path = "../support/paths.rs"]
+mod paths;
 #[path = "../support/skip.rs"]
 mod skip;
 
 use std::path::{Path, PathBuf};
 
-use skip::skip;
+use paths::{repo, shared};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use triage_core::hash::from_hex;
 use triage_core::hashset::import::{Format, ImportOptions, import_files};
 use triage_core::hashset::{Index, IndexBuilder, IndexError, KeyAlg, Scheme, SetKind, SetMeta};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        skip(&format!(
-            "{} is absent (../shared is not checked out)",
-            p.display()
-        ));
-        None
-    }
-}
 
 /// A fresh directory per test.
 fn tmp(name: &str) -> PathBuf {

@@ -22,6 +22,8 @@
 //! Checks that need `../shared`, the image tools or pytsk3 skip with a
 //! printed reason outside CI and fail under `CI=true`.
 
+#[path = "../support/paths.rs"]
+mod paths;
 #[path = "../support/skip.rs"]
 mod skip;
 
@@ -29,26 +31,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use paths::{repo, shared};
 use skip::skip;
 use triage_core::item::Allocation;
 use triage_core::{Algorithm, Entry, Outcome, ScanConfig, Scanner, SkipReason};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        skip(&format!(
-            "{} is absent (../shared is not checked out)",
-            p.display()
-        ));
-        None
-    }
-}
 
 /// One regular file as TSK lists it: (file-system offset, path from the
 /// file system's root, size, `alloc`/`deleted`, MD5, SHA-1, SHA-256).
@@ -259,7 +245,8 @@ fn built() -> Option<PathBuf> {
                 .iter()
                 .filter(|t| {
                     Command::new("sh")
-                        .args(["-c", &format!("command -v {t} || test -x /sbin/{t} || test -x /usr/sbin/{t}")])
+                        .args(["-c", &format!("command -v {t}")])
+                        .env("PATH", with_sbin())
                         .output()
                         .map_or(true, |o| !o.status.success())
                 })
@@ -274,7 +261,7 @@ fn built() -> Option<PathBuf> {
             let status = Command::new("bash")
                 .arg(repo().join("fixtures/disks/build.sh"))
                 .arg(&out)
-                .env("PATH", format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
+                .env("PATH", with_sbin())
                 .stdout(std::process::Stdio::null())
                 .status()
                 .expect("bash runs");
@@ -462,6 +449,36 @@ fn a_tree_and_its_image_give_the_same_digests() {
     }
 }
 
+/// `PATH` with the system directories, where Debian keeps mke2fs, debugfs
+/// and mkfs.fat.
+fn with_sbin() -> String {
+    format!(
+        "{}:/sbin:/usr/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `debugfs ARGS IMAGE`.
+fn debugfs(args: &[&str], image: &Path) -> std::process::Output {
+    Command::new("debugfs")
+        .args(args)
+        .arg(image)
+        .env("PATH", with_sbin())
+        .output()
+        .unwrap()
+}
+
+/// Every failed entry, as `path: why`.
+fn failures(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Failed(f) => Some(format!("{}: {}", e.path, f.kind)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A copy of a built image, for damaging.
 fn copy_of(dir: &Path, name: &str, to: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("damaged");
@@ -560,44 +577,24 @@ fn hostile_chains_and_pointers_fail_one_file() {
         }
     }
     let entries = scan(&fat);
-    let failed: Vec<String> = entries
-        .iter()
-        .filter_map(|e| match &e.outcome {
-            Outcome::Failed(f) => Some(format!("{}: {}", e.path, f.kind)),
-            _ => None,
-        })
-        .collect();
+    let failed = failures(&entries);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].contains("chain"), "{failed:?}");
     assert!(entries.len() > 100);
 
     // ext2: a block pointer far outside the file system.
     let ext = copy_of(&dir, "ext2.img", "wild-ext2.img");
-    let out = Command::new("debugfs")
-        .args(["-w", "-R", "sif /Downloads/large.bin block[2] 4000000000"])
-        .arg(&ext)
-        .env(
-            "PATH",
-            format!(
-                "{}:/sbin:/usr/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .unwrap();
+    let out = debugfs(
+        &["-w", "-R", "sif /Downloads/large.bin block[2] 4000000000"],
+        &ext,
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let entries = scan(&ext);
-    let failed: Vec<String> = entries
-        .iter()
-        .filter_map(|e| match &e.outcome {
-            Outcome::Failed(f) => Some(format!("{}: {}", e.path, f.kind)),
-            _ => None,
-        })
-        .collect();
+    let failed = failures(&entries);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
         failed[0].starts_with("Downloads/large.bin") && failed[0].contains("outside"),
@@ -677,18 +674,7 @@ fn an_image_log_re_checks_against_its_image() {
         .find(|e| e.path.to_string() == "p1/Downloads/large.bin")
         .expect("p1/Downloads/large.bin");
     let ino = large.location.as_ref().unwrap().addr;
-    let out = Command::new("debugfs")
-        .args(["-R", &format!("bmap <{ino}> 0")])
-        .arg(dir.join("ext4.img"))
-        .env(
-            "PATH",
-            format!(
-                "{}:/sbin:/usr/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .unwrap();
+    let out = debugfs(&["-R", &format!("bmap <{ino}> 0")], &dir.join("ext4.img"));
     let block: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let p1 = large.location.as_ref().unwrap().fs_offset;
     use std::os::unix::fs::FileExt;

@@ -45,29 +45,6 @@ fn drain(src: &dyn crate::source::Source, size: u64) {
     }
 }
 
-/// A medium in memory.
-struct MemMedium(Vec<u8>);
-
-impl crate::source::Source for MemMedium {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        let Some(rest) = usize::try_from(offset).ok().and_then(|o| self.0.get(o..)) else {
-            return Ok(0);
-        };
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        Ok(n)
-    }
-    fn next_data(&self, _: u64) -> std::io::Result<Option<u64>> {
-        Err(std::io::ErrorKind::Unsupported.into())
-    }
-    fn next_hole(&self, _: u64) -> std::io::Result<u64> {
-        Err(std::io::ErrorKind::Unsupported.into())
-    }
-    fn size_now(&self) -> std::io::Result<u64> {
-        Ok(self.0.len() as u64)
-    }
-}
-
 /// The bytes as a raw disk: partition table, every file system on it,
 /// every directory walked, every file opened and read (a bounded part).
 pub fn disk_image(data: &[u8]) {
@@ -75,7 +52,7 @@ pub fn disk_image(data: &[u8]) {
     let img = crate::source::image::Image {
         format: "raw",
         size: data.len() as u64,
-        media: std::sync::Arc::new(MemMedium(data.to_vec())),
+        media: std::sync::Arc::new(crate::source::tree::MemSource(data.to_vec())),
         segments: Vec::new(),
         metadata: Vec::new(),
         stored_digests: Vec::new(),

@@ -16,6 +16,7 @@
 
 use std::path::Path;
 
+pub(crate) mod bytes;
 pub mod dir;
 pub mod disk;
 pub mod fs;

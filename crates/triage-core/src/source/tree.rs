@@ -142,14 +142,46 @@ pub trait Source: Send + Sync {
 pub fn read_whole(src: &dyn Source, len: u64) -> io::Result<Vec<u8>> {
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mut v = vec![0u8; len];
-    let mut pos = 0;
-    while pos < len {
-        match src.read_at(&mut v[pos..], pos as u64) {
+    read_exact(src, &mut v, 0)?;
+    Ok(v)
+}
+
+/// Exactly `buf.len()` bytes of `src` at `pos` (`EINTR` retried); a source
+/// that ends first is `UnexpectedEof`.
+pub fn read_exact(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match src.read_at(&mut buf[done..], pos + done as u64) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => pos += n,
+            Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(v)
+    Ok(())
+}
+
+/// Bytes held in memory as a [`Source`]: data stored inside a file
+/// system's own records (ext inline data, NTFS resident attributes), or a
+/// medium given as bytes.
+pub struct MemSource(pub Vec<u8>);
+
+impl Source for MemSource {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let Some(rest) = usize::try_from(offset).ok().and_then(|o| self.0.get(o..)) else {
+            return Ok(0);
+        };
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+    fn next_data(&self, _: u64) -> io::Result<Option<u64>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    fn next_hole(&self, _: u64) -> io::Result<u64> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    fn size_now(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
 }

@@ -25,7 +25,7 @@ use std::io;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
-use crate::source::tree::Source;
+use crate::source::tree::{MemSource, Source};
 use crate::time::Timestamp;
 
 const MAGIC: u16 = 0xEF53;
@@ -566,7 +566,7 @@ impl Ext {
             Data::Runs(runs) => {
                 let f = RunFile {
                     vol: &self.vol,
-                    runs,
+                    runs: runs.into(),
                     size: i.size,
                 };
                 crate::source::tree::read_whole(&f, i.size)
@@ -612,29 +612,6 @@ fn fake_dotdot(parent: &[u8]) -> Vec<u8> {
 enum Data {
     Inline(Vec<u8>),
     Runs(Vec<Run>),
-}
-
-/// An in-memory file (inline data).
-struct MemFile(Vec<u8>);
-
-impl Source for MemFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let Some(rest) = usize::try_from(offset).ok().and_then(|o| self.0.get(o..)) else {
-            return Ok(0);
-        };
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        Ok(n)
-    }
-    fn next_data(&self, _: u64) -> io::Result<Option<u64>> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-    fn next_hole(&self, _: u64) -> io::Result<u64> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-    fn size_now(&self) -> io::Result<u64> {
-        Ok(self.0.len() as u64)
-    }
 }
 
 /// One directory entry as parsed: (inode, name, record length used).
@@ -720,10 +697,10 @@ impl FileSystem for Ext {
         }
         let meta = self.meta(addr, &i);
         let src: Box<dyn Source + '_> = match self.data(&i)? {
-            Data::Inline(d) => Box::new(MemFile(d)),
+            Data::Inline(d) => Box::new(MemSource(d)),
             Data::Runs(runs) => Box::new(RunFile {
                 vol: &self.vol,
-                runs,
+                runs: runs.into(),
                 size: i.size,
             }),
         };
@@ -741,10 +718,10 @@ impl FileSystem for Ext {
             return Some(i.block[..i.size as usize].to_vec());
         }
         let src: Box<dyn Source + '_> = match self.data(&i).ok()? {
-            Data::Inline(d) => Box::new(MemFile(d)),
+            Data::Inline(d) => Box::new(MemSource(d)),
             Data::Runs(runs) => Box::new(RunFile {
                 vol: &self.vol,
-                runs,
+                runs: runs.into(),
                 size: i.size,
             }),
         };

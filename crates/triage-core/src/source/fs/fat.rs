@@ -27,7 +27,7 @@ use std::io;
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
 use crate::source::tree::Source;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, days_from_civil};
 
 const ATTR_READ_ONLY: u8 = 0x01;
 const ATTR_VOLUME: u8 = 0x08;
@@ -374,8 +374,8 @@ fn fat_time(date: u16, time: u16, tenths: u8) -> Timestamp {
         return Timestamp::new(0, 0);
     }
     let y = 1980 + (date >> 9) as i64;
-    let m = ((date >> 5) & 0xF).clamp(1, 12) as i64;
-    let d = (date & 0x1F).max(1) as i64;
+    let m = ((date >> 5) & 0xF).clamp(1, 12) as u32;
+    let d = (date & 0x1F).max(1) as u32;
     let secs = ((time >> 11) as i64) * 3600
         + (((time >> 5) & 0x3F) as i64) * 60
         + ((time & 0x1F) as i64) * 2;
@@ -384,17 +384,6 @@ fn fat_time(date: u16, time: u16, tenths: u8) -> Timestamp {
         days_from_civil(y, m, d) * 86400 + secs + extra / 100,
         (extra % 100) * 10_000_000,
     )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The 8.3 name as TSK writes it: spaces dropped, a dot before the
@@ -540,7 +529,7 @@ impl FileSystem for Fat {
         Ok((
             Box::new(RunFile {
                 vol: &self.vol,
-                runs,
+                runs: runs.into(),
                 size: d.size,
             }),
             meta,

@@ -15,7 +15,7 @@ use std::io;
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
 use crate::item::FileMeta;
 use crate::source::tree::Source;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, days_from_civil};
 
 const SECTOR: u64 = 2048;
 /// The root directory's address (records have their byte offset; none is
@@ -81,8 +81,8 @@ fn parse(b: &[u8], joliet: bool) -> Option<Record> {
     } else {
         let days = days_from_civil(
             1900 + d[0] as i64,
-            d[1].clamp(1, 12) as i64,
-            d[2].max(1) as i64,
+            d[1].clamp(1, 12) as u32,
+            d[2].max(1) as u32,
         );
         let local = days * 86400 + d[3] as i64 * 3600 + d[4] as i64 * 60 + d[5] as i64;
         Timestamp::new(local - (d[6] as i8 as i64) * 15 * 60, 0)
@@ -107,16 +107,6 @@ fn strip_version(mut n: Vec<u8>) -> Vec<u8> {
         n.pop();
     }
     n
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The Rock Ridge name (`NM` entries, concatenated) and mode (`PX`) in a
@@ -387,7 +377,7 @@ impl FileSystem for Iso {
         Ok((
             Box::new(RunFile {
                 vol: &self.vol,
-                runs,
+                runs: runs.into(),
                 size,
             }),
             meta,

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use crate::item::{FileKind, FileMeta, SkipReason};
 use crate::source::tree::Source;
 
+pub(crate) use crate::source::bytes::{le16, le32, le64};
+
 pub mod ext;
 pub mod fat;
 pub mod iso9660;
@@ -68,27 +70,19 @@ impl Volume {
                 ),
             ));
         }
-        let mut done = 0;
-        while done < buf.len() {
-            match self
-                .src
-                .read_at(&mut buf[done..], self.offset + pos + done as u64)
-            {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "the image ends before byte {}",
-                            self.offset + pos + done as u64
-                        ),
-                    ));
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        crate::source::tree::read_exact(&*self.src, buf, self.offset + pos).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the image ends before byte {}",
+                        self.offset + pos + buf.len() as u64
+                    ),
+                )
+            } else {
+                e
             }
-        }
-        Ok(())
+        })
     }
 
     /// `n` bytes at `pos`, as a new buffer (`n` is bounded by the caller).
@@ -175,20 +169,6 @@ pub(crate) fn damaged(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-/// Little-endian readers over a byte slice; out of range reads give 0, so
-/// a short (damaged) structure never panics: its fields read as zero and
-/// fail the checks that follow.
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
-}
-
-/// See [`le16`].
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 /// One run of a file: (logical byte offset, volume byte offset or `None`
 /// for a hole, length).
 pub(crate) type Run = (u64, Option<u64>, u64);
@@ -198,7 +178,9 @@ pub(crate) type Run = (u64, Option<u64>, u64);
 /// length), sorted and not overlapping; reads past `size` return 0.
 pub(crate) struct RunFile<'a> {
     pub(crate) vol: &'a Volume,
-    pub(crate) runs: Vec<Run>,
+    /// Owned for a file opened once; borrowed for one read many times
+    /// (NTFS reads every MFT record through `$MFT`'s runs).
+    pub(crate) runs: std::borrow::Cow<'a, [Run]>,
     pub(crate) size: u64,
 }
 

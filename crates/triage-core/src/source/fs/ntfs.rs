@@ -31,9 +31,9 @@
 use std::io;
 use std::sync::OnceLock;
 
-use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
+use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32, le64};
 use crate::item::{FileMeta, SkipReason};
-use crate::source::tree::Source;
+use crate::source::tree::{MemSource, Source};
 use crate::time::Timestamp;
 
 const ROOT: u64 = 5;
@@ -104,12 +104,6 @@ struct Record {
     seq: u16,
     base: u64,
     attrs: Vec<Attr>,
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8).map_or(0, |s| {
-        u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
-    })
 }
 
 /// FILETIME (100 ns since 1601-01-01) as a timestamp.
@@ -279,7 +273,7 @@ impl Ntfs {
         }
         let f = RunFile {
             vol: &self.vol,
-            runs: self.mft.clone(),
+            runs: std::borrow::Cow::Borrowed(&self.mft),
             size: self.mft_size,
         };
         let mut rec = vec![0u8; self.record_size as usize];
@@ -388,7 +382,7 @@ impl Ntfs {
                 }
                 let f = RunFile {
                     vol: &self.vol,
-                    runs: runs.clone(),
+                    runs: runs.as_slice().into(),
                     size: *data_size,
                 };
                 crate::source::tree::read_whole(&f, *data_size)?
@@ -553,7 +547,7 @@ impl Ntfs {
         match &first.body {
             AttrBody::Resident(v) => {
                 let size = v.len() as u64;
-                Ok(Some((Box::new(Mem(v.clone())), size)))
+                Ok(Some((Box::new(MemSource(v.clone())), size)))
             }
             AttrBody::NonResident {
                 initialized,
@@ -577,7 +571,7 @@ impl Ntfs {
                 }
                 let f = RunFile {
                     vol: &self.vol,
-                    runs,
+                    runs: runs.into(),
                     size,
                 };
                 if initialized < size {
@@ -818,31 +812,13 @@ impl FileSystem for Ntfs {
             None => {
                 // No $DATA at all (some metadata files): an empty file.
                 let meta = self.meta(n, &rec, &attrs, 0);
-                Ok((Box::new(Mem(Vec::new())), meta))
+                Ok((Box::new(MemSource(Vec::new())), meta))
             }
         }
     }
 
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
-    }
-}
-
-/// Resident data.
-struct Mem(Vec<u8>);
-
-impl Source for Mem {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let Some(rest) = usize::try_from(offset).ok().and_then(|o| self.0.get(o..)) else {
-            return Ok(0);
-        };
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        Ok(n)
-    }
-    crate::source::image::no_holes!();
-    fn size_now(&self) -> io::Result<u64> {
-        Ok(self.0.len() as u64)
     }
 }
 

@@ -29,6 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
+use crate::source::bytes::{le32, le64};
 use crate::source::tree::Source;
 
 /// EWF v1 segment signature.
@@ -55,23 +56,6 @@ pub fn adler32(data: &[u8]) -> u32 {
         b %= 65521;
     }
     b << 16 | a
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes([
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-        b[at + 6],
-        b[at + 7],
-    ])
 }
 
 /// One chunk table: where its entries are, and the chunks it covers.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::source::tree::Source;
+pub(crate) use crate::source::tree::read_exact;
 
 pub mod ewf;
 pub mod qcow;
@@ -165,20 +166,6 @@ pub fn segment_sha256(path: &Path, stop: &dyn Fn() -> bool) -> crate::item::Segm
     }
     d.sha256 = Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect());
     d
-}
-
-/// Exactly `buf.len()` bytes of `src` at `pos`.
-pub(crate) fn read_exact(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match src.read_at(&mut buf[done..], pos + done as u64) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Decoded blocks (EWF chunks, compressed QCOW2 clusters) kept for reuse:

@@ -16,29 +16,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
+use crate::source::bytes::{be32, be64};
 use crate::source::tree::Source;
 
 /// `QFI\xfb`.
 pub const MAGIC: &[u8] = b"QFI\xfb";
 
 const L2_COPIED_MASK: u64 = 0x00FF_FFFF_FFFF_FE00;
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes([
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-        b[at + 6],
-        b[at + 7],
-    ])
-}
 
 /// A QCOW2 image.
 pub struct Qcow {

@@ -15,29 +15,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Image, ImageError, no_holes};
+use crate::source::bytes::{be32, be64};
 use crate::source::tree::Source;
 
 /// The footer's first eight bytes.
 pub const COOKIE: &[u8] = b"conectix";
 
 const UNUSED: u32 = 0xFFFF_FFFF;
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes([
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-        b[at + 6],
-        b[at + 7],
-    ])
-}
 
 /// The spec's checksum: the one's complement of the byte sum, the
 /// checksum field counted as zero.

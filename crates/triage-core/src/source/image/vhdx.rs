@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Image, ImageError, no_holes};
+use crate::source::bytes::{le32, le64};
 use crate::source::tree::Source;
 
 /// The file identifier's signature.
@@ -65,37 +66,9 @@ const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
     ]
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes([
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-        b[at + 6],
-        b[at + 7],
-    ])
-}
-
 /// CRC-32C (Castagnoli, reflected), as VHDX checksums its structures.
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
+    crate::source::bytes::crc32_reflected(0x82F6_3B78, data)
 }
 
 /// Whether the checksum at `at` (4 bytes) of `buf` holds, computed with

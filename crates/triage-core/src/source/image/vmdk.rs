@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
+use crate::source::bytes::{le32, le64};
 use crate::source::tree::Source;
 
 /// A sparse extent's magic, as its first four bytes.
@@ -29,23 +30,6 @@ const FLAG_COMPRESSED: u32 = 1 << 16;
 const GD_AT_END: u64 = u64::MAX;
 /// Descriptors longer than this are not descriptors.
 const MAX_DESCRIPTOR: usize = 1 << 20;
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes([
-        b[at],
-        b[at + 1],
-        b[at + 2],
-        b[at + 3],
-        b[at + 4],
-        b[at + 5],
-        b[at + 6],
-        b[at + 7],
-    ])
-}
 
 /// Whether `head` is a VMDK text descriptor.
 pub fn is_descriptor(head: &[u8]) -> bool {
@@ -359,36 +343,31 @@ pub fn open(path: &Path, file: File, head: &[u8]) -> Result<Image, ImageError> {
                 "VMDK extent '{name}': only extent files beside the descriptor are read (a path leading elsewhere is refused)"
             )));
         }
-        let open_extent = |name: &str| -> Result<File, ImageError> {
+        // An extent file beside the descriptor, listed among the image's files.
+        let mut open_extent = |name: &str| -> Result<File, ImageError> {
             let p = path.with_file_name(name);
-            super::open_image_file(&p).map_err(|e| {
+            let missing = |e: io::Error| {
                 ImageError::Io(
                     p.clone(),
                     io::Error::new(e.kind(), format!("{e}; an extent of the VMDK is missing")),
                 )
-            })
+            };
+            let f = super::open_image_file(&p).map_err(missing)?;
+            let flen = f
+                .metadata()
+                .map_err(|e| ImageError::Io(p.clone(), e))?
+                .len();
+            segments.push((p.clone(), flen));
+            Ok(f)
         };
         let k = match kind {
             "ZERO" => Kind::Zero,
-            "FLAT" | "VMFS" => {
-                let f = open_extent(&name)?;
-                let flen = f
-                    .metadata()
-                    .map_err(|e| ImageError::Io(path.with_file_name(&name), e))?
-                    .len();
-                segments.push((path.with_file_name(&name), flen));
-                Kind::Flat {
-                    file: f,
-                    offset: offset * 512,
-                }
-            }
+            "FLAT" | "VMFS" => Kind::Flat {
+                file: open_extent(&name)?,
+                offset: offset * 512,
+            },
             "SPARSE" => {
                 let f = open_extent(&name)?;
-                let flen = f
-                    .metadata()
-                    .map_err(|e| ImageError::Io(path.with_file_name(&name), e))?
-                    .len();
-                segments.push((path.with_file_name(&name), flen));
                 let (s, _) = Sparse::open(f).map_err(|e| fmt(format!("extent '{name}': {e}")))?;
                 Kind::Sparse(Box::new(s))
             }

@@ -128,18 +128,7 @@ fn guid(b: &[u8]) -> String {
 
 /// CRC-32 (IEEE 802.3, reflected), as GPT uses.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
+    crate::source::bytes::crc32_reflected(0xEDB8_8320, data)
 }
 
 #[cfg(test)]
