@@ -191,6 +191,60 @@ r = file_record([data_attr(b"\x11\x01\x10\x00", 1024)])
 struct.pack_into("<H", r, 510, 7)
 put(disk, "ntfs-torn-record", ntfs(16, r))
 
+
+
+def exfat(fat_entries, sets, size=64 << 10):
+    """An exFAT volume: 512-byte sectors and clusters, the FAT at sector
+    24, the heap at sector 32 (cluster 2: the root, 3: the bitmap), and
+    entry sets (name, attributes, stream flags, first cluster, length)
+    in the root after the bitmap entry."""
+    b = bytearray(size)
+    b[0:3] = b"\xeb\x76\x90"
+    b[3:11] = b"EXFAT   "
+    struct.pack_into("<QQIIIIIIHHBBB", b, 64, 0, size // 512, 24, 1, 32, size // 512 - 32, 2, 0x1234, 0x100, 0, 9, 0, 1)
+    b[510:512] = b"\x55\xaa"
+    fat = 24 * 512
+    struct.pack_into("<III", b, fat, 0xFFFFFFF8, 0xFFFFFFFF, 0xFFFFFFFF)
+    struct.pack_into("<I", b, fat + 12, 0xFFFFFFFF)
+    for c, v in fat_entries:
+        struct.pack_into("<I", b, fat + 4 * c, v)
+    heap = 32 * 512
+    root = heap
+    b[root] = 0x81
+    struct.pack_into("<IQ", b, root + 20, 3, (size // 512 - 32 + 7) // 8)
+    b[heap + 512] = 0x03  # clusters 2 and 3 in use
+    at = root + 32
+    for name, attrs, flags, first, length in sets:
+        units = name.encode("utf-16-le")
+        e = bytearray(96)
+        struct.pack_into("<BBHH", e, 0, 0x85, 2, 0, attrs)
+        struct.pack_into("<BBBBHHQIIQ", e, 32, 0xC0, flags, 0, len(units) // 2, 0, 0, length, 0, first, length)
+        e[64] = 0xC1
+        e[66:66 + len(units)] = units
+        c = 0
+        for i, x in enumerate(e):
+            if i not in (2, 3):
+                c = (((c << 15) | (c >> 1)) + x) & 0xFFFF
+        struct.pack_into("<H", e, 2, c)
+        b[at:at + 96] = e
+        at += 96
+    return b
+
+
+# exFAT: a root chain that loops; a chained file that loops; a contiguous
+# file running out of the heap; a directory whose data is the root; a
+# set claiming 255 secondaries; a bitmap entry past the volume.
+put(disk, "exfat-root-loop", exfat([(2, 2)], []))
+put(disk, "exfat-file-loop", exfat([(4, 5), (5, 4)], [("loop.bin", 0x20, 0x01, 4, 100000)]))
+put(disk, "exfat-run-outside", exfat([], [("wild.bin", 0x20, 0x03, 100, 1 << 40)]))
+put(disk, "exfat-dir-is-root", exfat([], [("self", 0x10, 0x01, 2, 512)]))
+v = exfat([], [("many.bin", 0x20, 0x03, 4, 10)])
+v[32 * 512 + 32 + 1] = 255
+put(disk, "exfat-too-many-secondaries", v)
+v = exfat([], [])
+struct.pack_into("<IQ", v, 32 * 512 + 20, 0xFFFFFFF0, 1 << 40)
+put(disk, "exfat-bitmap-outside", v)
+
 # Containers.
 evf = b"EVF\x09\x0d\x0a\xff\x00"
 

@@ -391,7 +391,7 @@ impl fmt::Display for SkipReason {
                 "a pseudo file system (procfs, sysfs, debugfs, cgroup…): kernel state, not stored data; not entered",
             ),
             SkipReason::NotRecoverable => f.write_str(
-                "deleted, and its content cannot be recovered: its inode or record belongs to another file now",
+                "deleted, and its content cannot be recovered: its clusters, inode or record belong to another file now",
             ),
             SkipReason::BadClusterMap => f.write_str(
                 "NTFS bad-cluster map: as large as the volume and empty but for clusters the disk reported bad; not hashed",

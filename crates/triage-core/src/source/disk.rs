@@ -31,6 +31,11 @@ use crate::source::volume::{self, Extent, Layout};
 
 /// Directory depth followed at most (a hostile image can nest without end).
 const MAX_DEPTH: usize = 512;
+/// A file inside an image may be larger than its volume only by holes
+/// (a sparse file). Past this many times the volume's size (plus 1 GiB)
+/// the size is taken as damage, not read: hashing petabytes of holes
+/// that a damaged inode or record claims would stall the scan for days.
+const MAX_SPARSE_FACTOR: u64 = 16;
 
 /// One volume and what was found on it.
 struct Part {
@@ -78,9 +83,11 @@ impl DiskTree {
         &self.layout
     }
 
-    /// Whether any volume has a file system a reader recognised.
+    /// Whether any volume has a file system a reader recognised, readable
+    /// or not (a damaged one still makes the file an image, whose log says
+    /// what could not be read).
     pub fn has_file_system(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p.fs, Ok(Some(_))))
+        self.parts.iter().any(|p| !matches!(p.fs, Ok(None)))
     }
 
     /// Each volume with the file system found on it, or why none was read:
@@ -376,6 +383,20 @@ impl DiskWalk<'_> {
     }
 }
 
+/// Why a file's size cannot be true on a volume of `volume` bytes, if it
+/// cannot (see [`MAX_SPARSE_FACTOR`]).
+fn implausible_size(meta: Option<&FileMeta>, volume: u64) -> Option<String> {
+    let size = meta?.size;
+    let limit = volume
+        .saturating_mul(MAX_SPARSE_FACTOR)
+        .saturating_add(1 << 30);
+    (size > limit).then(|| {
+        format!(
+            "its size, {size} bytes, is more than {MAX_SPARSE_FACTOR} times its volume's ({volume} bytes): a damaged size, or a sparse file of holes too large to hash; not read"
+        )
+    })
+}
+
 fn damage(stage: Stage, message: String) -> Failure {
     Failure {
         stage,
@@ -422,6 +443,10 @@ impl Iterator for DiskWalk<'_> {
                         return Some(w);
                     }
                     continue;
+                } else if kind == FileKind::Regular
+                    && let Some(why) = implausible_size(meta.as_ref(), part.extent.length)
+                {
+                    Next::Done(NotRead::Failed(damage(Stage::Stat, why)))
                 } else if kind == FileKind::Regular {
                     Next::Read
                 } else if kind == FileKind::Symlink {

@@ -24,7 +24,7 @@
 
 use std::io;
 
-use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
+use super::{FileSystem, Node, Run, RunFile, Table, Volume, damaged, le16, le32};
 use crate::item::{FileMeta, SkipReason};
 use crate::source::tree::Source;
 use crate::time::{Timestamp, days_from_civil};
@@ -34,8 +34,6 @@ const ATTR_VOLUME: u8 = 0x08;
 const ATTR_DIRECTORY: u8 = 0x10;
 const ATTR_LFN: u8 = 0x0F;
 const DELETED: u8 = 0xE5;
-/// FATs larger than this are read entry by entry instead of held whole.
-const MAX_FAT_IN_MEMORY: u64 = 64 << 20;
 /// Directories longer than this (in bytes) are cut there: 65,536 entries
 /// is the most the specification allows.
 const MAX_DIR_BYTES: u64 = 65536 * 32;
@@ -59,10 +57,8 @@ pub struct Fat {
     /// Byte offset of cluster 2.
     data_at: u64,
     clusters: u64,
-    fat_at: u64,
-    fat_bytes: u64,
-    /// The first FAT, when small enough to hold.
-    fat: Option<Vec<u8>>,
+    /// The first FAT.
+    fat: Table,
     /// FAT12/16: the fixed root directory region.
     root_region: (u64, u64),
     /// FAT32: the root directory's first cluster.
@@ -129,23 +125,12 @@ impl Fat {
         } else {
             Kind::Fat32
         };
-        let fat_at = reserved * bps;
-        let fat_bytes = fat_sectors * bps;
-        if fat_at + fat_bytes > vol.len() {
-            return Err(damaged("the FAT lies past the end of the volume"));
-        }
-        let fat = if fat_bytes <= MAX_FAT_IN_MEMORY {
-            Some(vol.bytes_at(fat_at, fat_bytes as usize)?)
-        } else {
-            None
-        };
+        let fat = Table::new(&vol, reserved * bps, fat_sectors * bps, "FAT")?;
         Ok(Fat {
             kind,
             cluster: spc * bps,
             data_at: data_sector * bps,
             clusters,
-            fat_at,
-            fat_bytes,
             fat,
             root_region: ((reserved + fats * fat_sectors) * bps, root_sectors * bps),
             root_cluster: le32(&b, 44) as u64,
@@ -153,19 +138,10 @@ impl Fat {
         })
     }
 
-    fn bytes(&self, at: u64, n: usize) -> io::Result<Vec<u8>> {
-        match &self.fat {
-            Some(f) => f
-                .get(at as usize..at as usize + n)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| damaged("FAT entry past the table")),
-            None => {
-                if at + n as u64 > self.fat_bytes {
-                    return Err(damaged("FAT entry past the table"));
-                }
-                self.vol.bytes_at(self.fat_at + at, n)
-            }
-        }
+    fn bytes(&self, at: u64, n: usize) -> io::Result<[u8; 4]> {
+        let mut b = [0u8; 4];
+        self.fat.read(at, &mut b[..n])?;
+        Ok(b)
     }
 
     /// The FAT entry of cluster `c`.
@@ -504,7 +480,13 @@ impl FileSystem for Fat {
                 error: None,
             };
             // The first cluster is in use again, or too few free ones follow.
-            if deleted && d.attr & ATTR_DIRECTORY == 0 && self.recover(d.first, d.size)?.is_none() {
+            // For a directory: its first cluster, which is all its listing reads.
+            let len = if d.attr & ATTR_DIRECTORY != 0 {
+                self.cluster
+            } else {
+                d.size
+            };
+            if deleted && self.recover(d.first, len)?.is_none() {
                 node.skip = Some(SkipReason::NotRecoverable);
             }
             out.push(node);

@@ -21,6 +21,7 @@ use crate::source::tree::Source;
 
 pub(crate) use crate::source::bytes::{le16, le32, le64};
 
+pub mod exfat;
 pub mod ext;
 pub mod fat;
 pub mod iso9660;
@@ -93,6 +94,58 @@ impl Volume {
     }
 }
 
+/// An on-disk table of a volume (a FAT, an allocation bitmap): held in
+/// memory when it is small enough, read where needed when it is not, so a
+/// huge (or hostile) table costs reads, not memory.
+pub(crate) struct Table {
+    vol: Volume,
+    at: u64,
+    len: u64,
+    held: Option<Vec<u8>>,
+}
+
+impl Table {
+    /// Tables larger than this are read entry by entry instead of held.
+    const MAX_HELD: u64 = 64 << 20;
+
+    /// The `len` bytes at `at` of `vol`; an error when they lie outside it.
+    pub(crate) fn new(vol: &Volume, at: u64, len: u64, what: &str) -> io::Result<Table> {
+        if at.checked_add(len).is_none_or(|end| end > vol.len()) {
+            return Err(damaged(format!(
+                "the {what} lies past the end of the volume"
+            )));
+        }
+        let held = if len <= Self::MAX_HELD {
+            Some(vol.bytes_at(at, len as usize)?)
+        } else {
+            None
+        };
+        Ok(Table {
+            vol: vol.clone(),
+            at,
+            len,
+            held,
+        })
+    }
+
+    /// `buf.len()` bytes from `pos` within the table.
+    pub(crate) fn read(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        if pos
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(damaged("an entry past the end of its table"));
+        }
+        match &self.held {
+            Some(t) => {
+                buf.copy_from_slice(&t[pos as usize..pos as usize + buf.len()]);
+                Ok(())
+            }
+            None => self.vol.read_exact_at(buf, self.at + pos),
+        }
+    }
+}
+
 /// One name in a directory listing.
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -157,6 +210,9 @@ pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
     }
     if ntfs::Ntfs::detect(&vol)? {
         return Ok(Some(Box::new(ntfs::Ntfs::open(vol)?)));
+    }
+    if exfat::Exfat::detect(&vol)? {
+        return Ok(Some(Box::new(exfat::Exfat::open(vol)?)));
     }
     if fat::Fat::detect(&vol)? {
         return Ok(Some(Box::new(fat::Fat::open(vol)?)));
