@@ -245,6 +245,66 @@ v = exfat([], [])
 struct.pack_into("<IQ", v, 32 * 512 + 20, 0xFFFFFFF0, 1 << 40)
 put(disk, "exfat-bitmap-outside", v)
 
+def hfsplus(nodes, size=64 << 10):
+    """An HFS+ volume: 512-byte blocks, the catalog B-tree at block 8 with
+    512-byte nodes; node 0 the header (depth 1, root 1), then `nodes`:
+    (kind, next, records)."""
+    b = bytearray(size)
+    h = 1024
+    b[h:h + 2] = b"H+"
+    struct.pack_into(">H", b, h + 2, 4)
+    struct.pack_into(">II", b, h + 40, 512, size // 512)
+    count = 1 + len(nodes)
+    struct.pack_into(">QIII", b, h + 272, count * 512, 0, count, 8)  # catalog fork: blocks 8..
+    struct.pack_into(">II", b, h + 272 + 16, 8, count)
+
+    def node(kind, nxt, recs):
+        n = bytearray(512)
+        struct.pack_into(">IIbBH", n, 0, nxt, 0, kind, 1, len(recs))
+        at = 14
+        offs = []
+        for r in recs:
+            offs.append(at)
+            n[at:at + len(r)] = r
+            at += len(r)
+        offs.append(at)
+        for i, o in enumerate(offs):
+            struct.pack_into(">H", n, 512 - 2 * (i + 1), o)
+        return n
+    head = bytearray(106)
+    struct.pack_into(">HIIIIHHII", head, 0, 1, 1, 1, 1, 1, 512, 516, count, 0)
+    struct.pack_into(">I", head, 38, 6)
+    out = [node(1, 0, [bytes(head)])] + [node(*n) for n in nodes]
+    for i, n in enumerate(out):
+        b[(8 + i) * 512:(9 + i) * 512] = n
+    return b
+
+
+def cat_key(parent, name=""):
+    u = name.encode("utf-16-be")
+    return struct.pack(">HIH", 6 + len(u), parent, len(u) // 2) + u
+
+
+# HFS+: an index node pointing at itself; a leaf chain that loops; a file
+# record whose extent runs past the volume; a record cut short.
+put(disk, "hfsplus-index-self", hfsplus([(0, 0, [cat_key(1) + struct.pack(">I", 1)])]))
+folder = struct.pack(">HHII", 1, 0, 0, 20) + bytes(80)
+put(disk, "hfsplus-leaf-loop", hfsplus([(-1, 1, [cat_key(2, "d") + folder])]))
+file_rec = bytearray(248)
+struct.pack_into(">HHII", file_rec, 0, 2, 0, 0, 21)
+struct.pack_into(">QIIII", file_rec, 88, 1 << 40, 0, 1 << 28, 100, 0xFFFFFFF0)
+put(disk, "hfsplus-extent-outside", hfsplus([(-1, 0, [cat_key(2, "f") + bytes(file_rec)])]))
+put(disk, "hfsplus-short-record", hfsplus([(-1, 0, [cat_key(2, "s") + bytes(file_rec[:40])])]))
+
+# Apple Partition Map: a map claiming 2^32-1 entries, a partition past the end.
+b = bytearray(64 << 10)
+b[0:2] = b"ER"
+struct.pack_into(">H", b, 2, 512)
+b[512:514] = b"PM"
+struct.pack_into(">III", b, 516, 0xFFFFFFFF, 0xFFFFFF00, 0xFFFFFFFF)
+b[512 + 48:512 + 57] = b"Apple_HFS"
+put(disk, "apm-huge", b)
+
 # Containers.
 evf = b"EVF\x09\x0d\x0a\xff\x00"
 

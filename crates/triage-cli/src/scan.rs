@@ -373,7 +373,10 @@ fn describe_image(img: &triage_core::item::ImageInfo) {
             .partition
             .map_or_else(|| "the medium".to_string(), |p| format!("partition {p}"));
         let what = match (&v.fs, &v.error) {
-            (Some(fs), _) => format!("{fs}, read with its deleted files"),
+            (Some(fs), _) if triage_core::item::recovers_deleted(fs) => {
+                format!("{fs}, read with its deleted files")
+            }
+            (Some(fs), _) => format!("{fs}, read (deleted files are not recovered on {fs})"),
             (None, Some(e)) => format!("not readable ({e}): hashed as one item"),
             (None, None) => "no file system triage reads: hashed as one item".to_string(),
         };

@@ -127,12 +127,13 @@ pub struct Location {
     /// The partition, when the image has a partition table.
     pub partition: Option<Partition>,
     /// The file system: `ext2`, `ext3`, `ext4`, `fat12`, `fat16`, `fat32`,
-    /// `exfat`, `ntfs`, `hfsplus`, `iso9660`.
+    /// `exfat`, `ntfs`, `hfsplus`, `hfsx`, `iso9660`.
     pub fs: &'static str,
     /// Byte offset of the file system in the image.
     pub fs_offset: u64,
     /// The item's address in its file system: inode number (ext), MFT
-    /// record (NTFS), byte offset of its directory entry (FAT).
+    /// record (NTFS), byte offset of its directory entry (FAT), catalog
+    /// node ID (HFS+).
     pub addr: u64,
     /// Allocated, or deleted and recovered.
     pub state: Allocation,
@@ -150,19 +151,35 @@ pub const FS_NAMES: &[&str] = &[
     "exfat",
     "ntfs",
     "hfsplus",
+    "hfsx",
     "iso9660",
     "unrecognised",
 ];
 
+/// Whether triage recovers deleted files on file system `fs` (one of
+/// [`FS_NAMES`]): ext, FAT, exFAT and NTFS; not HFS+ (whose catalog
+/// keeps no deleted records to read) or ISO 9660 (written once).
+///
+/// ```
+/// assert!(triage_core::item::recovers_deleted("ntfs"));
+/// assert!(!triage_core::item::recovers_deleted("hfsplus"));
+/// ```
+pub fn recovers_deleted(fs: &str) -> bool {
+    matches!(
+        fs,
+        "ext2" | "ext3" | "ext4" | "fat12" | "fat16" | "fat32" | "exfat" | "ntfs"
+    )
+}
+
 /// Every value [`Partition::scheme`] takes.
-pub const PARTITION_SCHEMES: &[&str] = &["mbr", "gpt"];
+pub const PARTITION_SCHEMES: &[&str] = &["mbr", "gpt", "apm"];
 
 /// A partition of a disk image, as its table describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     /// 1-based, in table order (MBR: 1-4 primary, 5 on logical).
     pub index: u32,
-    /// `mbr` or `gpt`.
+    /// `mbr`, `gpt` or `apm` (Apple Partition Map).
     pub scheme: &'static str,
     /// The type: an MBR type byte as `0x83`, a GPT type GUID.
     pub type_id: String,
@@ -211,7 +228,7 @@ pub struct ImageInfo {
     /// Digests of the medium stored at acquisition (EWF: `md5`, `sha1`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub stored_digests: std::collections::BTreeMap<String, String>,
-    /// `mbr`, `gpt`, or `none` (a bare file system).
+    /// `mbr`, `gpt`, `apm`, or `none` (a bare file system).
     pub partition_table: String,
     /// Every volume, in table order.
     pub volumes: Vec<VolumeInfo>,

@@ -22,6 +22,11 @@ pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
     field(b, at).map_or(0, u64::from_le_bytes)
 }
 
+/// Big-endian `u16` at `at`.
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    field(b, at).map_or(0, u16::from_be_bytes)
+}
+
 /// Big-endian `u32` at `at`.
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     field(b, at).map_or(0, u32::from_be_bytes)

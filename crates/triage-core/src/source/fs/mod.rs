@@ -24,6 +24,7 @@ pub(crate) use crate::source::bytes::{le16, le32, le64};
 pub mod exfat;
 pub mod ext;
 pub mod fat;
+pub mod hfsplus;
 pub mod iso9660;
 pub mod ntfs;
 
@@ -207,6 +208,9 @@ pub fn probe(vol: Volume) -> io::Result<Option<Box<dyn FileSystem>>> {
     }
     if iso9660::Iso::detect(&vol)? {
         return Ok(Some(Box::new(iso9660::Iso::open(vol)?)));
+    }
+    if hfsplus::HfsPlus::detect(&vol)? {
+        return Ok(Some(Box::new(hfsplus::HfsPlus::open(vol)?)));
     }
     if ntfs::Ntfs::detect(&vol)? {
         return Ok(Some(Box::new(ntfs::Ntfs::open(vol)?)));

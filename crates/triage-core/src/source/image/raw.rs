@@ -33,6 +33,7 @@ pub fn looks_like_media(head: &[u8]) -> bool {
         || at(1080, &[0x53, 0xEF])
         || at(1024, b"H+")
         || at(1024, b"HX")
+        || (at(0, b"ER") && at(512, b"PM"))
         || at(32769, b"CD001")
 }
 

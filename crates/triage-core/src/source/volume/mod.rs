@@ -2,7 +2,7 @@
 //!
 //! Input: the medium of an [`crate::source::image::Image`]. Output: its
 //! [`Layout`]: every partition the table lists ([`mbr`] with extended and
-//! logical partitions, [`gpt`]), or the whole medium as one volume when it
+//! logical partitions, [`gpt`], [`apm`]), or the whole medium as one volume when it
 //! has no table (a bare file system), and the byte ranges no partition
 //! covers, so that nothing on the medium goes unaccounted for.
 
@@ -11,6 +11,7 @@ use std::io;
 use crate::item::Partition;
 use crate::source::tree::Source;
 
+pub mod apm;
 pub mod gpt;
 pub mod mbr;
 
@@ -32,7 +33,7 @@ pub struct Extent {
 /// What the partition table says.
 #[derive(Clone, Debug, Default)]
 pub struct Layout {
-    /// `mbr`, `gpt`, or `none`.
+    /// `mbr`, `gpt`, `apm`, or `none`.
     pub scheme: &'static str,
     /// The volumes, in table order.
     pub volumes: Vec<Extent>,
@@ -53,6 +54,9 @@ pub fn layout(media: &dyn Source, size: u64) -> io::Result<Layout> {
     }
     if let Some(l) = mbr::read(media, size, &s0)? {
         return Ok(finish(l, size, "mbr"));
+    }
+    if let Some(l) = apm::read(media, size)? {
+        return Ok(finish(l, size, "apm"));
     }
     Ok(Layout {
         scheme: "none",

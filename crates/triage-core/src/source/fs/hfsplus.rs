@@ -1,0 +1,641 @@
+//! HFS+ and HFSX, read-only: the catalog B-tree, data forks with their
+//! overflow extents, the special files as TSK names them.
+//!
+//! Layout (Apple's Technical Note TN1150): a volume header at byte 1024
+//! (`H+`, or `HX` for the case-sensitive variant) giving the allocation
+//! block size and the forks of the special files. The catalog file is a
+//! B-tree whose leaf records are keyed by (parent folder ID, name): a
+//! folder's children are the records with its ID as parent, found by
+//! descending the index on the parent ID alone (an empty name sorts
+//! first, so no Unicode comparison is needed) and walking the leaves. A
+//! file record holds its data fork: the logical size and the first eight
+//! extents; more extents live in the extents-overflow B-tree, keyed by
+//! (file ID, fork, first block). All integers are big-endian; times are
+//! seconds since 1904-01-01 UTC.
+//!
+//! Not read (the file fails with why, never a wrong digest): files
+//! compressed with `decmpfs` (their data is in an attribute or the
+//! resource fork), hard links (resolved through the private
+//! `iNode<n>` files), resource forks. Deleted files are not recovered
+//! (HFS+ reuses catalog nodes; TSK does not recover them either). The
+//! journal is not replayed. An HFS wrapper around HFS+ is refused.
+
+use std::collections::HashSet;
+use std::io;
+
+use super::{FileSystem, Node, Run, RunFile, Volume, damaged};
+use crate::item::FileMeta;
+use crate::source::bytes::{be16, be32, be64};
+use crate::source::tree::Source;
+use crate::time::Timestamp;
+
+/// Seconds from 1904-01-01 (HFS+) to 1970-01-01 (Unix).
+const HFS_EPOCH: i64 = 2_082_844_800;
+/// The root folder's catalog node ID.
+const ROOT: u64 = 2;
+const REC_FOLDER: u16 = 1;
+const REC_FILE: u16 = 2;
+/// B-tree nodes visited for one search or listing at most (a loop in the
+/// leaf chain or index ends there).
+const MAX_NODES: usize = 1 << 20;
+/// The special files, by catalog node ID, as TSK names them.
+const SPECIAL: [(u64, &str, usize); 6] = [
+    (3, "$ExtentsFile", 192),
+    (4, "$CatalogFile", 272),
+    (5, "$BadBlockFile", 0),
+    (6, "$AllocationFile", 112),
+    (7, "$StartupFile", 432),
+    (8, "$AttributesFile", 352),
+];
+
+/// A fork: its logical size and the first eight extents (start block,
+/// block count), from a volume header or a file record.
+#[derive(Clone, Debug)]
+struct Fork {
+    size: u64,
+    blocks: u64,
+    extents: Vec<(u64, u64)>,
+}
+
+impl Fork {
+    fn parse(b: &[u8]) -> Fork {
+        Fork {
+            size: be64(b, 0),
+            blocks: be32(b, 12) as u64,
+            extents: (0..8)
+                .map(|k| (be32(b, 16 + 8 * k) as u64, be32(b, 20 + 8 * k) as u64))
+                .filter(|e| e.1 > 0)
+                .collect(),
+        }
+    }
+}
+
+/// A B-tree: its file's runs and what the header node says.
+struct BTree {
+    runs: Vec<Run>,
+    size: u64,
+    node: u64,
+    root: u32,
+    depth: u16,
+    /// Index keys are as long as they say (else padded to `max_key`).
+    variable_keys: bool,
+    max_key: u16,
+}
+
+/// One B-tree node's records (byte slices) and its kind and next node.
+struct NodeRecs {
+    kind: i8,
+    next: u32,
+    recs: Vec<Vec<u8>>,
+}
+
+/// An HFS+ or HFSX file system.
+pub struct HfsPlus {
+    vol: Volume,
+    block: u64,
+    blocks: u64,
+    hfsx: bool,
+    header: Vec<u8>,
+    catalog: BTree,
+    extents: Option<BTree>,
+    notes: Vec<String>,
+}
+
+impl HfsPlus {
+    /// Whether `vol` holds an HFS+ or HFSX volume header at byte 1024.
+    pub fn detect(vol: &Volume) -> io::Result<bool> {
+        if vol.len() < 1536 {
+            return Ok(false);
+        }
+        let h = vol.bytes_at(1024, 512)?;
+        Ok(matches!(&h[..2], b"H+" | b"HX") && matches!(be16(&h, 2), 4 | 5))
+    }
+
+    /// Reads the volume header and the headers of the catalog and
+    /// extents-overflow B-trees.
+    pub fn open(vol: Volume) -> io::Result<HfsPlus> {
+        let h = vol.bytes_at(1024, 512)?;
+        let block = be32(&h, 40) as u64;
+        let blocks = be32(&h, 44) as u64;
+        if !block.is_power_of_two() || !(512..=1 << 20).contains(&block) || blocks == 0 {
+            return Err(damaged(format!(
+                "HFS+ volume header: allocation blocks of {block} bytes, {blocks} blocks"
+            )));
+        }
+        let mut notes = Vec::new();
+        if be32(&h, 4) & 0x2000 != 0 {
+            notes.push("HFS+: the volume is journaled; the journal is not replayed".into());
+        }
+        let mut fs = HfsPlus {
+            hfsx: &h[..2] == b"HX",
+            block,
+            blocks,
+            catalog: BTree::empty(),
+            extents: None,
+            header: h,
+            vol,
+            notes,
+        };
+        let ext_fork = Fork::parse(&fs.header[192..272]);
+        let ext_runs = fs.fork_runs(&ext_fork, 3)?;
+        fs.extents = Some(fs.btree(ext_runs, ext_fork.size, "extents overflow")?);
+        let cat_fork = Fork::parse(&fs.header[272..352]);
+        let cat_runs = fs.fork_runs(&cat_fork, 4)?;
+        fs.catalog = fs.btree(cat_runs, cat_fork.size, "catalog")?;
+        Ok(fs)
+    }
+
+    /// The runs of a fork of file `id`: its first extents, then those of
+    /// the extents-overflow tree (never for that tree's own file, ID 3),
+    /// up to the fork's size.
+    fn fork_runs(&self, f: &Fork, id: u64) -> io::Result<Vec<Run>> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut have = 0u64;
+        let add = |runs: &mut Vec<Run>, have: &mut u64, (start, count): (u64, u64)| {
+            if start.checked_add(count).is_none_or(|end| end > self.blocks) {
+                return Err(damaged(format!(
+                    "an HFS+ extent of file {id} (block {start}, {count} blocks) lies outside the volume's {} blocks",
+                    self.blocks
+                )));
+            }
+            runs.push((
+                *have * self.block,
+                Some(start * self.block),
+                count * self.block,
+            ));
+            *have += count;
+            Ok(())
+        };
+        for &e in &f.extents {
+            add(&mut runs, &mut have, e)?;
+        }
+        let need = f.size.div_ceil(self.block).max(f.blocks.min(self.blocks));
+        if have < need && id != 3 {
+            let Some(tree) = &self.extents else {
+                return Err(damaged(format!("HFS+ file {id} needs overflow extents")));
+            };
+            for e in self.overflow(tree, id, have)? {
+                if have >= need {
+                    break;
+                }
+                add(&mut runs, &mut have, e)?;
+            }
+        }
+        if have * self.block < f.size {
+            return Err(damaged(format!(
+                "HFS+ file {id}: its extents hold {} bytes of its {}",
+                have * self.block,
+                f.size
+            )));
+        }
+        Ok(runs)
+    }
+
+    /// Overflow extents of the data fork of file `id` from block `from` on.
+    fn overflow(&self, tree: &BTree, id: u64, from: u64) -> io::Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        let mut next = from;
+        // Each record holds up to eight extents starting at `next`.
+        for _ in 0..MAX_NODES {
+            let key = |r: &[u8]| (be32(r, 4) as u64, r[2], be32(r, 8) as u64);
+            let found = self.find(
+                tree,
+                |r| key(r) <= (id, 0, next),
+                |r| {
+                    let (f, fork, start) = key(r);
+                    (f, fork, start).cmp(&(id, 0, next))
+                },
+            )?;
+            let Some(rec) = found else { break };
+            let data = &rec[2 + be16(&rec, 0) as usize..];
+            let mut added = 0;
+            for k in 0..8 {
+                let (s, c) = (be32(data, 8 * k) as u64, be32(data, 8 * k + 4) as u64);
+                if c == 0 {
+                    break;
+                }
+                out.push((s, c));
+                next += c;
+                added += 1;
+            }
+            if added == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The leaf record equal to a key (`cmp` gives its order against the
+    /// key sought; `le` whether an index key is at or before it).
+    fn find(
+        &self,
+        tree: &BTree,
+        le: impl Fn(&[u8]) -> bool,
+        cmp: impl Fn(&[u8]) -> std::cmp::Ordering,
+    ) -> io::Result<Option<Vec<u8>>> {
+        let leaf = self.descend(tree, &le)?;
+        let Some(n) = leaf else { return Ok(None) };
+        let node = self.node(tree, n)?;
+        Ok(node.recs.into_iter().find(|r| cmp(r).is_eq()))
+    }
+
+    /// The leaf node where the records at or after a key begin: from the
+    /// root, in each index node the last record whose key is at or before
+    /// it (`le`), or the first when none is.
+    fn descend(&self, tree: &BTree, le: &dyn Fn(&[u8]) -> bool) -> io::Result<Option<u32>> {
+        if tree.root == 0 {
+            return Ok(None);
+        }
+        let mut n = tree.root;
+        for _ in 0..=tree.depth.max(1) as usize + 1 {
+            let node = self.node(tree, n)?;
+            match node.kind {
+                -1 => return Ok(Some(n)),
+                0 => {}
+                k => {
+                    return Err(damaged(format!(
+                        "HFS+ B-tree node {n} of kind {k} where an index or leaf node belongs"
+                    )));
+                }
+            }
+            let pick = node.recs.iter().rposition(|r| le(r)).unwrap_or(0);
+            let rec = node
+                .recs
+                .get(pick)
+                .ok_or_else(|| damaged(format!("HFS+ index node {n} has no records")))?;
+            let key_len = if tree.variable_keys {
+                be16(rec, 0) as usize
+            } else {
+                tree.max_key as usize
+            };
+            let child = be32(rec, 2 + key_len);
+            if child == n {
+                return Err(damaged(format!("HFS+ index node {n} points at itself")));
+            }
+            n = child;
+        }
+        Err(damaged("the HFS+ B-tree is deeper than its header says"))
+    }
+
+    /// Node `n` of `tree`: its descriptor and records.
+    fn node(&self, tree: &BTree, n: u32) -> io::Result<NodeRecs> {
+        let at = n as u64 * tree.node;
+        if at + tree.node > tree.size {
+            return Err(damaged(format!(
+                "HFS+ B-tree node {n} lies past the end of its file"
+            )));
+        }
+        let mut b = vec![0u8; tree.node as usize];
+        let file = RunFile {
+            vol: &self.vol,
+            runs: tree.runs.as_slice().into(),
+            size: tree.size,
+        };
+        crate::source::tree::read_exact(&file, &mut b, at)?;
+        let count = be16(&b, 10) as usize;
+        let size = b.len();
+        if 14 + 2 * (count + 1) > size {
+            return Err(damaged(format!(
+                "HFS+ B-tree node {n} claims {count} records"
+            )));
+        }
+        let off = |i: usize| be16(&b, size - 2 * (i + 1)) as usize;
+        let mut recs = Vec::with_capacity(count);
+        for i in 0..count {
+            let (s, e) = (off(i), off(i + 1));
+            if s < 14 || e < s || e > size - 2 * (count + 1) {
+                return Err(damaged(format!(
+                    "HFS+ B-tree node {n}: record {i} at {s}..{e} lies outside the node"
+                )));
+            }
+            recs.push(b[s..e].to_vec());
+        }
+        Ok(NodeRecs {
+            kind: b[8] as i8,
+            next: be32(&b, 0),
+            recs,
+        })
+    }
+
+    fn btree(&self, runs: Vec<Run>, size: u64, what: &str) -> io::Result<BTree> {
+        let mut t = BTree::empty();
+        t.runs = runs;
+        t.size = size;
+        if size == 0 {
+            return Ok(t);
+        }
+        let mut head = vec![0u8; 512.min(size as usize)];
+        let file = RunFile {
+            vol: &self.vol,
+            runs: t.runs.as_slice().into(),
+            size,
+        };
+        crate::source::tree::read_exact(&file, &mut head, 0)?;
+        if head[8] != 1 {
+            return Err(damaged(format!(
+                "the HFS+ {what} B-tree has no header node"
+            )));
+        }
+        let r = &head[14..];
+        t.depth = be16(r, 0);
+        t.root = be32(r, 2);
+        t.node = be16(r, 18) as u64;
+        t.max_key = be16(r, 20);
+        t.variable_keys = be32(r, 38) & 0x4 != 0;
+        if !t.node.is_power_of_two() || !(512..=32768).contains(&t.node) {
+            return Err(damaged(format!(
+                "the HFS+ {what} B-tree has nodes of {} bytes",
+                t.node
+            )));
+        }
+        Ok(t)
+    }
+
+    /// The catalog records of folder `parent`'s children (and its thread
+    /// record), in key order.
+    fn children(&self, parent: u64) -> io::Result<Vec<Vec<u8>>> {
+        let tree = &self.catalog;
+        let parent_of = |r: &[u8]| be32(r, 2) as u64;
+        // At or before (parent, ""): a smaller parent, or the parent's own
+        // thread record (the one key with an empty name).
+        let le = |r: &[u8]| parent_of(r) < parent || (parent_of(r) == parent && be16(r, 6) == 0);
+        let Some(mut n) = self.descend(tree, &le)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        while n != 0 && seen.len() < MAX_NODES {
+            if !seen.insert(n) {
+                return Err(damaged(format!(
+                    "the HFS+ catalog's leaf chain loops at node {n}"
+                )));
+            }
+            let node = self.node(tree, n)?;
+            if node.kind != -1 {
+                return Err(damaged(format!(
+                    "HFS+ catalog node {n} in the leaf chain is not a leaf"
+                )));
+            }
+            for r in node.recs {
+                match parent_of(&r).cmp(&parent) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => out.push(r),
+                    std::cmp::Ordering::Greater => return Ok(out),
+                }
+            }
+            n = node.next;
+        }
+        Ok(out)
+    }
+
+    /// The file or folder record of catalog node `id`: through its thread
+    /// record (key `(id, "")`: parent and name), then the parent's records.
+    fn record(&self, id: u64) -> io::Result<Vec<u8>> {
+        let thread = self
+            .children(id)?
+            .into_iter()
+            .find(|r| be16(r, 6) == 0 && matches!(rec_type(r), 3 | 4))
+            .ok_or_else(|| damaged(format!("HFS+ catalog node {id} has no thread record")))?;
+        let parent = be32(data(&thread), 4) as u64;
+        self.children(parent)?
+            .into_iter()
+            .find(|r| matches!(rec_type(r), REC_FOLDER | REC_FILE) && be32(data(r), 8) as u64 == id)
+            .ok_or_else(|| {
+                damaged(format!(
+                    "HFS+ catalog node {id} is not in its parent {parent}"
+                ))
+            })
+    }
+
+    fn meta(&self, id: u64, r: &[u8]) -> FileMeta {
+        let d = data(r);
+        let folder = rec_type(r) == REC_FOLDER;
+        let stored = be16(d, 42) as u32;
+        let mode = if stored & libc::S_IFMT != 0 {
+            stored
+        } else if folder {
+            libc::S_IFDIR | 0o755
+        } else {
+            libc::S_IFREG | 0o644
+        };
+        let fork = if folder { None } else { Some(data_fork(d)) };
+        let size = fork.as_ref().map_or(0, |f| f.size);
+        FileMeta {
+            size,
+            mode,
+            dev: 0,
+            ino: id,
+            nlink: 1,
+            uid: be32(d, 32),
+            gid: be32(d, 36),
+            mtime: hfs_time(be32(d, 16)),
+            atime: hfs_time(be32(d, 24)),
+            ctime: hfs_time(be32(d, 20)),
+            btime: Some(hfs_time(be32(d, 12))),
+            blocks: fork.map_or(0, |f| f.blocks) * (self.block / 512),
+        }
+    }
+
+    fn special_meta(&self, id: u64, fork: &Fork) -> FileMeta {
+        let t = hfs_time(be32(&self.header, 16));
+        FileMeta {
+            size: fork.size,
+            mode: libc::S_IFREG | 0o444,
+            dev: 0,
+            ino: id,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            btime: Some(t),
+            blocks: fork.blocks * (self.block / 512),
+        }
+    }
+
+    fn special_fork(&self, at: usize) -> Fork {
+        if at == 0 {
+            // The bad-block file has no fork in the header: its extents
+            // are all in the overflow tree; TSK lists it with size 0.
+            return Fork {
+                size: 0,
+                blocks: 0,
+                extents: Vec::new(),
+            };
+        }
+        Fork::parse(&self.header[at..at + 80])
+    }
+}
+
+impl BTree {
+    fn empty() -> BTree {
+        BTree {
+            runs: Vec::new(),
+            size: 0,
+            node: 512,
+            root: 0,
+            depth: 0,
+            variable_keys: true,
+            max_key: 0,
+        }
+    }
+}
+
+/// A catalog leaf record's type (after its key).
+fn rec_type(r: &[u8]) -> u16 {
+    be16(data(r), 0)
+}
+
+/// A file record's data fork (zeros when the record is too short: a
+/// damaged record, caught by the length check in `list`).
+fn data_fork(d: &[u8]) -> Fork {
+    Fork::parse(d.get(88..168).unwrap_or(&[]))
+}
+
+/// A leaf record's data: what follows its key.
+fn data(r: &[u8]) -> &[u8] {
+    let at = (2 + be16(r, 0) as usize).min(r.len());
+    &r[at..]
+}
+
+/// A catalog key's name (UTF-16 big-endian, as stored: decomposed), as
+/// UTF-8; `/` is shown as `:`, as macOS shows it.
+fn name(r: &[u8]) -> Vec<u8> {
+    let n = be16(r, 6) as usize;
+    let units: Vec<u16> = (0..n).map(|k| be16(r, 8 + 2 * k)).collect();
+    String::from_utf16_lossy(&units)
+        .replace('/', ":")
+        .into_bytes()
+}
+
+fn hfs_time(t: u32) -> Timestamp {
+    if t == 0 {
+        return Timestamp::new(0, 0);
+    }
+    Timestamp::new(t as i64 - HFS_EPOCH, 0)
+}
+
+impl FileSystem for HfsPlus {
+    fn name(&self) -> &'static str {
+        if self.hfsx { "hfsx" } else { "hfsplus" }
+    }
+
+    fn root(&self) -> u64 {
+        ROOT
+    }
+
+    fn list(&self, addr: u64, _deleted: bool) -> io::Result<Vec<Node>> {
+        let mut out = Vec::new();
+        if addr == ROOT {
+            for (id, name, at) in SPECIAL {
+                let fork = self.special_fork(at);
+                if fork.size == 0 && matches!(id, 7 | 8) {
+                    continue;
+                }
+                out.push(Node {
+                    name: name.as_bytes().to_vec(),
+                    addr: id,
+                    meta: Some(self.special_meta(id, &fork)),
+                    deleted: false,
+                    skip: None,
+                    error: None,
+                });
+            }
+        }
+        for r in self.children(addr)? {
+            let t = rec_type(&r);
+            if !matches!(t, REC_FOLDER | REC_FILE) {
+                continue;
+            }
+            let id = be32(data(&r), 8) as u64;
+            // A folder record is 88 bytes, a file record 248.
+            let short = data(&r).len() < if t == REC_FILE { 248 } else { 88 };
+            out.push(Node {
+                name: name(&r),
+                addr: id,
+                meta: (!short).then(|| self.meta(id, &r)),
+                deleted: false,
+                skip: None,
+                error: short.then(|| format!("the HFS+ catalog record of node {id} is truncated")),
+            });
+        }
+        Ok(out)
+    }
+
+    fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)> {
+        if let Some(&(id, _, at)) = SPECIAL.iter().find(|s| s.0 == addr) {
+            let fork = self.special_fork(at);
+            let runs = self.fork_runs(&fork, id)?;
+            return Ok((
+                Box::new(RunFile {
+                    vol: &self.vol,
+                    runs: runs.into(),
+                    size: fork.size,
+                }),
+                self.special_meta(id, &fork),
+            ));
+        }
+        let r = self.record(addr)?;
+        if rec_type(&r) != REC_FILE {
+            return Err(damaged(format!("HFS+ catalog node {addr} is not a file")));
+        }
+        let d = data(&r);
+        // Finder info: file type and creator.
+        if d.get(48..56) == Some(b"hlnkhfs+") {
+            return Err(damaged(format!(
+                "an HFS+ hard link (to iNode{}): hard links are not resolved yet",
+                be32(d, 44)
+            )));
+        }
+        if d.get(41).is_some_and(|f| f & 0x20 != 0) {
+            return Err(damaged(
+                "an HFS+ compressed file (decmpfs): compressed files are not read yet",
+            ));
+        }
+        let meta = self.meta(addr, &r);
+        let fork = data_fork(d);
+        let runs = self.fork_runs(&fork, addr)?;
+        Ok((
+            Box::new(RunFile {
+                vol: &self.vol,
+                runs: runs.into(),
+                size: fork.size,
+            }),
+            meta,
+        ))
+    }
+
+    fn link_target(&self, addr: u64) -> Option<Vec<u8>> {
+        let (src, meta) = self.open(addr).ok()?;
+        if meta.size > 4096 {
+            return None;
+        }
+        crate::source::tree::read_whole(&*src, meta.size).ok()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hfs_times_count_from_1904() {
+        assert_eq!(hfs_time(HFS_EPOCH as u32).secs, 0);
+        assert_eq!(hfs_time(3_782_844_800).secs, 1_700_000_000);
+        assert_eq!(hfs_time(0).secs, 0);
+    }
+
+    #[test]
+    fn names_are_utf16_big_endian_with_slashes_shown_as_colons() {
+        let mut r = vec![0u8, 12, 0, 0, 0, 2, 0, 3];
+        for u in ['a', '/', 'é'] {
+            r.extend_from_slice(&(u as u16).to_be_bytes());
+        }
+        assert_eq!(name(&r), "a:é".as_bytes());
+    }
+}
