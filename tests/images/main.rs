@@ -1071,3 +1071,58 @@ fn hfsplus_agrees_with_the_sleuth_kit() {
     assert!(tree.iter().any(|t| t.0 == nfd), "the tree has no {nfc}");
     assert_eq!(tree, image_files);
 }
+
+/// `scan --verify-image`: the medium's MD5 (the raw disk's, as md5 of the
+/// file computes it) against the one ewfacquire stored, recorded in the
+/// log's summary with the image files' SHA-256; a damaged chunk makes it
+/// unreadable there and not intact.
+#[test]
+fn a_scan_verifies_the_medium_into_its_log() {
+    use md5::Digest;
+    let Some(dir) = built() else { return };
+    let want = hex(&md5::Md5::digest(
+        std::fs::read(dir.join("mbr.img")).unwrap(),
+    ));
+    let summary_of = |img: &Path| {
+        let mut config = ScanConfig::new(img);
+        config.verify_image = true;
+        let scanner = Scanner::new(config).unwrap();
+        let mut log = Vec::new();
+        let mut w = triage_core::record::OutputFormat::Jsonl.writer(&mut log, scanner.root());
+        w.header(&scanner.header()).unwrap();
+        let summary = scanner.run(|e| w.entry(&e)).unwrap();
+        w.summary(&summary).unwrap();
+        drop(w);
+        let last = log.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap();
+        match triage_core::record::jsonl::parse_line(last).unwrap() {
+            triage_core::record::jsonl::Line::Summary(s) => s,
+            other => panic!("the last line is not the summary: {other:?}"),
+        }
+    };
+    let s = summary_of(&dir.join("mbr.E01"));
+    let v = s.image_verification.expect("image_verification in the log");
+    assert_eq!(v.computed["md5"], want);
+    assert_eq!(v.verdicts["md5"], "matched");
+    assert_eq!(v.verdicts["sha1"], "absent");
+    assert!(v.intact() && v.unreadable.is_empty());
+    assert_eq!(s.image_segments.len(), 2, "{:?}", s.image_segments);
+
+    let bad = copy_of(&dir, "mbr.E01", "verify-bad.E01");
+    std::fs::copy(dir.join("mbr.E02"), bad.with_extension("E02")).unwrap();
+    let len = std::fs::metadata(&bad).unwrap().len();
+    patch(&bad, len / 2, b"\xde\xad\xbe\xef\xde\xad\xbe\xef");
+    let v = summary_of(&bad).image_verification.unwrap();
+    assert!(!v.intact());
+    assert_eq!(v.verdicts["md5"], "mismatched");
+    assert!(
+        v.unreadable[0].error.contains("EWF chunk"),
+        "{:?}",
+        v.unreadable
+    );
+
+    // A directory has no medium: nothing recorded.
+    let mut config = ScanConfig::new(dir.join("trees/fat"));
+    config.verify_image = true;
+    let summary = Scanner::new(config).unwrap().run(|_| Ok(())).unwrap();
+    assert!(summary.image_verification.is_none());
+}

@@ -74,7 +74,7 @@ pub const SCAN: Codes = &[
     USAGE,
     (
         Exit::Failures,
-        "completed, but some entries failed (see their records)",
+        "completed, but some entries failed (see their records), or with --verify-image the medium is not what was acquired",
     ),
     (
         Exit::MatchesAndFailures,

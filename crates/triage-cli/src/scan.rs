@@ -48,6 +48,14 @@ pub struct ScanArgs {
     #[arg(long)]
     no_image_file_hashes: bool,
 
+    /// Also read a disk image's medium in order, beside the scan, for its
+    /// MD5 and SHA-1, and compare them with the digests stored at
+    /// acquisition (as `triage verify-image` does); recorded in the
+    /// summary's `image_verification`. A mismatch or an unreadable range
+    /// makes the exit code report failures.
+    #[arg(long)]
+    verify_image: bool,
+
     /// Write the audit log here instead of stdout. Refused if it exists
     /// (see --force) or lies inside the evidence root.
     #[arg(short, long, value_name = "LOG")]
@@ -94,7 +102,7 @@ pub struct ScanArgs {
     /// Continue the unfinished scan whose log is LOG (killed or
     /// interrupted): its prefix is verified, files it recorded are not read
     /// again, and the same chain goes on. Options come from its header.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes"], help_heading = "Audit log")]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image"], help_heading = "Audit log")]
     resume: Option<PathBuf>,
 
     /// Also write the records as CSV to FILE ('-': stdout, when the log
@@ -261,6 +269,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         count_totals: progress::wanted(args.progress, args.quiet),
         image_as_file: args.image_as_file,
         hash_image_files: !args.no_image_file_hashes,
+        verify_image: args.verify_image,
         matcher,
         ..ScanConfig::new(&root)
     };
@@ -559,11 +568,37 @@ fn run_scan(
                 ),
             }
         }
+        match &summary.image_verification {
+            Some(v) => {
+                for (alg, verdict) in &v.verdicts {
+                    eprintln!(
+                        "triage: image medium {alg}: {verdict} ({})",
+                        v.computed.get(alg).map_or("not computed", String::as_str)
+                    );
+                }
+                for r in &v.unreadable {
+                    eprintln!(
+                        "triage: image medium: bytes {}..+{} unreadable: {}",
+                        r.offset, r.length, r.error
+                    );
+                }
+            }
+            None if args.verify_image && !summary.interrupted => {
+                eprintln!(
+                    "triage: --verify-image: the evidence is not a disk image; nothing to verify"
+                )
+            }
+            None => {}
+        }
         eprintln!(
             "triage: audit log chain head {}",
             triage_core::hash::to_hex(&log.state().prev)
         );
     }
+    let media_failed = summary
+        .image_verification
+        .as_ref()
+        .is_some_and(|v| !v.intact());
     Ok(if summary.interrupted {
         if !args.quiet {
             eprintln!(
@@ -571,11 +606,11 @@ fn run_scan(
             );
         }
         Exit::Interrupted
-    } else if totals.files_matched > 0 && totals.failed_total() > 0 {
+    } else if totals.files_matched > 0 && (totals.failed_total() > 0 || media_failed) {
         Exit::MatchesAndFailures
     } else if totals.files_matched > 0 {
         Exit::Matches
-    } else if totals.failed_total() > 0 {
+    } else if totals.failed_total() > 0 || media_failed {
         Exit::Failures
     } else {
         Exit::Clean

@@ -7,6 +7,7 @@
 //! record of a whole entry (an item and what became of it, with its digests
 //! and matches) is `record::Entry`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
@@ -263,6 +264,40 @@ pub struct SegmentDigest {
     /// Why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A disk image's medium checked against the digests stored in it at
+/// acquisition, beside a scan (`scan --verify-image`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaCheck {
+    /// Digests of the medium computed now (`md5`, `sha1`), lower-case hex.
+    pub computed: BTreeMap<String, String>,
+    /// Digests stored at acquisition.
+    #[serde(default)]
+    pub stored: BTreeMap<String, String>,
+    /// Per digest: `matched`, `mismatched` or `absent` (none stored).
+    pub verdicts: BTreeMap<String, String>,
+    /// Ranges that could not be read (counted as zeros), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableRange>,
+}
+
+/// Bytes of a medium that could not be read, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnreadableRange {
+    /// Byte offset on the medium.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// Why (the container's error: a chunk failing its checksum, …).
+    pub error: String,
+}
+
+impl MediaCheck {
+    /// Every stored digest matched and every byte was read.
+    pub fn intact(&self) -> bool {
+        self.unreadable.is_empty() && self.verdicts.values().all(|v| v != "mismatched")
+    }
 }
 
 /// One volume of a disk image and what is on it.

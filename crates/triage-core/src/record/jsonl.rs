@@ -201,6 +201,8 @@ impl<W: Write> RecordWriter for Writer<W> {
             duration_secs: summary.duration_secs,
             interrupted: summary.interrupted,
             outputs: summary.outputs.clone(),
+            image_segments: summary.image_segments.clone(),
+            image_verification: summary.image_verification.clone(),
             ..self.chain.tally.clone()
         };
         self.line(&WireLine::summary(&footer), true)?;

@@ -378,6 +378,10 @@ pub struct Summary {
     /// When the evidence is a disk image: the SHA-256 of each of its files,
     /// read in full beside the scan.
     pub image_segments: Vec<crate::item::SegmentDigest>,
+    /// When the scan verified the image's medium (`--verify-image`): its
+    /// digests against those stored at acquisition; `None` when not asked,
+    /// not an image, or interrupted first.
+    pub image_verification: Option<crate::item::MediaCheck>,
 }
 
 impl Summary {
@@ -464,8 +468,8 @@ impl Summary {
     }
 
     /// Whether the per-entry counts of `self` and `other` agree (times,
-    /// directories and outputs aside): how a footer is checked against the
-    /// records before it.
+    /// directories, outputs and the image's own digests aside): how a
+    /// footer is checked against the records before it.
     pub fn same_counts(&self, other: &Summary) -> bool {
         let counts = |s: &Summary| Summary {
             directories: 0,
@@ -474,6 +478,8 @@ impl Summary {
             duration_secs: 0.0,
             interrupted: false,
             outputs: Vec::new(),
+            image_segments: Vec::new(),
+            image_verification: None,
             ..s.clone()
         };
         counts(self) == counts(other)

@@ -429,6 +429,8 @@ pub(crate) struct WireSummary {
     outputs: Vec<WireOutput>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     image_segments: Vec<crate::item::SegmentDigest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image_verification: Option<crate::item::MediaCheck>,
 }
 
 /// Key names of one lossless path field: UTF-8 text under `TEXT`, anything
@@ -779,6 +781,7 @@ impl WireLine {
             entries: s.entries(),
             outputs: s.outputs.iter().map(WireOutput::from).collect(),
             image_segments: s.image_segments.clone(),
+            image_verification: s.image_verification.clone(),
         })
     }
 
@@ -907,6 +910,7 @@ impl WireSummary {
                 .map(WireOutput::into_output)
                 .collect(),
             image_segments: self.image_segments,
+            image_verification: self.image_verification,
         })
     }
 }

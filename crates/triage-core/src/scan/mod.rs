@@ -38,6 +38,7 @@ use crate::time::Timestamp;
 
 mod gate;
 mod job;
+pub mod media;
 mod progress;
 mod recorded;
 
@@ -82,6 +83,11 @@ pub struct ScanConfig {
     /// read of the image and a SHA-256 pass (about a fifth of a 2-core
     /// machine's time on a raw image).
     pub hash_image_files: bool,
+    /// Read a disk image's medium in order beside the scan for its MD5 and
+    /// SHA-1, and compare them with the digests stored at acquisition (the
+    /// summary's `image_verification`; what `triage verify-image` does).
+    /// Off by default: one more full read of the medium.
+    pub verify_image: bool,
     /// Hash sets to match every file against (none by default).
     pub matcher: Matcher,
     /// Paths an earlier, unfinished run already recorded (`--resume`):
@@ -109,6 +115,7 @@ impl ScanConfig {
             count_totals: false,
             image_as_file: false,
             hash_image_files: true,
+            verify_image: false,
             matcher: Matcher::default(),
             recorded: Arc::default(),
             faults: Faults::default(),
@@ -374,7 +381,12 @@ impl Scanner {
         } else {
             Vec::new()
         };
-        let (directories, image_segments) = std::thread::scope(|s| {
+        let medium = if config.verify_image {
+            tree.medium()
+        } else {
+            None
+        };
+        let (directories, image_segments, media_check) = std::thread::scope(|s| {
             if config.count_totals {
                 let (progress, finished, tree) = (&progress, &finished, &*tree);
                 s.spawn(move || count_totals(tree, progress, finished));
@@ -389,6 +401,12 @@ impl Scanner {
                         .map(|p| crate::source::image::segment_sha256(p, &|| cancel.is_cancelled()))
                         .collect::<Vec<_>>()
                 })
+            });
+            // The medium, read in order beside the scan for its MD5 and
+            // SHA-1 (`--verify-image`); stops on cancel.
+            let media_thread = medium.as_ref().map(|m| {
+                let cancel = &cancel;
+                s.spawn(move || media::verify_medium(m, &|_| {}, &|| cancel.is_cancelled()))
             });
             let walk_thread = s.spawn(|| {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
@@ -505,7 +523,12 @@ impl Scanner {
                 Some(Ok(v)) => v,
                 Some(Err(p)) => std::panic::resume_unwind(p),
             };
-            (dirs, segs)
+            let check = match media_thread.map(|t| t.join()) {
+                None => None,
+                Some(Ok(v)) => v.map(|v| v.record()),
+                Some(Err(p)) => std::panic::resume_unwind(p),
+            };
+            (dirs, segs, check)
         });
 
         if let Some(e) = sink_error {
@@ -513,6 +536,7 @@ impl Scanner {
         }
         summary.directories = directories;
         summary.image_segments = image_segments;
+        summary.image_verification = media_check;
         summary.interrupted = cancel.is_cancelled();
         summary.finished = Some(Timestamp::now());
         summary.duration_secs = t0.elapsed().as_secs_f64();

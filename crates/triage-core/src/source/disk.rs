@@ -203,6 +203,10 @@ impl Tree for DiskTree {
         &self.root
     }
 
+    fn medium(&self) -> Option<crate::source::tree::Medium> {
+        Some(self.image.medium())
+    }
+
     fn segments(&self) -> Vec<PathBuf> {
         self.image.segments.iter().map(|(p, _)| p.clone()).collect()
     }

@@ -116,6 +116,26 @@ pub trait Tree: Send + Sync {
     fn segments(&self) -> Vec<std::path::PathBuf> {
         Vec::new()
     }
+    /// A disk image's medium, to read in order beside the scan
+    /// (`scan --verify-image`); `None` for a directory tree.
+    fn medium(&self) -> Option<Medium> {
+        None
+    }
+}
+
+/// The medium of a disk image: its bytes and what its container stored
+/// about them at acquisition.
+#[derive(Clone)]
+pub struct Medium {
+    /// The container format (`ewf`, `raw`, …).
+    pub format: &'static str,
+    /// The medium's bytes.
+    pub media: std::sync::Arc<dyn Source>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Digests of the whole medium stored at acquisition (algorithm,
+    /// lower-case hex).
+    pub stored: Vec<(String, String)>,
 }
 
 /// An item's bytes, read at offsets through a shared reference (`pread`),

@@ -48,6 +48,18 @@ pub struct Image {
     pub notes: Vec<String>,
 }
 
+impl Image {
+    /// Its medium, to read in order.
+    pub fn medium(&self) -> crate::source::tree::Medium {
+        crate::source::tree::Medium {
+            format: self.format,
+            media: self.media.clone(),
+            size: self.size,
+            stored: self.stored_digests.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Image {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Image")
