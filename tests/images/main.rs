@@ -1126,3 +1126,78 @@ fn a_scan_verifies_the_medium_into_its_log() {
     let summary = Scanner::new(config).unwrap().run(|_| Ok(())).unwrap();
     assert!(summary.image_verification.is_none());
 }
+
+/// NTFS `$FILE_NAME` times, recorded where they differ from
+/// `$STANDARD_INFORMATION`'s, equal those TSK's `istat` prints for both
+/// attributes (the ntfs crate's test volume, whose files were written by
+/// Windows: their `$FN` times lag their `$SI` times).
+#[test]
+fn ntfs_name_times_agree_with_istat() {
+    let Some(img) = shared("evidence-images/ntfs_testfs1") else {
+        return;
+    };
+    if Command::new("istat").arg("-V").output().is_err() {
+        skip("The Sleuth Kit's istat is not installed (apt-get install sleuthkit)");
+        return;
+    }
+    // "2023-01-23T20:45:12.098891400Z" as istat writes it.
+    let tsk = |t: &triage_core::time::Timestamp| {
+        let s = t.to_string();
+        format!("{} {} (UTC)", &s[..10], &s[11..s.len() - 1])
+    };
+    let mut checked = 0;
+    for e in scan(&img) {
+        let (Some(loc), Some(meta)) = (&e.location, &e.meta) else {
+            continue;
+        };
+        let Some(fnt) = loc.name_times else { continue };
+        if meta.mtime.secs <= 0 || fnt.created.secs <= 0 || loc.addr >> 48 != 0 {
+            continue; // TSK prints times before 1970 as 0000-00-00
+        }
+        let out = Command::new("istat")
+            .arg(&img)
+            .arg(loc.addr.to_string())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let section = |head: &str| -> Vec<String> {
+            let s = &text[text
+                .find(head)
+                .unwrap_or_else(|| panic!("{head} in {text}"))..];
+            ["Created:", "File Modified:", "MFT Modified:", "Accessed:"]
+                .iter()
+                .map(|k| {
+                    let l = s.lines().find(|l| l.starts_with(k)).unwrap();
+                    l[k.len()..].trim().to_string()
+                })
+                .collect()
+        };
+        let si = section("$STANDARD_INFORMATION Attribute Values:");
+        let fname = section("$FILE_NAME Attribute Values:");
+        assert_eq!(
+            si,
+            [
+                tsk(&meta.btime.unwrap()),
+                tsk(&meta.mtime),
+                tsk(&meta.ctime),
+                tsk(&meta.atime)
+            ],
+            "{}: $SI",
+            e.path
+        );
+        assert_eq!(
+            fname,
+            [
+                tsk(&fnt.created),
+                tsk(&fnt.modified),
+                tsk(&fnt.changed),
+                tsk(&fnt.accessed)
+            ],
+            "{}: $FN",
+            e.path
+        );
+        assert_ne!(si, fname, "{}: recorded although equal", e.path);
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked} files with differing $FN times");
+}

@@ -138,6 +138,25 @@ pub struct Location {
     pub addr: u64,
     /// Allocated, or deleted and recovered.
     pub state: Allocation,
+    /// NTFS: this name's `$FILE_NAME` times, when they differ from the
+    /// entry's (`$STANDARD_INFORMATION`) times.
+    pub name_times: Option<NameTimes>,
+}
+
+/// The four times an NTFS `$FILE_NAME` attribute keeps for one name of a
+/// file (set when the name was made or last renamed, and harder to change
+/// with tools than `$STANDARD_INFORMATION`'s): recorded when they differ
+/// from the entry's own times, which come from `$STANDARD_INFORMATION`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameTimes {
+    /// Created.
+    pub created: Timestamp,
+    /// Content modified.
+    pub modified: Timestamp,
+    /// Record changed.
+    pub changed: Timestamp,
+    /// Accessed.
+    pub accessed: Timestamp,
 }
 
 /// Every value [`Location::fs`] takes.

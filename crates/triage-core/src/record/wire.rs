@@ -924,6 +924,17 @@ struct WireLocation {
     fs_offset: u64,
     addr: u64,
     state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_times: Option<WireNameTimes>,
+}
+
+/// NTFS `$FILE_NAME` times (`location.name_times`).
+#[derive(Serialize, Deserialize, Debug)]
+struct WireNameTimes {
+    created: String,
+    modified: String,
+    changed: String,
+    accessed: String,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -950,6 +961,12 @@ impl WireLocation {
             fs_offset: l.fs_offset,
             addr: l.addr,
             state: l.state.name().to_string(),
+            name_times: l.name_times.map(|t| WireNameTimes {
+                created: t.created.to_string(),
+                modified: t.modified.to_string(),
+                changed: t.changed.to_string(),
+                accessed: t.accessed.to_string(),
+            }),
         }
     }
 
@@ -983,6 +1000,20 @@ impl WireLocation {
                 "allocated" => Allocation::Allocated,
                 "deleted" => Allocation::Deleted,
                 other => return Err(format!("unknown allocation state '{other}'")),
+            },
+            name_times: match self.name_times {
+                None => None,
+                Some(t) => {
+                    let at = |v: &str, key: &str| -> Result<Timestamp, String> {
+                        v.parse().map_err(|e| format!("name_times.{key}: {e}"))
+                    };
+                    Some(crate::item::NameTimes {
+                        created: at(&t.created, "created")?,
+                        modified: at(&t.modified, "modified")?,
+                        changed: at(&t.changed, "changed")?,
+                        accessed: at(&t.accessed, "accessed")?,
+                    })
+                }
             },
         })
     }

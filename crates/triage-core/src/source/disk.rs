@@ -327,6 +327,7 @@ impl DiskWalk<'_> {
             } else {
                 Allocation::Allocated
             },
+            name_times: node.name_times,
         })
     }
 
@@ -497,6 +498,7 @@ impl Iterator for DiskWalk<'_> {
                             fs_offset: part.extent.offset,
                             addr: 0,
                             state: Allocation::Allocated,
+                            name_times: None,
                         }),
                     });
                 }

@@ -600,6 +600,7 @@ impl FileSystem for Exfat {
                             deleted: false,
                             skip: None,
                             error: Some(e.to_string()),
+                            name_times: None,
                         });
                         continue;
                     }
@@ -621,6 +622,7 @@ impl FileSystem for Exfat {
                 deleted,
                 skip: None,
                 error: None,
+                name_times: None,
             };
             // Its clusters (a directory's too) are in use again.
             let len = if set.is_dir() {

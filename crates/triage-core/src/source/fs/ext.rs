@@ -582,6 +582,7 @@ impl Ext {
             deleted,
             skip: None,
             error: None,
+            name_times: None,
         };
         match self.inode(ino) {
             Ok(i) => {

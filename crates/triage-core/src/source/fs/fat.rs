@@ -478,6 +478,7 @@ impl FileSystem for Fat {
                 deleted,
                 skip: None,
                 error: None,
+                name_times: None,
             };
             // The first cluster is in use again, or too few free ones follow.
             // For a directory: its first cluster, which is all its listing reads.

@@ -540,6 +540,7 @@ impl FileSystem for HfsPlus {
                     deleted: false,
                     skip: None,
                     error: None,
+                    name_times: None,
                 });
             }
         }
@@ -558,6 +559,7 @@ impl FileSystem for HfsPlus {
                 deleted: false,
                 skip: None,
                 error: short.then(|| format!("the HFS+ catalog record of node {id} is truncated")),
+                name_times: None,
             });
         }
         Ok(out)

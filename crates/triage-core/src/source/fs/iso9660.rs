@@ -336,6 +336,7 @@ impl FileSystem for Iso {
                 deleted: false,
                 skip: None,
                 error: None,
+                name_times: None,
             });
         }
         Ok(out)

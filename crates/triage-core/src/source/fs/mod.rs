@@ -165,6 +165,9 @@ pub struct Node {
     pub skip: Option<SkipReason>,
     /// Why its metadata could not be read (a damaged inode or record).
     pub error: Option<String>,
+    /// NTFS: the times of this name's `$FILE_NAME` attribute, when they
+    /// differ from the record's `$STANDARD_INFORMATION` times (in `meta`).
+    pub name_times: Option<crate::item::NameTimes>,
 }
 
 impl Node {

@@ -32,7 +32,7 @@ use std::io;
 use std::sync::OnceLock;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32, le64};
-use crate::item::{FileMeta, SkipReason};
+use crate::item::{FileMeta, NameTimes, SkipReason};
 use crate::source::tree::{MemSource, Source};
 use crate::time::Timestamp;
 
@@ -643,6 +643,19 @@ impl Ntfs {
             if name.is_empty() || name == b"." {
                 continue;
             }
+            // This name's $FILE_NAME times: recorded where they differ
+            // from $STANDARD_INFORMATION's (a sign of time-stamp changes
+            // made through the API, which reach only $SI).
+            let name_times = NameTimes {
+                created: filetime(le64(v, 8)),
+                modified: filetime(le64(v, 16)),
+                changed: filetime(le64(v, 24)),
+                accessed: filetime(le64(v, 32)),
+            };
+            let same = Some(name_times.created) == meta.btime
+                && name_times.modified == meta.mtime
+                && name_times.changed == meta.ctime
+                && name_times.accessed == meta.atime;
             out.push(Node {
                 name: name.clone(),
                 addr: child,
@@ -650,6 +663,7 @@ impl Ntfs {
                 deleted,
                 skip: None,
                 error: None,
+                name_times: (!same).then_some(name_times),
             });
             // Alternate data streams: items of their own.
             {
@@ -683,6 +697,7 @@ impl Ntfs {
                         deleted,
                         skip,
                         error: None,
+                        name_times: None,
                     });
                 }
             }
@@ -761,6 +776,7 @@ impl FileSystem for Ntfs {
                     deleted: true,
                     skip: None,
                     error: Some(e.to_string()),
+                    name_times: None,
                 });
             }
         }
@@ -785,6 +801,7 @@ impl FileSystem for Ntfs {
                 deleted: false,
                 skip: None,
                 error: None,
+                name_times: None,
             });
         }
         Ok(out)
