@@ -1201,3 +1201,57 @@ fn ntfs_name_times_agree_with_istat() {
     }
     assert!(checked >= 3, "{checked} files with differing $FN times");
 }
+
+/// Each file system's unallocated space, by its allocation map, is the
+/// set of units TSK's `blkls -A -l` lists as free (sectors for FAT and
+/// exFAT, clusters for NTFS), exactly; the header records it.
+#[test]
+fn unallocated_space_agrees_with_blkls() {
+    let Some(dir) = built() else { return };
+    if Command::new("blkls").arg("-V").output().is_err() {
+        skip("The Sleuth Kit's blkls is not installed (apt-get install sleuthkit)");
+        return;
+    }
+    for name in [
+        "fat12.img",
+        "fat16.img",
+        "fat32.img",
+        "exfat.img",
+        "ntfs.img",
+    ] {
+        let img = dir.join(name);
+        let out = Command::new("blkls")
+            .args(["-A", "-l"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let free: BTreeSet<u64> = text
+            .lines()
+            .filter_map(|l| l.strip_suffix("|f"))
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let bytes = Command::new("blkls")
+            .arg("-A")
+            .arg(&img)
+            .output()
+            .unwrap()
+            .stdout
+            .len() as u64;
+        let header = Scanner::new(ScanConfig::new(&img)).unwrap().header();
+        let info = header.image.expect("an image");
+        let u = info.volumes[0]
+            .unallocated
+            .clone()
+            .expect("unallocated space");
+        assert_eq!(u.bytes, bytes, "{name}: bytes");
+        assert!(!free.is_empty(), "{name}: TSK lists no free units");
+        let unit = bytes / free.len() as u64;
+        let ours: BTreeSet<u64> = u
+            .ranges
+            .iter()
+            .flat_map(|r| (r.offset / unit)..(r.offset + r.length) / unit)
+            .collect();
+        assert_eq!(ours, free, "{name}: free units");
+    }
+}

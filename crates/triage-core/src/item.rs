@@ -339,6 +339,23 @@ pub struct VolumeInfo {
     /// Why a recognised file system could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The file system's unallocated space by its allocation map, for
+    /// carving; absent where the reader does not compute it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unallocated: Option<Unallocated>,
+}
+
+/// Unallocated space of a file system: what its allocation map says is
+/// free (deleted files' content may be there).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unallocated {
+    /// Bytes in all.
+    pub bytes: u64,
+    /// The free runs, as byte ranges on the medium, in order, merged.
+    pub ranges: Vec<ByteRange>,
+    /// Why the map could not be read (then `bytes` and `ranges` are empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A run of bytes on the medium.

@@ -41,6 +41,8 @@ const MAX_SPARSE_FACTOR: u64 = 16;
 struct Part {
     extent: Extent,
     fs: Result<Option<Box<dyn FileSystem>>, String>,
+    /// Its file system's unallocated space, read once when opened.
+    unallocated: Option<crate::item::Unallocated>,
 }
 
 /// An opened disk image, ready to walk.
@@ -59,10 +61,18 @@ impl DiskTree {
         let parts = layout
             .volumes
             .iter()
-            .map(|e| Part {
-                extent: e.clone(),
-                fs: fs::probe(Volume::new(image.media.clone(), e.offset, e.length))
-                    .map_err(|err| err.to_string()),
+            .map(|e| {
+                let fs = fs::probe(Volume::new(image.media.clone(), e.offset, e.length))
+                    .map_err(|err| err.to_string());
+                let unallocated = match &fs {
+                    Ok(Some(f)) => unallocated(&**f, e.offset),
+                    _ => None,
+                };
+                Part {
+                    extent: e.clone(),
+                    fs,
+                    unallocated,
+                }
             })
             .collect();
         Ok(DiskTree {
@@ -237,6 +247,11 @@ impl Tree for DiskTree {
                     length: e.length,
                     fs: fs.map(str::to_string),
                     error,
+                    unallocated: self
+                        .parts
+                        .iter()
+                        .find(|p| p.extent == e)
+                        .and_then(|p| p.unallocated.clone()),
                 })
                 .collect(),
             gaps: self
@@ -385,6 +400,29 @@ impl DiskWalk<'_> {
                 location: None,
             }),
         }
+    }
+}
+
+/// A file system's unallocated space as the log records it (medium
+/// offsets), or `None` where its reader does not compute it.
+fn unallocated(fs: &dyn FileSystem, base: u64) -> Option<crate::item::Unallocated> {
+    match fs.unallocated() {
+        Ok(None) => None,
+        Ok(Some(ranges)) => Some(crate::item::Unallocated {
+            bytes: ranges.iter().map(|r| r.1).sum(),
+            ranges: ranges
+                .into_iter()
+                .map(|(offset, length)| ByteRange {
+                    offset: base + offset,
+                    length,
+                })
+                .collect(),
+            error: None,
+        }),
+        Err(e) => Some(crate::item::Unallocated {
+            error: Some(format!("the allocation map cannot be read: {e}")),
+            ..Default::default()
+        }),
     }
 }
 

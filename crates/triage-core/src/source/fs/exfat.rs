@@ -675,6 +675,14 @@ impl FileSystem for Exfat {
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
+
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        // Clusters clear in the allocation bitmap.
+        super::free_ranges(self.clusters, self.cluster, self.heap_at, |k| {
+            Ok(!self.in_use(k + 2)?)
+        })
+        .map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -495,6 +495,14 @@ impl FileSystem for Fat {
         Ok(out)
     }
 
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        // Clusters whose FAT entry is 0.
+        super::free_ranges(self.clusters, self.cluster, self.data_at, |k| {
+            Ok(self.entry(k + 2)? == 0)
+        })
+        .map(Some)
+    }
+
     fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)> {
         let d = self.dirent_at(addr)?;
         if d.attr & (ATTR_DIRECTORY | ATTR_VOLUME) != 0 || d.attr & 0x3F == ATTR_LFN {

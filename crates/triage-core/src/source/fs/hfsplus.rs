@@ -619,6 +619,13 @@ impl FileSystem for HfsPlus {
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
+
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        // Blocks clear in the allocation file (most significant bit first).
+        let (src, _) = self.open(6)?;
+        let mut bits = super::Bits::new(&*src, true);
+        super::free_ranges(self.blocks, self.block, 0, |k| Ok(!bits.set(k)?)).map(Some)
+    }
 }
 
 #[cfg(test)]

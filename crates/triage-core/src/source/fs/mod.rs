@@ -201,6 +201,84 @@ pub trait FileSystem: Send + Sync {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The volume's unallocated space, by the file system's own
+    /// allocation map: (byte offset in the volume, length), in order and
+    /// merged; `None` where this reader does not compute it.
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        Ok(None)
+    }
+}
+
+/// Free runs from an allocation map of `units` units of `unit` bytes each,
+/// the first at byte `base` of the volume: `free(k)` says whether unit `k`
+/// is free. Adjacent free units merge into one range.
+pub(crate) fn free_ranges(
+    units: u64,
+    unit: u64,
+    base: u64,
+    mut free: impl FnMut(u64) -> io::Result<bool>,
+) -> io::Result<Vec<(u64, u64)>> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for k in 0..units {
+        if !free(k)? {
+            continue;
+        }
+        let at = base + k * unit;
+        match out.last_mut() {
+            Some(r) if r.0 + r.1 == at => r.1 += unit,
+            _ => out.push((at, unit)),
+        }
+    }
+    Ok(out)
+}
+
+/// Bit `k` of an allocation bitmap read through `src` in chunks:
+/// least-significant bit first (FAT-family and NTFS bitmaps) or most
+/// significant first (HFS+). Keeps the last chunk read.
+pub(crate) struct Bits<'a> {
+    src: &'a dyn Source,
+    msb_first: bool,
+    chunk: Vec<u8>,
+    at: u64,
+}
+
+impl<'a> Bits<'a> {
+    const CHUNK: usize = 1 << 20;
+
+    pub(crate) fn new(src: &'a dyn Source, msb_first: bool) -> Bits<'a> {
+        Bits {
+            src,
+            msb_first,
+            chunk: Vec::new(),
+            at: u64::MAX,
+        }
+    }
+
+    /// Whether bit `k` is set; bits past the map's end read as set (in use).
+    pub(crate) fn set(&mut self, k: u64) -> io::Result<bool> {
+        let byte = k / 8;
+        let start = byte / Self::CHUNK as u64 * Self::CHUNK as u64;
+        if start != self.at {
+            self.chunk.resize(Self::CHUNK, 0);
+            let mut got = 0;
+            while got < Self::CHUNK {
+                let n = self
+                    .src
+                    .read_at(&mut self.chunk[got..], start + got as u64)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            self.chunk.truncate(got);
+            self.at = start;
+        }
+        let Some(&b) = self.chunk.get((byte - start) as usize) else {
+            return Ok(true);
+        };
+        let bit = if self.msb_first { 7 - k % 8 } else { k % 8 };
+        Ok(b >> bit & 1 == 1)
+    }
 }
 
 /// The file system on `vol`, if one of the readers recognises it: `Ok(None)`

@@ -837,6 +837,13 @@ impl FileSystem for Ntfs {
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
+
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        // Clusters clear in $Bitmap (record 6), least significant bit first.
+        let (src, _) = self.open(6)?;
+        let mut bits = super::Bits::new(&*src, false);
+        super::free_ranges(self.clusters, self.cluster, 0, |k| Ok(!bits.set(k)?)).map(Some)
+    }
 }
 
 /// A stream whose bytes past its initialized size read as zeros.
