@@ -1203,8 +1203,8 @@ fn ntfs_name_times_agree_with_istat() {
 }
 
 /// Each file system's unallocated space, by its allocation map, is the
-/// set of units TSK's `blkls -A -l` lists as free (sectors for FAT and
-/// exFAT, clusters for NTFS), exactly; the header records it.
+/// set of units TSK's `blkls -A -l` lists as free (blocks for ext, sectors
+/// for FAT and exFAT, clusters for NTFS), exactly; the header records it.
 #[test]
 fn unallocated_space_agrees_with_blkls() {
     let Some(dir) = built() else { return };
@@ -1213,6 +1213,9 @@ fn unallocated_space_agrees_with_blkls() {
         return;
     }
     for name in [
+        "ext2.img",
+        "ext4.img",
+        "ext4-inline.img",
         "fat12.img",
         "fat16.img",
         "fat32.img",
@@ -1254,4 +1257,40 @@ fn unallocated_space_agrees_with_blkls() {
             .collect();
         assert_eq!(ours, free, "{name}: free units");
     }
+    // An empty ext4 whose later groups' bitmaps were never written
+    // (BLOCK_UNINIT): not guessed, said so.
+    let img = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uninit-ext4.img");
+    let _ = std::fs::remove_file(&img);
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let made = Command::new("mke2fs")
+        .args([
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-U",
+            "6b1f4c52-4c3e-4a5e-9b0e-2f7f1d0c1a02",
+        ])
+        .arg(&img)
+        .env("PATH", with_sbin())
+        .env("E2FSPROGS_FAKE_TIME", "1700000000")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let header = Scanner::new(ScanConfig::new(&img)).unwrap().header();
+    let u = header.image.unwrap().volumes[0]
+        .unallocated
+        .clone()
+        .unwrap();
+    assert!(u.ranges.is_empty() && u.bytes == 0, "{u:?}");
+    assert!(
+        u.error
+            .as_deref()
+            .is_some_and(|e| e.contains("BLOCK_UNINIT")),
+        "{u:?}"
+    );
+    let _ = std::fs::remove_file(&img);
 }

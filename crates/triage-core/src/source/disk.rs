@@ -420,7 +420,7 @@ fn unallocated(fs: &dyn FileSystem, base: u64) -> Option<crate::item::Unallocate
             error: None,
         }),
         Err(e) => Some(crate::item::Unallocated {
-            error: Some(format!("the allocation map cannot be read: {e}")),
+            error: Some(format!("not listed: {e}")),
             ..Default::default()
         }),
     }

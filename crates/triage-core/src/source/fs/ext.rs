@@ -64,6 +64,8 @@ pub struct Ext {
     inodes_per_group: u64,
     inode_size: u64,
     blocks_count: u64,
+    blocks_per_group: u64,
+    first_data_block: u64,
     filetype: bool,
     huge_file: bool,
     groups: Vec<Group>,
@@ -74,6 +76,9 @@ pub struct Ext {
 struct Group {
     inode_bitmap: u64,
     inode_table: u64,
+    block_bitmap: u64,
+    /// `bg_flags`: 0x2 is BLOCK_UNINIT (the block bitmap is not written).
+    flags: u16,
 }
 
 /// An inode's fields this reader uses.
@@ -176,6 +181,8 @@ impl Ext {
                 Group {
                     inode_bitmap: le32(d, 4) as u64 | hi(0x24),
                     inode_table: le32(d, 8) as u64 | hi(0x28),
+                    block_bitmap: le32(d, 0) as u64 | hi(0x20),
+                    flags: le16(d, 0x12),
                 }
             })
             .collect();
@@ -213,6 +220,8 @@ impl Ext {
             inodes_per_group,
             inode_size,
             blocks_count,
+            blocks_per_group,
+            first_data_block,
             filetype: incompat & INCOMPAT_FILETYPE != 0,
             huge_file: ro_compat & RO_COMPAT_HUGE_FILE != 0,
             groups,
@@ -731,5 +740,48 @@ impl FileSystem for Ext {
 
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
+    }
+
+    fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
+        // Blocks clear in their group's block bitmap, from the first data
+        // block on. A group whose bitmap was never written (BLOCK_UNINIT)
+        // would need the kernel's rule for its metadata blocks: not
+        // guessed, the whole map is then not listed.
+        if let Some(g) = self.groups.iter().position(|g| g.flags & 0x2 != 0) {
+            return Err(damaged(format!(
+                "block group {g}'s block bitmap is uninitialised (BLOCK_UNINIT); free blocks are not listed for this file system yet"
+            )));
+        }
+        let bpg = self.blocks_per_group;
+        let mut cached: Option<(usize, Vec<u8>)> = None;
+        let units = self.blocks_count.saturating_sub(self.first_data_block);
+        super::free_ranges(
+            units,
+            self.block_size,
+            self.first_data_block * self.block_size,
+            |k| {
+                let (g, bit) = ((k / bpg) as usize, k % bpg);
+                if cached.as_ref().is_none_or(|c| c.0 != g) {
+                    let grp = self
+                        .groups
+                        .get(g)
+                        .ok_or_else(|| damaged(format!("block group {g} has no descriptor")))?;
+                    if grp.block_bitmap >= self.blocks_count {
+                        return Err(damaged(format!(
+                            "block group {g}'s block bitmap lies outside the file system"
+                        )));
+                    }
+                    let map = self
+                        .vol
+                        .bytes_at(grp.block_bitmap * self.block_size, self.block_size as usize)?;
+                    cached = Some((g, map));
+                }
+                let map = &cached.as_ref().map_or(&[][..], |c| &c.1[..]);
+                Ok(map
+                    .get((bit / 8) as usize)
+                    .is_some_and(|b| b >> (bit % 8) & 1 == 0))
+            },
+        )
+        .map(Some)
     }
 }
