@@ -42,6 +42,10 @@ const INCOMPAT_64BIT: u32 = 0x80;
 const INCOMPAT_FLEX_BG: u32 = 0x200;
 const INCOMPAT_INLINE_DATA: u32 = 0x8000;
 const RO_COMPAT_HUGE_FILE: u32 = 0x8;
+const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+const COMPAT_SPARSE_SUPER2: u32 = 0x200;
+/// `bg_flags`: the group's block bitmap was never written.
+const BG_BLOCK_UNINIT: u16 = 0x2;
 
 const FL_HUGE_FILE: u32 = 0x4_0000;
 const FL_EXTENTS: u32 = 0x8_0000;
@@ -66,10 +70,23 @@ pub struct Ext {
     blocks_count: u64,
     blocks_per_group: u64,
     first_data_block: u64,
+    /// Blocks after a superblock copy: group descriptors and reserved
+    /// descriptor blocks.
+    gdt_blocks: u64,
+    /// Which groups hold a superblock copy: all, sparse (0, 1, powers of
+    /// 3, 5, 7), or the two `s_backup_bgs` (sparse_super2).
+    backups: Backups,
     filetype: bool,
     huge_file: bool,
     groups: Vec<Group>,
     notes: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Backups {
+    All,
+    Sparse,
+    Two(u64, u64),
 }
 
 #[derive(Clone, Copy)]
@@ -222,6 +239,14 @@ impl Ext {
             blocks_count,
             blocks_per_group,
             first_data_block,
+            gdt_blocks: gdt_bytes.div_ceil(block_size) + le16(&sb, 0xCE) as u64,
+            backups: if compat & COMPAT_SPARSE_SUPER2 != 0 {
+                Backups::Two(le32(&sb, 0x24C) as u64, le32(&sb, 0x250) as u64)
+            } else if ro_compat & RO_COMPAT_SPARSE_SUPER != 0 {
+                Backups::Sparse
+            } else {
+                Backups::All
+            },
             filetype: incompat & INCOMPAT_FILETYPE != 0,
             huge_file: ro_compat & RO_COMPAT_HUGE_FILE != 0,
             groups,
@@ -253,6 +278,62 @@ impl Ext {
             )));
         }
         Ok((group, index))
+    }
+
+    /// Group `g`'s block bitmap: as written, or for a BLOCK_UNINIT group
+    /// the one the kernel would write (its metadata blocks in use).
+    fn group_bitmap(&self, g: usize) -> io::Result<Vec<u8>> {
+        let grp = self
+            .groups
+            .get(g)
+            .ok_or_else(|| damaged(format!("block group {g} has no descriptor")))?;
+        if grp.flags & BG_BLOCK_UNINIT == 0 {
+            if grp.block_bitmap >= self.blocks_count {
+                return Err(damaged(format!(
+                    "block group {g}'s block bitmap lies outside the file system"
+                )));
+            }
+            return self
+                .vol
+                .bytes_at(grp.block_bitmap * self.block_size, self.block_size as usize);
+        }
+        let bpg = self.blocks_per_group;
+        let start = self.first_data_block + g as u64 * bpg;
+        let mut map = vec![0u8; bpg.div_ceil(8) as usize];
+        let mut mark = |b: u64, n: u64| {
+            for x in b..b.saturating_add(n) {
+                if (start..start + bpg).contains(&x) {
+                    let k = x - start;
+                    map[(k / 8) as usize] |= 1 << (k % 8);
+                }
+            }
+        };
+        if self.has_super(g as u64) {
+            mark(start, 1 + self.gdt_blocks);
+        }
+        // Any group's bitmaps and inode table may sit here (flex_bg).
+        let table = (self.inodes_per_group * self.inode_size).div_ceil(self.block_size);
+        for other in &self.groups {
+            mark(other.block_bitmap, 1);
+            mark(other.inode_bitmap, 1);
+            mark(other.inode_table, table);
+        }
+        Ok(map)
+    }
+
+    /// Whether group `g` holds a copy of the superblock.
+    fn has_super(&self, g: u64) -> bool {
+        let power_of = |mut n: u64, b: u64| {
+            while n > 1 && n.is_multiple_of(b) {
+                n /= b;
+            }
+            n == 1
+        };
+        match self.backups {
+            Backups::All => true,
+            Backups::Sparse => g <= 1 || power_of(g, 3) || power_of(g, 5) || power_of(g, 7),
+            Backups::Two(a, b) => g == 0 || g == a || g == b,
+        }
     }
 
     /// Whether inode `ino` is marked in use in its group's bitmap.
@@ -744,14 +825,9 @@ impl FileSystem for Ext {
 
     fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
         // Blocks clear in their group's block bitmap, from the first data
-        // block on. A group whose bitmap was never written (BLOCK_UNINIT)
-        // would need the kernel's rule for its metadata blocks: not
-        // guessed, the whole map is then not listed.
-        if let Some(g) = self.groups.iter().position(|g| g.flags & 0x2 != 0) {
-            return Err(damaged(format!(
-                "block group {g}'s block bitmap is uninitialised (BLOCK_UNINIT); free blocks are not listed for this file system yet"
-            )));
-        }
+        // block on; in a group whose bitmap was never written
+        // (BLOCK_UNINIT), every block but the metadata placed in it, as
+        // the kernel and e2fsprogs count them.
         let bpg = self.blocks_per_group;
         let mut cached: Option<(usize, Vec<u8>)> = None;
         let units = self.blocks_count.saturating_sub(self.first_data_block);
@@ -762,21 +838,9 @@ impl FileSystem for Ext {
             |k| {
                 let (g, bit) = ((k / bpg) as usize, k % bpg);
                 if cached.as_ref().is_none_or(|c| c.0 != g) {
-                    let grp = self
-                        .groups
-                        .get(g)
-                        .ok_or_else(|| damaged(format!("block group {g} has no descriptor")))?;
-                    if grp.block_bitmap >= self.blocks_count {
-                        return Err(damaged(format!(
-                            "block group {g}'s block bitmap lies outside the file system"
-                        )));
-                    }
-                    let map = self
-                        .vol
-                        .bytes_at(grp.block_bitmap * self.block_size, self.block_size as usize)?;
-                    cached = Some((g, map));
+                    cached = Some((g, self.group_bitmap(g)?));
                 }
-                let map = &cached.as_ref().map_or(&[][..], |c| &c.1[..]);
+                let map = cached.as_ref().map_or(&[][..], |c| &c.1[..]);
                 Ok(map
                     .get((bit / 8) as usize)
                     .is_some_and(|b| b >> (bit % 8) & 1 == 0))
