@@ -504,7 +504,8 @@ impl Ext {
                 let child = (le16(e, 8) as u64) << 32 | le32(e, 4) as u64;
                 self.block_range_ok(child, 1)?;
                 let block = self.vol.bytes_at(child * bs, bs as usize)?;
-                if le16(&block, 6) + 1 != depth {
+                // (A child claiming depth 0xFFFF must not overflow.)
+                if le16(&block, 6).checked_add(1) != Some(depth) {
                     return Err(damaged(format!(
                         "extent tree block {child} has depth {} under a node of depth {depth}",
                         le16(&block, 6)

@@ -118,6 +118,10 @@ impl Fat {
             return Err(damaged("FAT boot sector: the tables fill the volume"));
         }
         let clusters = (total - data_sector) / spc;
+        // The FAT type follows from the count as the boot sector gives it;
+        // clusters past the volume's end (a truncated image, or damage)
+        // are not walked.
+        let readable = (vol.len() / bps).saturating_sub(data_sector) / spc;
         let kind = if clusters < 4085 {
             Kind::Fat12
         } else if clusters < 65525 {
@@ -130,7 +134,7 @@ impl Fat {
             kind,
             cluster: spc * bps,
             data_at: data_sector * bps,
-            clusters,
+            clusters: clusters.min(readable),
             fat,
             root_region: ((reserved + fats * fat_sectors) * bps, root_sectors * bps),
             root_cluster: le32(&b, 44) as u64,

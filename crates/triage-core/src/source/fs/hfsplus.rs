@@ -122,6 +122,9 @@ impl HfsPlus {
                 "HFS+ volume header: allocation blocks of {block} bytes, {blocks} blocks"
             )));
         }
+        // Blocks past the volume's end cannot be read: a larger count (a
+        // truncated image, or damage) must not be walked block by block.
+        let blocks = blocks.min(vol.len() / block);
         let mut notes = Vec::new();
         if be32(&h, 4) & 0x2000 != 0 {
             notes.push("HFS+: the volume is journaled; the journal is not replayed".into());
