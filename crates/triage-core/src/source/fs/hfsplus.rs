@@ -626,8 +626,9 @@ impl FileSystem for HfsPlus {
     fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
         // Blocks clear in the allocation file (most significant bit first).
         let (src, _) = self.open(6)?;
-        let mut bits = super::Bits::new(&*src, true);
-        super::free_ranges(self.blocks, self.block, 0, |k| Ok(!bits.set(k)?)).map(Some)
+        super::Bits::new(&*src, true)
+            .free_ranges(self.blocks, self.block, 0)
+            .map(Some)
     }
 }
 

@@ -841,8 +841,9 @@ impl FileSystem for Ntfs {
     fn unallocated(&self) -> io::Result<Option<Vec<(u64, u64)>>> {
         // Clusters clear in $Bitmap (record 6), least significant bit first.
         let (src, _) = self.open(6)?;
-        let mut bits = super::Bits::new(&*src, false);
-        super::free_ranges(self.clusters, self.cluster, 0, |k| Ok(!bits.set(k)?)).map(Some)
+        super::Bits::new(&*src, false)
+            .free_ranges(self.clusters, self.cluster, 0)
+            .map(Some)
     }
 }
 
