@@ -245,6 +245,10 @@ pub(crate) fn named(e: io::Error, what: &str) -> io::Error {
 }
 
 pub fn scan(args: ScanArgs) -> Result<Exit> {
+    // Before anything is written to a log (a resume appends its `resume`
+    // record before the scan starts): a SIGINT from then on asks for a
+    // clean stop, never kills the process mid-record.
+    signals::install();
     if let Some(log) = args.resume.clone() {
         return resume(&log, args);
     }
@@ -436,7 +440,6 @@ fn run_scan(
         }
     }
 
-    signals::install();
     let cancel = scanner.cancel_handle();
     // The watcher forwards SIGINT/SIGTERM to the scan and draws progress. It
     // waits on a channel, not a sleep, so the scan's end wakes it at once.
