@@ -532,6 +532,25 @@ fn failures(entries: &[Entry]) -> Vec<String> {
         .collect()
 }
 
+/// The one failed entry of a scan of `img` (asserted to be the only one),
+/// and how many entries the scan recorded.
+fn the_one_failure(img: &Path) -> (String, usize) {
+    let entries = scan(img);
+    let failed = failures(&entries);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    (failed[0].clone(), entries.len())
+}
+
+/// `debugfs -w -R request` on `image`, which must succeed.
+fn debugfs_ok(request: &str, image: &Path) {
+    let out = debugfs(&["-w", "-R", request], image);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A copy of a built image, for damaging.
 fn copy_of(dir: &Path, name: &str, to: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("damaged");
@@ -629,11 +648,9 @@ fn hostile_chains_and_pointers_fail_one_file() {
             break;
         }
     }
-    let entries = scan(&fat);
-    let failed = failures(&entries);
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(failed[0].contains("chain"), "{failed:?}");
-    assert!(entries.len() > 100);
+    let (failed, n) = the_one_failure(&fat);
+    assert!(failed.contains("chain"), "{failed}");
+    assert!(n > 100);
 
     // exFAT: the last FAT-chained file's chain turned back on itself
     // before its size is covered.
@@ -647,49 +664,27 @@ fn hostile_chains_and_pointers_fail_one_file() {
         .find(|&c| (2..clusters + 2).contains(&entry(c)))
         .expect("a FAT-chained file");
     patch(&ex, fat_at + 4 * c, &(c as u32).to_le_bytes());
-    let entries = scan(&ex);
-    let failed = failures(&entries);
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(failed[0].contains("loops"), "{failed:?}");
-    assert!(entries.len() > 100);
+    let (failed, n) = the_one_failure(&ex);
+    assert!(failed.contains("loops"), "{failed}");
+    assert!(n > 100);
 
     // ext2: a block pointer far outside the file system.
     let ext = copy_of(&dir, "ext2.img", "wild-ext2.img");
-    let out = debugfs(
-        &["-w", "-R", "sif /Downloads/large.bin block[2] 4000000000"],
-        &ext,
-    );
+    debugfs_ok("sif /Downloads/large.bin block[2] 4000000000", &ext);
+    let (failed, _) = the_one_failure(&ext);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let entries = scan(&ext);
-    let failed = failures(&entries);
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(
-        failed[0].starts_with("Downloads/large.bin") && failed[0].contains("outside"),
-        "{failed:?}"
+        failed.starts_with("Downloads/large.bin") && failed.contains("outside"),
+        "{failed}"
     );
 
     // ext4: a size of 2^50 bytes on a sparse file (all holes past its
     // data): not hashed for days, failed with why.
     let ext = copy_of(&dir, "ext4.img", "huge-ext4.img");
-    let out = debugfs(
-        &["-w", "-R", "sif /Downloads/sparse.img size 0x4000000000000"],
-        &ext,
-    );
+    debugfs_ok("sif /Downloads/sparse.img size 0x4000000000000", &ext);
+    let (failed, _) = the_one_failure(&ext);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let entries = scan(&ext);
-    let failed = failures(&entries);
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(
-        failed[0].starts_with("Downloads/sparse.img") && failed[0].contains("16 times its volume"),
-        "{failed:?}"
+        failed.starts_with("Downloads/sparse.img") && failed.contains("16 times its volume"),
+        "{failed}"
     );
 }
 

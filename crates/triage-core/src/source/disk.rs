@@ -41,8 +41,10 @@ const MAX_SPARSE_FACTOR: u64 = 16;
 struct Part {
     extent: Extent,
     fs: Result<Option<Box<dyn FileSystem>>, String>,
-    /// Its file system's unallocated space, read once when opened.
-    unallocated: Option<crate::item::Unallocated>,
+    /// Its file system's unallocated space, read on the first call for
+    /// the header (not when the image is opened only to re-read files:
+    /// `verify --evidence`, report thumbnails).
+    unallocated: std::sync::OnceLock<Option<crate::item::Unallocated>>,
 }
 
 /// An opened disk image, ready to walk.
@@ -61,18 +63,11 @@ impl DiskTree {
         let parts = layout
             .volumes
             .iter()
-            .map(|e| {
-                let fs = fs::probe(Volume::new(image.media.clone(), e.offset, e.length))
-                    .map_err(|err| err.to_string());
-                let unallocated = match &fs {
-                    Ok(Some(f)) => unallocated(&**f, e.offset),
-                    _ => None,
-                };
-                Part {
-                    extent: e.clone(),
-                    fs,
-                    unallocated,
-                }
+            .map(|e| Part {
+                extent: e.clone(),
+                fs: fs::probe(Volume::new(image.media.clone(), e.offset, e.length))
+                    .map_err(|err| err.to_string()),
+                unallocated: std::sync::OnceLock::new(),
             })
             .collect();
         Ok(DiskTree {
@@ -247,11 +242,14 @@ impl Tree for DiskTree {
                     length: e.length,
                     fs: fs.map(str::to_string),
                     error,
-                    unallocated: self
-                        .parts
-                        .iter()
-                        .find(|p| p.extent == e)
-                        .and_then(|p| p.unallocated.clone()),
+                    unallocated: self.parts.iter().find(|p| p.extent == e).and_then(|p| {
+                        p.unallocated
+                            .get_or_init(|| match &p.fs {
+                                Ok(Some(f)) => unallocated(&**f, p.extent.offset),
+                                _ => None,
+                            })
+                            .clone()
+                    }),
                 })
                 .collect(),
             gaps: self

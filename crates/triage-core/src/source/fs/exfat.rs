@@ -30,10 +30,10 @@
 
 use std::io;
 
-use super::{FileSystem, Node, Run, RunFile, Table, Volume, damaged, le16, le32, le64};
+use super::{FileSystem, Node, Run, RunFile, Table, Volume, damaged, le16, le32, le64, push_run};
 use crate::item::{FileMeta, SkipReason};
 use crate::source::tree::Source;
-use crate::time::{Timestamp, days_from_civil};
+use crate::time::Timestamp;
 
 /// The root directory's address (entry sets have the byte offset of their
 /// File entry; none sits at byte 1).
@@ -218,7 +218,7 @@ impl Exfat {
                     "the exFAT FAT chain comes back to cluster {c} after {n} clusters: it loops"
                 )));
             }
-            push(
+            push_run(
                 &mut runs,
                 n * self.cluster,
                 self.cluster_at(c),
@@ -279,7 +279,7 @@ impl Exfat {
                 return Ok(None);
             }
             if !self.in_use(c)? {
-                push(&mut runs, covered, self.cluster_at(c), self.cluster);
+                push_run(&mut runs, covered, self.cluster_at(c), self.cluster);
                 covered += self.cluster;
             }
             c += 1;
@@ -482,13 +482,6 @@ impl Exfat {
     }
 }
 
-fn push(runs: &mut Vec<Run>, logical: u64, phys: u64, len: u64) {
-    match runs.last_mut() {
-        Some(r) if r.1.is_some_and(|p| p + r.2 == phys) => r.2 += len,
-        _ => runs.push((logical, Some(phys), len)),
-    }
-}
-
 /// The checksum of an entry set, over its entries as they are in use
 /// (deleting clears each entry's in-use bit, not the checksum), skipping
 /// the checksum field itself (bytes 2 and 3 of the File entry).
@@ -528,27 +521,17 @@ fn boot_checksum_ok(vol: &Volume, sector: u64) -> io::Result<bool> {
 /// An exFAT timestamp: DOS date and time (local), 10 ms units, and the
 /// offset from UTC in quarter hours when bit 7 of `offset` is set.
 fn exfat_time(stamp: u32, tens_ms: u8, offset: u8) -> Timestamp {
-    let (date, time) = ((stamp >> 16) as u16, stamp as u16);
-    if date == 0 {
-        return Timestamp::new(0, 0);
+    let local = super::fat::fat_time((stamp >> 16) as u16, stamp as u16, tens_ms);
+    if stamp >> 16 == 0 {
+        return local;
     }
-    let y = 1980 + (date >> 9) as i64;
-    let m = ((date >> 5) & 0xF).clamp(1, 12) as u32;
-    let d = (date & 0x1F).max(1) as u32;
-    let secs = ((time >> 11) as i64) * 3600
-        + (((time >> 5) & 0x3F) as i64) * 60
-        + ((time & 0x1F) as i64) * 2;
-    let extra = tens_ms.min(199) as i64;
     // Bits 0–6: a signed count of 15-minute steps east of UTC.
     let east = if offset & 0x80 != 0 {
         (((offset << 1) as i8) >> 1) as i64 * 15 * 60
     } else {
         0
     };
-    Timestamp::new(
-        days_from_civil(y, m, d) * 86400 + secs + extra / 100 - east,
-        (extra % 100) * 10_000_000,
-    )
+    Timestamp::new(local.secs - east, local.nanos as i64)
 }
 
 impl FileSystem for Exfat {

@@ -24,7 +24,7 @@
 
 use std::io;
 
-use super::{FileSystem, Node, Run, RunFile, Table, Volume, damaged, le16, le32};
+use super::{FileSystem, Node, Run, RunFile, Table, Volume, damaged, le16, le32, push_run};
 use crate::item::{FileMeta, SkipReason};
 use crate::source::tree::Source;
 use crate::time::{Timestamp, days_from_civil};
@@ -210,10 +210,7 @@ impl Fat {
                 return Err(damaged("the FAT chain loops"));
             }
             let phys = self.cluster_at(c);
-            match runs.last_mut() {
-                Some(r) if r.1.is_some_and(|p| p + r.2 == phys) => r.2 += self.cluster,
-                _ => runs.push((n * self.cluster, Some(phys), self.cluster)),
-            }
+            push_run(&mut runs, n * self.cluster, phys, self.cluster);
             n += 1;
             let next = self.entry(c)?;
             if self.is_eof(next) {
@@ -251,10 +248,7 @@ impl Fat {
             }
             if self.entry(c)? == 0 {
                 let phys = self.cluster_at(c);
-                match runs.last_mut() {
-                    Some(r) if r.1.is_some_and(|p| p + r.2 == phys) => r.2 += self.cluster,
-                    _ => runs.push((covered, Some(phys), self.cluster)),
-                }
+                push_run(&mut runs, covered, phys, self.cluster);
                 covered += self.cluster;
             }
             c += 1;
@@ -348,8 +342,10 @@ fn parse(raw: &[u8; 32], fat32: bool) -> Dirent {
     }
 }
 
-/// A FAT date and time (local, no zone) as a timestamp read as UTC.
-fn fat_time(date: u16, time: u16, tenths: u8) -> Timestamp {
+/// A FAT date and time (local, no zone) as a timestamp read as UTC;
+/// `tenths`: the 10 ms units (0–199) some fields add. exFAT stores the same
+/// encoding.
+pub(super) fn fat_time(date: u16, time: u16, tenths: u8) -> Timestamp {
     if date == 0 {
         return Timestamp::new(0, 0);
     }

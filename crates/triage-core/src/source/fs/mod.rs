@@ -209,6 +209,24 @@ pub trait FileSystem: Send + Sync {
     }
 }
 
+/// Appends `len` bytes at volume byte `phys` (logical offset `logical`)
+/// to `runs`, extending the last run when they follow it on disk.
+pub(crate) fn push_run(runs: &mut Vec<Run>, logical: u64, phys: u64, len: u64) {
+    match runs.last_mut() {
+        Some(r) if r.1.is_some_and(|p| p + r.2 == phys) => r.2 += len,
+        _ => runs.push((logical, Some(phys), len)),
+    }
+}
+
+/// Appends the free range `at..+len` to `out`, merged with the last one
+/// when it follows it.
+fn push_free(out: &mut Vec<(u64, u64)>, at: u64, len: u64) {
+    match out.last_mut() {
+        Some(r) if r.0 + r.1 == at => r.1 += len,
+        _ => out.push((at, len)),
+    }
+}
+
 /// Free runs from an allocation map of `units` units of `unit` bytes each,
 /// the first at byte `base` of the volume: `free(k)` says whether unit `k`
 /// is free. Adjacent free units merge into one range.
@@ -220,13 +238,8 @@ pub(crate) fn free_ranges(
 ) -> io::Result<Vec<(u64, u64)>> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for k in 0..units {
-        if !free(k)? {
-            continue;
-        }
-        let at = base + k * unit;
-        match out.last_mut() {
-            Some(r) if r.0 + r.1 == at => r.1 += unit,
-            _ => out.push((at, unit)),
+        if free(k)? {
+            push_free(&mut out, base + k * unit, unit);
         }
     }
     Ok(out)
@@ -264,13 +277,7 @@ impl<'a> Bits<'a> {
         base: u64,
     ) -> io::Result<Vec<(u64, u64)>> {
         let mut out: Vec<(u64, u64)> = Vec::new();
-        let mut add = |k: u64, n: u64| {
-            let at = base + k * unit;
-            match out.last_mut() {
-                Some(r) if r.0 + r.1 == at => r.1 += n * unit,
-                _ => out.push((at, n * unit)),
-            }
-        };
+        let mut add = |k: u64, n: u64| push_free(&mut out, base + k * unit, n * unit);
         let mut k = 0;
         while k < units {
             if k % 8 == 0 && k + 8 <= units {
