@@ -372,3 +372,55 @@ struct.pack_into("<IIQQ", k, 4, 1, 0, 1 << 40, 0)
 put(cont, "vmdk-grain-zero", k)
 put(cont, "vmdk-descriptor-escape", b'# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 2048 FLAT "../../../../etc/passwd" 0\n')
 put(cont, "vmdk-descriptor-overflow", b'# Disk DescriptorFile\nversion=1\ncreateType="vmfs"\nRW 36028797018963968 ZERO\nRW 36028797018963968 ZERO\n')
+
+# EWF v2 (Ex01): sections are data followed by a 64-byte descriptor that
+# points back to the previous descriptor; a segment is read from its end.
+def obj(tags, values):
+    text = "1\nmain\n" + "\t".join(tags) + "\n" + "\t".join(values) + "\n\n"
+    return zlib.compress(b"\xff\xfe" + text.encode("utf-16-le"))
+
+
+def ex01(sections, sectors=64, spc=64, prev_override=None):
+    """sections: (type, data) after device information and case data."""
+    out = bytearray(b"EVF2\r\n\x81\x00" + bytes([2, 1]) + struct.pack("<HI", 1, 1) + b"G" * 16)
+    allsec = [(1, obj(["ts", "bp"], [str(sectors), "512"])), (2, obj(["sb", "tb"], [str(spc), "1"]))] + sections
+    prev = 0
+    for i, (kind, data) in enumerate(allsec):
+        out += data
+        d = bytearray(64)
+        p = prev if prev_override is None or i != len(allsec) - 1 else prev_override
+        struct.pack_into("<IIQQI", d, 0, kind, 0, p, len(data), 64)
+        struct.pack_into("<I", d, 60, zlib.adler32(bytes(d[:60])))
+        prev = len(out)
+        out += d
+    return bytes(out)
+
+
+def sector_table(first, entries, count=None):
+    h = bytearray(32)
+    struct.pack_into("<QI", h, 0, first, len(entries) if count is None else count)
+    struct.pack_into("<I", h, 16, zlib.adler32(bytes(h[:16])))
+    body = b"".join(struct.pack("<QII", *e) for e in entries)
+    return bytes(h) + body + struct.pack("<I", zlib.adler32(body)) + b"\0" * 12
+
+
+done = (0xF, b"")
+# A last descriptor pointing forward (at itself).
+b = ex01([done], prev_override=0)
+b = bytearray(b)
+struct.pack_into("<Q", b, len(b) - 56, len(b) - 64)
+struct.pack_into("<I", b, len(b) - 4, zlib.adler32(bytes(b[len(b) - 64:len(b) - 4])))
+put(cont, "ex01-chain-self", bytes(b))
+# A table listing far more entries than its section holds.
+put(cont, "ex01-table-too-big", ex01([(4, sector_table(0, [(0, 8, 5)], count=0xFFFFFFFF)), done]))
+# A chunk stored outside the file, and one of absurd size.
+put(cont, "ex01-chunk-outside", ex01([(4, sector_table(0, [(1 << 40, 32768, 2)])), done]))
+put(cont, "ex01-chunk-absurd", ex01([(4, sector_table(0, [(40, 0xFFFFFFFF, 1)])), done]))
+# 2^62 sectors of pattern-filled chunks: refused (more than the tables list
+# is read as an error, not as zeros).
+put(cont, "ex01-sectors-huge", ex01([(4, sector_table(0, [(0, 8, 5)])), done], sectors=1 << 62))
+# Chunks of 2^31 sectors: refused.
+put(cont, "ex01-chunk-huge", ex01([(4, sector_table(0, [(0, 8, 5)])), done], spc=1 << 31))
+# Case data that do not inflate.
+b = ex01([(4, sector_table(0, [(0, 8, 5)])), done])
+put(cont, "ex01-case-garbage", b[:32] + b"\x78\x9c\xff\xff" + b[36:])

@@ -566,27 +566,38 @@ fn patch(p: &Path, at: u64, bytes: &[u8]) {
     f.write_all_at(bytes, at).unwrap();
 }
 
-/// A damaged EWF chunk: `verify-image` names its range and the medium is
-/// not intact; the scan goes on, the files that touch the chunk fail with
-/// the chunk's offsets, every other file is hashed as before.
+/// A damaged EWF chunk (v1 and v2): `verify-image` names its range and the
+/// medium is not intact; the scan goes on, the files that touch the chunk
+/// fail with the chunk's offsets, every other file is hashed as before.
 #[test]
 fn a_damaged_ewf_chunk_fails_the_files_on_it_and_nothing_else() {
     let Some(dir) = built() else { return };
-    let e01 = copy_of(&dir, "mbr.E01", "bad.E01");
-    std::fs::copy(dir.join("mbr.E02"), e01.with_extension("E02")).unwrap();
+    damaged_chunk(&dir, "E01", "E02");
+    if ex01_built(&dir) {
+        damaged_chunk(&dir, "Ex01", "Ex02");
+    }
+}
+
+fn damaged_chunk(dir: &Path, first: &str, second: &str) {
+    let e01 = copy_of(dir, &format!("mbr.{first}"), &format!("bad.{first}"));
+    std::fs::copy(
+        dir.join(format!("mbr.{second}")),
+        e01.with_extension(second),
+    )
+    .unwrap();
     // Inside the first segment's chunk data, well past the headers.
     let len = std::fs::metadata(&e01).unwrap().len();
     patch(&e01, len / 2, b"\xde\xad\xbe\xef\xde\xad\xbe\xef");
     let v = triage_core::verify::image::verify_image(&e01, &|_| {}).unwrap();
-    assert!(!v.intact());
-    assert!(!v.bad_ranges.is_empty());
+    assert!(!v.intact(), "{first}");
+    assert!(!v.bad_ranges.is_empty(), "{first}");
     assert!(
         v.bad_ranges[0].1.contains("EWF chunk"),
-        "{:?}",
+        "{first}: {:?}",
         v.bad_ranges
     );
 
-    let good: BTreeMap<String, Outcome> = scan(&dir.join("mbr.E01"))
+    let good: BTreeMap<String, Outcome> = scan(&dir.join(format!("mbr.{first}")))
         .into_iter()
         .map(|e| (e.path.to_string(), e.outcome))
         .collect();
@@ -597,20 +608,154 @@ fn a_damaged_ewf_chunk_fails_the_files_on_it_and_nothing_else() {
             Outcome::Failed(f) => {
                 assert!(
                     f.kind.to_string().contains("EWF chunk"),
-                    "{}: {}",
+                    "{first}: {}: {}",
                     e.path,
                     f.kind
                 );
                 failed += 1;
             }
             o => {
-                assert_eq!(Some(o), good.get(&e.path.to_string()), "{}", e.path);
+                assert_eq!(
+                    Some(o),
+                    good.get(&e.path.to_string()),
+                    "{first}: {}",
+                    e.path
+                );
                 same += 1;
             }
         }
     }
-    assert!(failed >= 1, "no file touched the damaged chunk");
-    assert!(same > 300, "{same} files unchanged");
+    assert!(failed >= 1, "{first}: no file touched the damaged chunk");
+    assert!(same > 300, "{first}: {same} files unchanged");
+}
+
+/// Whether build.sh wrote the Ex01 images (it needs libewf's own
+/// ewfacquire, which scripts/test builds); says so when not.
+fn ex01_built(dir: &Path) -> bool {
+    if dir.join("mbr.Ex01").exists() {
+        return true;
+    }
+    skip(
+        "no Ex01 test images: build.sh writes them only with TRIAGE_EWFACQUIRE_V2 set to libewf's ewfacquire (scripts/test builds it with fixtures/disks/libewf.sh)",
+    );
+    false
+}
+
+/// EWF v2 as libewf writes it, compressed in two segments and uncompressed
+/// in one (Adler-32 chunks, pattern-filled zero chunks): the MBR disk's
+/// exact bytes, the digests and case data ewfacquire stored, the same
+/// bytes as pyewf (libewf's reader) gives, and TSK's listing through it.
+#[test]
+fn ex01_images_read_as_libewf_wrote_them() {
+    let Some(dir) = built() else { return };
+    if !ex01_built(&dir) {
+        return;
+    }
+    let raw = triage_core::source::image::open(&dir.join("mbr.img"))
+        .unwrap()
+        .unwrap();
+    let want = media_md5(&raw);
+    let sha1 = {
+        let mut h =
+            triage_core::MultiHasher::new(triage_core::AlgorithmSet::empty().with(Algorithm::Sha1));
+        h.update(&std::fs::read(dir.join("mbr.img")).unwrap());
+        h.finalize().hex(Algorithm::Sha1).unwrap()
+    };
+    for (name, segments, sha1_stored) in [("mbr.Ex01", 2, true), ("mbr-plain.Ex01", 1, false)] {
+        let img = triage_core::source::image::open(&dir.join(name))
+            .unwrap()
+            .unwrap();
+        assert_eq!(img.format, "ewf2", "{name}");
+        assert_eq!(img.size, raw.size, "{name}");
+        assert_eq!(img.segments.len(), segments, "{name}: segments");
+        assert!(img.notes.is_empty(), "{name}: {:?}", img.notes);
+        assert_eq!(media_md5(&img), want, "{name}: media MD5");
+        let stored: BTreeMap<_, _> = img.stored_digests.iter().cloned().collect();
+        assert_eq!(stored.get("md5"), Some(&want), "{name}: ewfacquire's MD5");
+        assert_eq!(
+            stored.get("sha1"),
+            sha1_stored.then_some(&sha1),
+            "{name}: ewfacquire's SHA-1"
+        );
+        let meta: BTreeMap<_, _> = img.metadata.iter().cloned().collect();
+        assert_eq!(meta["case_number"], "case-12", "{name}");
+        assert_eq!(meta["evidence_number"], "ev-7", "{name}");
+        assert_eq!(meta["examiner"], "examiner one", "{name}");
+        assert_eq!(meta["description"], "synthetic disk", "{name}");
+        assert_eq!(meta["notes"], "built by fixtures/disks/build.sh", "{name}");
+        // Seconds since 1970 in the file, RFC 3339 in the log.
+        let date = &meta["acquisition_date"];
+        assert!(
+            date.ends_with('Z') && date.starts_with("20"),
+            "{name}: {date}"
+        );
+        // libewf's own reader gives the same bytes.
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import hashlib, pyewf, sys\nh = pyewf.handle()\nh.open(pyewf.glob(sys.argv[1]))\nm = hashlib.md5()\nleft = h.get_media_size()\nwhile left:\n    b = h.read(min(left, 1 << 20))\n    m.update(b)\n    left -= len(b)\nprint(m.hexdigest())",
+            ])
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                want,
+                "{name}: pyewf"
+            );
+        } else {
+            skip(&format!(
+                "pyewf cannot read {name} here (pip install libewf-python): {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            ));
+        }
+        // TSK through pyewf lists what triage lists.
+        if let Some(tsk) = tsk_rows(&dir.join(name)) {
+            let (ours, _) = triage_rows(&dir.join(name));
+            assert!(ours.len() > 300, "{name}: {} files", ours.len());
+            assert_same(name, &tsk, &ours);
+        }
+    }
+}
+
+/// Ex01 damage found when the image opens, each refused with what is
+/// wrong: a missing segment is named, a segment of another image (its set
+/// identifier differs) and a truncated last segment are refused.
+#[test]
+fn damaged_ex01_sets_are_refused_with_the_reason() {
+    let Some(dir) = built() else { return };
+    if !ex01_built(&dir) {
+        return;
+    }
+    let open_err = |p: &Path| triage_core::source::image::open(p).unwrap_err().to_string();
+    let alone = copy_of(&dir, "mbr.Ex01", "alone.Ex01");
+    let _ = std::fs::remove_file(alone.with_extension("Ex02"));
+    let err = open_err(&alone);
+    assert!(
+        err.contains("alone.Ex02") && err.contains("segment 2"),
+        "{err}"
+    );
+
+    let other = copy_of(&dir, "mbr.Ex01", "other.Ex01");
+    std::fs::copy(dir.join("mbr.Ex02"), other.with_extension("Ex02")).unwrap();
+    patch(&other.with_extension("Ex02"), 16, b"\xff");
+    let err = open_err(&other);
+    assert!(err.contains("another image"), "{err}");
+
+    let cut = copy_of(&dir, "mbr.Ex01", "cut.Ex01");
+    std::fs::copy(dir.join("mbr.Ex02"), cut.with_extension("Ex02")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cut.with_extension("Ex02"))
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len - 100).unwrap();
+    let err = open_err(&cut);
+    assert!(err.contains("truncated"), "{err}");
 }
 
 /// A missing EWF segment is a clear refusal naming it, not a short medium.

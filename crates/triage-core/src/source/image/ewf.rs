@@ -25,7 +25,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Cache, Image, ImageError, no_holes};
@@ -38,8 +38,10 @@ pub const SIGNATURE: &[u8] = b"EVF\x09\x0d\x0a\xff\x00";
 pub const SIGNATURE_V2: &[u8] = b"EVF2\x0d\x0a\x81\x00";
 
 const DESCRIPTOR: u64 = 76;
-/// Chunks of at most this many bytes (EnCase allows up to 32768 sectors).
-const MAX_CHUNK: u64 = 32768 * 4096;
+/// Chunks of at most this many bytes: EnCase's largest (32768 sectors of
+/// 512 bytes; it offers 64 to 1024). Larger ones are refused, so that the
+/// chunk cache stays bounded (16 shards × a chunk, at worst 256 MiB).
+pub(super) const MAX_CHUNK: u64 = 32768 * 512;
 /// Segments read at most (.E01 … .ZZZ is fewer).
 const MAX_SEGMENTS: usize = 20_000;
 
@@ -60,28 +62,40 @@ pub fn adler32(data: &[u8]) -> u32 {
 
 /// One chunk table: where its entries are, and the chunks it covers.
 #[derive(Clone, Copy, Debug)]
-struct Table {
-    segment: usize,
-    first_chunk: u64,
-    count: u64,
+pub(super) struct Table {
+    pub(super) segment: usize,
+    pub(super) first_chunk: u64,
+    pub(super) count: u64,
     /// File offset of the first entry.
-    entries_at: u64,
-    /// Added to every entry's offset (EnCase 6 and later; 0 before).
-    base: u64,
-    /// Where the table section starts and ends in its file: the last
-    /// chunk's data ends at one of them.
-    section_start: u64,
-    section_end: u64,
+    pub(super) entries_at: u64,
+    pub(super) layout: Layout,
 }
 
-/// The EWF media: segments, tables and geometry.
+/// How a table's entries say where a chunk is.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Layout {
+    /// EWF v1: 4-byte offsets (high bit: compressed); a chunk ends where
+    /// the next begins, the last one at its table section's start or end.
+    V1 {
+        /// Added to every entry's offset (EnCase 6 and later; 0 before).
+        base: u64,
+        /// Where the table section starts and ends in its file.
+        section_start: u64,
+        section_end: u64,
+    },
+    /// EWF v2 (Ex01): 16-byte entries with offset, size and flags
+    /// (see [`super::ewf2`]).
+    V2,
+}
+
+/// The EWF media (v1 or v2): segments, tables and geometry.
 pub struct Ewf {
-    segments: Vec<File>,
-    tables: Vec<Table>,
-    chunk_size: u64,
-    chunks: u64,
-    size: u64,
-    cache: Cache,
+    pub(super) segments: Vec<File>,
+    pub(super) tables: Vec<Table>,
+    pub(super) chunk_size: u64,
+    pub(super) chunks: u64,
+    pub(super) size: u64,
+    pub(super) cache: Cache,
 }
 
 /// The name of the segment after `name` (`x.E01` → `x.E02`, `x.E99` →
@@ -160,21 +174,8 @@ pub fn open(path: &Path, first: File) -> Result<Image, ImageError> {
         if !more {
             break;
         }
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let next = next_segment(name)
-            .map(|n| p.with_file_name(n))
-            .filter(|_| files.len() < MAX_SEGMENTS)
-            .ok_or_else(|| fmt(p, "no name for the next segment".into()))?;
-        let f = super::open_image_file(&next).map_err(|e| {
-            ImageError::Io(
-                next.clone(),
-                io::Error::new(
-                    e.kind(),
-                    format!("{e}; segment {} of the image is missing", files.len() + 1),
-                ),
-            )
-        })?;
-        files.push((next, f));
+        let next = open_next(p, next_segment, files.len())?;
+        files.push(next);
     }
     if parsed.chunk_size == 0 {
         return Err(fmt(
@@ -194,16 +195,7 @@ pub fn open(path: &Path, first: File) -> Result<Image, ImageError> {
             "the last segment has no 'done' section: the acquisition may not have finished".into(),
         );
     }
-    let mut segments = Vec::with_capacity(files.len());
-    let mut handles = Vec::with_capacity(files.len());
-    for (p, f) in files {
-        let len = f
-            .metadata()
-            .map_err(|e| ImageError::Io(p.clone(), e))?
-            .len();
-        segments.push((p, len));
-        handles.push(f);
-    }
+    let (segments, handles) = sizes(files)?;
     let ewf = Ewf {
         segments: handles,
         tables: parsed.tables,
@@ -221,6 +213,50 @@ pub fn open(path: &Path, first: File) -> Result<Image, ImageError> {
         stored_digests: parsed.digests,
         notes: parsed.notes,
     })
+}
+
+/// Opens the segment after `p` (of `have` opened so far), named by
+/// `next_name`; a missing one is named in the error.
+pub(super) fn open_next(
+    p: &Path,
+    next_name: fn(&str) -> Option<String>,
+    have: usize,
+) -> Result<(PathBuf, File), ImageError> {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let next = next_name(name)
+        .map(|n| p.with_file_name(n))
+        .filter(|_| have < MAX_SEGMENTS)
+        .ok_or_else(|| {
+            ImageError::Format(p.to_path_buf(), "no name for the next segment".into())
+        })?;
+    let f = super::open_image_file(&next).map_err(|e| {
+        ImageError::Io(
+            next.clone(),
+            io::Error::new(
+                e.kind(),
+                format!("{e}; segment {} of the image is missing", have + 1),
+            ),
+        )
+    })?;
+    Ok((next, f))
+}
+
+/// The segments' paths with their sizes, and their handles.
+pub(super) type Segments = (Vec<(PathBuf, u64)>, Vec<File>);
+
+/// Splits opened segments into (path, size) and handles.
+pub(super) fn sizes(files: Vec<(PathBuf, File)>) -> Result<Segments, ImageError> {
+    let mut segments = Vec::with_capacity(files.len());
+    let mut handles = Vec::with_capacity(files.len());
+    for (p, f) in files {
+        let len = f
+            .metadata()
+            .map_err(|e| ImageError::Io(p.clone(), e))?
+            .len();
+        segments.push((p, len));
+        handles.push(f);
+    }
+    Ok((segments, handles))
 }
 
 fn segment_number(f: &File) -> io::Result<u16> {
@@ -294,7 +330,7 @@ fn sections(idx: usize, f: &File, p: &mut Parsed, next_chunk: &mut u64) -> Resul
                 let chunk = spc * bps;
                 if chunk == 0 || chunk > MAX_CHUNK || bps > 4096 {
                     return Err(format!(
-                        "the volume section gives {spc} sectors of {bps} bytes per chunk: impossible"
+                        "the volume section gives {spc} sectors of {bps} bytes per chunk: impossible, or chunks over 16 MiB (EnCase's largest), which are not read"
                     ));
                 }
                 p.chunk_size = chunk;
@@ -326,9 +362,11 @@ fn sections(idx: usize, f: &File, p: &mut Parsed, next_chunk: &mut u64) -> Resul
                     first_chunk: *next_chunk,
                     count,
                     entries_at: data_at + 24,
-                    base,
-                    section_start: at,
-                    section_end: data_at + data_len,
+                    layout: Layout::V1 {
+                        base,
+                        section_start: at,
+                        section_end: data_at + data_len,
+                    },
                 });
                 *next_chunk += count;
             }
@@ -373,17 +411,17 @@ fn sections(idx: usize, f: &File, p: &mut Parsed, next_chunk: &mut u64) -> Resul
     }
 }
 
-fn set_digest(d: &mut Vec<(String, String)>, alg: &str, value: String) {
+pub(super) fn set_digest(d: &mut Vec<(String, String)>, alg: &str, value: String) {
     d.retain(|(a, _)| a != alg);
     d.push((alg.to_string(), value));
 }
 
-fn hex(b: &[u8]) -> String {
+pub(super) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// zlib-inflates `raw`, refusing more than `max` bytes out.
-fn inflate(raw: &[u8], max: usize) -> io::Result<Vec<u8>> {
+pub(super) fn inflate(raw: &[u8], max: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(raw)
@@ -398,8 +436,39 @@ fn inflate(raw: &[u8], max: usize) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The values of the `main` category: line 3 names, line 4 values.
+/// The values of the `main` category, named as the log names them.
 fn header_values(text: &[u8], utf16: bool) -> Vec<(String, String)> {
+    let label = |k: &str| -> Option<&'static str> {
+        Some(match k {
+            "a" => "description",
+            "c" => "case_number",
+            "n" => "evidence_number",
+            "e" => "examiner",
+            "t" => "notes",
+            "av" => "acquisition_software_version",
+            "ov" => "acquisition_os",
+            "m" => "acquisition_date",
+            "u" => "system_date",
+            "md" => "model",
+            "sn" => "serial_number",
+            "l" => "device_label",
+            _ => return None,
+        })
+    };
+    main_category(text, utf16)
+        .into_iter()
+        .filter_map(|(k, v)| Some((label(&k)?.to_string(), v)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// The (tag, value) pairs of the `main` category of EWF's object text
+/// (v1 `header`/`header2`, v2 device information and case data): the
+/// line after `main` names the tags, the next holds the values, both
+/// tab-separated. UTF-16 text may start with a byte-order mark; v2's
+/// escapes (U+0001..U+0003 for line feed, carriage return, tab) are
+/// undone in the values.
+pub(super) fn main_category(text: &[u8], utf16: bool) -> Vec<(String, String)> {
     let s = if utf16 {
         let start = if text.starts_with(&[0xFF, 0xFE]) {
             2
@@ -421,28 +490,20 @@ fn header_values(text: &[u8], utf16: bool) -> Vec<(String, String)> {
     let (Some(names), Some(values)) = (lines.get(main + 1), lines.get(main + 2)) else {
         return Vec::new();
     };
-    let label = |k: &str| -> Option<&'static str> {
-        Some(match k {
-            "a" => "description",
-            "c" => "case_number",
-            "n" => "evidence_number",
-            "e" => "examiner",
-            "t" => "notes",
-            "av" => "acquisition_software_version",
-            "ov" => "acquisition_os",
-            "m" => "acquisition_date",
-            "u" => "system_date",
-            "md" => "model",
-            "sn" => "serial_number",
-            "l" => "device_label",
-            _ => return None,
-        })
+    let unescape = |v: &str| -> String {
+        v.chars()
+            .map(|c| match c {
+                '\u{1}' => '\n',
+                '\u{2}' => '\r',
+                '\u{3}' => '\t',
+                c => c,
+            })
+            .collect()
     };
     names
         .split('\t')
         .zip(values.split('\t'))
-        .filter_map(|(k, v)| Some((label(k)?.to_string(), v.to_string())))
-        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), unescape(v)))
         .collect()
 }
 
@@ -470,49 +531,95 @@ impl Ewf {
         let t = self.tables[self.tables.partition_point(|t| t.first_chunk <= n) - 1];
         let i = n - t.first_chunk;
         let file = &self.segments[t.segment];
-        let mut e = [0u8; 8];
-        let pair = if i + 1 < t.count { 8 } else { 4 };
-        file.read_exact_at(&mut e[..pair], t.entries_at + i * 4)?;
-        let raw = le32(&e, 0);
-        let compressed = raw & 0x8000_0000 != 0;
-        let start = t.base.saturating_add((raw & 0x7FFF_FFFF) as u64);
-        let end = if pair == 8 {
-            t.base.saturating_add((le32(&e, 4) & 0x7FFF_FFFF) as u64)
-        } else if start < t.section_start {
-            t.section_start
-        } else {
-            t.section_end
-        };
         let want = (self.size - n * self.chunk_size).min(self.chunk_size) as usize;
+        let (start, end, stored_as) = match t.layout {
+            Layout::V1 {
+                base,
+                section_start,
+                section_end,
+            } => {
+                let mut e = [0u8; 8];
+                let pair = if i + 1 < t.count { 8 } else { 4 };
+                file.read_exact_at(&mut e[..pair], t.entries_at + i * 4)?;
+                let raw = le32(&e, 0);
+                let start = base.saturating_add((raw & 0x7FFF_FFFF) as u64);
+                let end = if pair == 8 {
+                    base.saturating_add((le32(&e, 4) & 0x7FFF_FFFF) as u64)
+                } else if start < section_start {
+                    section_start
+                } else {
+                    section_end
+                };
+                let stored_as = if raw & 0x8000_0000 != 0 {
+                    Stored::Zlib
+                } else {
+                    Stored::Checksummed
+                };
+                (start, end, stored_as)
+            }
+            Layout::V2 => {
+                let mut e = [0u8; 16];
+                file.read_exact_at(&mut e, t.entries_at + i * 16)?;
+                match super::ewf2::entry(&e) {
+                    super::ewf2::Entry::Pattern(p) => {
+                        return Ok(p.iter().copied().cycle().take(want).collect());
+                    }
+                    super::ewf2::Entry::Stored { at, size, stored } => {
+                        (at, at.saturating_add(size), stored)
+                    }
+                }
+            }
+        };
         if end <= start || end - start > self.chunk_size + 4096 {
             return Err(self.damaged(n, "has an impossible place in its segment file"));
         }
         let mut stored = vec![0u8; (end - start) as usize];
         let got = read_full(file, &mut stored, start)?;
         stored.truncate(got);
-        if compressed {
-            let mut out = Vec::with_capacity(want);
-            let mut z = flate2::Decompress::new(true);
-            let status = z
-                .decompress_vec(&stored, &mut out, flate2::FlushDecompress::Finish)
-                .map_err(|e| self.damaged(n, &format!("cannot be decompressed ({e})")))?;
-            if status != flate2::Status::StreamEnd || out.len() < want {
-                return Err(self.damaged(n, "is truncated or fails its checksum"));
+        match stored_as {
+            Stored::Zlib => {
+                let mut out = Vec::with_capacity(want);
+                let mut z = flate2::Decompress::new(true);
+                let status = z
+                    .decompress_vec(&stored, &mut out, flate2::FlushDecompress::Finish)
+                    .map_err(|e| self.damaged(n, &format!("cannot be decompressed ({e})")))?;
+                if status != flate2::Status::StreamEnd || out.len() < want {
+                    return Err(self.damaged(n, "is truncated or fails its checksum"));
+                }
+                out.truncate(want);
+                Ok(out)
             }
-            out.truncate(want);
-            Ok(out)
-        } else {
-            if stored.len() < want + 4 {
-                return Err(self.damaged(n, "is shorter than a chunk"));
+            Stored::Checksummed => {
+                if stored.len() < want + 4 {
+                    return Err(self.damaged(n, "is shorter than a chunk"));
+                }
+                let sum = le32(&stored, want);
+                stored.truncate(want);
+                if adler32(&stored) != sum {
+                    return Err(self.damaged(n, "fails its Adler-32 checksum"));
+                }
+                Ok(stored)
             }
-            let sum = le32(&stored, want);
-            stored.truncate(want);
-            if adler32(&stored) != sum {
-                return Err(self.damaged(n, "fails its Adler-32 checksum"));
+            Stored::Plain => {
+                if stored.len() < want {
+                    return Err(self.damaged(n, "is shorter than a chunk"));
+                }
+                stored.truncate(want);
+                Ok(stored)
             }
-            Ok(stored)
         }
     }
+}
+
+/// How a chunk's bytes are stored in its segment file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stored {
+    /// zlib stream (its own Adler-32 checks it).
+    Zlib,
+    /// The bytes, then their Adler-32.
+    Checksummed,
+    /// The bytes alone (EWF v2 without the CHECKSUMED flag).
+    Plain,
 }
 
 fn read_full(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {

@@ -6,7 +6,7 @@
 //! and what the container records about the acquisition (case metadata,
 //! stored digests). Formats are recognised by content, one reader per
 //! file: [`raw`] (one file, or split into numbered segments), [`ewf`]
-//! (E01, one or more segments), [`qcow`] (QCOW2), [`vhd`] (VHD fixed and
+//! (E01, one or more segments), [`ewf2`] (Ex01), [`qcow`] (QCOW2), [`vhd`] (VHD fixed and
 //! dynamic), [`vhdx`] (VHDX), [`vmdk`] (sparse, stream-optimized, flat and
 //! split).
 //!
@@ -20,6 +20,7 @@ use crate::source::tree::Source;
 pub(crate) use crate::source::tree::read_exact;
 
 pub mod ewf;
+pub mod ewf2;
 pub mod qcow;
 pub mod raw;
 pub mod vhd;
@@ -28,8 +29,8 @@ pub mod vmdk;
 
 /// An opened disk image.
 pub struct Image {
-    /// The container format: `raw`, `split-raw`, `ewf`, `qcow2`, `vhd`,
-    /// `vhdx`, `vmdk`.
+    /// The container format: `raw`, `split-raw`, `ewf`, `ewf2`, `qcow2`,
+    /// `vhd`, `vhdx`, `vmdk`.
     pub format: &'static str,
     /// The medium's bytes.
     pub media: Arc<dyn Source>,
@@ -107,11 +108,8 @@ pub fn open(path: &Path) -> Result<Option<Image>, ImageError> {
     if head.starts_with(ewf::SIGNATURE) {
         return ewf::open(path, file).map(Some);
     }
-    if head.starts_with(ewf::SIGNATURE_V2) {
-        return Err(ImageError::Format(
-            path.to_path_buf(),
-            "EWF version 2 (Ex01): not read by this version of triage; convert it with `ewfexport -f encase6` or mount it with ewfmount".into(),
-        ));
+    if head.starts_with(ewf2::SIGNATURE) {
+        return ewf2::open(path, file).map(Some);
     }
     if head.starts_with(qcow::MAGIC) {
         return qcow::open(path, file, &head).map(Some);
@@ -183,8 +181,11 @@ pub fn segment_sha256(path: &Path, stop: &dyn Fn() -> bool) -> crate::item::Segm
 /// Decoded blocks (EWF chunks, compressed QCOW2 clusters) kept for reuse:
 /// a file system's metadata is read in many small pieces, which must not
 /// inflate one block again each time. Sharded so that threads reading
-/// different blocks do not wait on one lock; a few entries per shard, so
-/// memory stays at a few MiB whatever the image's size.
+/// different blocks do not wait on one lock; a few entries per shard and
+/// at most [`Cache::SHARD_BYTES`] beyond the newest one, so memory stays
+/// at a few MiB for the usual 32 KiB–1 MiB blocks whatever the image's
+/// size, and at 16 blocks when a (hostile or unusual) image declares huge
+/// ones.
 #[derive(Default)]
 pub(crate) struct Cache {
     shards: [std::sync::Mutex<Shard>; 16],
@@ -195,6 +196,8 @@ type Shard = Vec<(u64, Arc<[u8]>)>;
 
 impl Cache {
     const PER_SHARD: usize = 4;
+    /// Bytes a shard keeps besides its newest block.
+    const SHARD_BYTES: usize = 4 << 20;
 
     /// Block `n`, from the cache or made by `load`.
     pub(crate) fn get(
@@ -210,8 +213,9 @@ impl Cache {
         }
         let data: Arc<[u8]> = load()?.into();
         if let Ok(mut c) = shard.lock() {
-            if c.len() >= Self::PER_SHARD {
-                c.remove(0);
+            let mut held: usize = c.iter().map(|(_, d)| d.len()).sum();
+            while !c.is_empty() && (c.len() >= Self::PER_SHARD || held > Self::SHARD_BYTES) {
+                held -= c.remove(0).1.len();
             }
             c.push((n, data.clone()));
         }
