@@ -1,5 +1,6 @@
 //! Criterion benches of the hashing core: each digest alone, all four in one
-//! pass, and all four split across two threads. Throughput in bytes/s.
+//! pass, and all four split across two threads; multi-buffer MD5 on every
+//! kernel against `md-5` one message after another. Throughput in bytes/s.
 //!
 //! cargo bench -p triage-core --bench hashing
 
@@ -47,9 +48,35 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Many messages at once (`hash::md5x`), per kernel, against the same
+/// messages through `md-5` one after another, on one thread.
+fn md5_many(c: &mut Criterion) {
+    use md5::Digest as _;
+    use triage_core::hash::md5x::{Level, md5_many_with};
+    let mut g = c.benchmark_group("md5-many");
+    for (count, len) in [(1024, 4 * 1024), (64, 64 * 1024), (4096, 512)] {
+        let buf = data(count * len);
+        let msgs: Vec<&[u8]> = buf.chunks(len).collect();
+        g.throughput(Throughput::Bytes((count * len) as u64));
+        let id = format!("{count}x{len}");
+        g.bench_with_input(BenchmarkId::new("md-5", &id), &msgs, |b, msgs| {
+            b.iter(|| msgs.iter().map(md5::Md5::digest).collect::<Vec<_>>())
+        });
+        for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
+            if !level.supported() {
+                continue;
+            }
+            g.bench_with_input(BenchmarkId::new(level.name(), &id), &msgs, |b, msgs| {
+                b.iter(|| md5_many_with(level, msgs))
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench
+    targets = bench, md5_many
 }
 criterion_main!(benches);

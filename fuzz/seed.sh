@@ -5,7 +5,8 @@ set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$fuzz/.." && pwd)"
 c="$fuzz/corpus"
-mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container}
+mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container,md5_lanes}
+cp "$fuzz"/regressions/md5_lanes/* "$c/md5_lanes/"
 i=0
 # hashset_import: the first byte forces a format (index into Format::ALL,
 # 8 and up = detect); seed each list with "detect".

@@ -19,7 +19,7 @@ use crate::record::jsonl::{Reader, tally_line};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("hashset_import", hashset_import),
     ("tset_open", tset_open),
     ("audit_log", audit_log),
@@ -27,7 +27,34 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("sniff", sniff),
     ("disk_image", disk_image),
     ("image_container", image_container),
+    ("md5_lanes", md5_lanes),
 ];
+
+/// Multi-buffer MD5 on every kernel this CPU runs equals `md-5`: the
+/// first byte of each 2-byte pair gives a message length (0..=255 × a
+/// scale from the second byte), the messages are cut from the rest.
+pub fn md5_lanes(data: &[u8]) {
+    use crate::hash::md5x::{Level, md5_many_with};
+    use md5::Digest as _;
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let n = (n as usize % 40).min(rest.len() / 2);
+    let (lens, body) = rest.split_at(n * 2);
+    let mut msgs = Vec::new();
+    let mut at = 0usize;
+    for pair in lens.chunks_exact(2) {
+        let len = (pair[0] as usize * (1 + pair[1] as usize % 8)).min(body.len() - at);
+        msgs.push(&body[at..at + len]);
+        at = (at + len / 2).min(body.len());
+    }
+    let want: Vec<[u8; 16]> = msgs.iter().map(|m| md5::Md5::digest(m).into()).collect();
+    for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
+        if level.supported() {
+            assert_eq!(md5_many_with(level, &msgs), want, "{level:?}");
+        }
+    }
+}
 
 /// Bytes read from any one item at most by the disk targets: enough to
 /// cross every structure, little enough that a hostile size costs nothing.

@@ -12,6 +12,8 @@
 //! large file keeps both cores busy. When no thread is idle, rayon runs both
 //! halves on the calling thread, so small files and busy pools pay nothing.
 
+pub mod md5x;
+
 use std::fmt;
 use std::str::FromStr;
 
