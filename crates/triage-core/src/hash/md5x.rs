@@ -478,7 +478,10 @@ mod tests {
         // AVX-512; one without it checks the others, and says so).
         eprintln!("md5x kernels checked: {run:?}");
         if std::env::var_os("CI").is_some() && cfg!(target_arch = "x86_64") {
-            assert!(run.contains(&Level::Avx2), "CI runs the AVX2 kernel: {run:?}");
+            assert!(
+                run.contains(&Level::Avx2),
+                "CI runs the AVX2 kernel: {run:?}"
+            );
         }
         run
     }

@@ -560,13 +560,11 @@ impl Ewf {
             Layout::V2 => {
                 let mut e = [0u8; 16];
                 file.read_exact_at(&mut e, t.entries_at + i * 16)?;
-                match super::ewf2::entry(&e) {
-                    super::ewf2::Entry::Pattern(p) => {
+                match v2_entry(&e) {
+                    V2Entry::Pattern(p) => {
                         return Ok(p.iter().copied().cycle().take(want).collect());
                     }
-                    super::ewf2::Entry::Stored { at, size, stored } => {
-                        (at, at.saturating_add(size), stored)
-                    }
+                    V2Entry::Stored { at, size, stored } => (at, at.saturating_add(size), stored),
                 }
             }
         };
@@ -608,6 +606,44 @@ impl Ewf {
                 Ok(stored)
             }
         }
+    }
+}
+
+// Chunk flags in a sector table entry.
+const COMPRESSED: u32 = 0x1;
+const CHECKSUMMED: u32 = 0x2;
+const PATTERN_FILL: u32 = 0x4;
+
+/// Where an EWF v2 sector table entry says a chunk is.
+pub(super) enum V2Entry {
+    /// The chunk is this 8-byte pattern repeated.
+    Pattern([u8; 8]),
+    /// The chunk's bytes are at `at` in the segment file, `size` bytes
+    /// (with the Adler-32 when checksummed), stored so.
+    Stored { at: u64, size: u64, stored: Stored },
+}
+
+/// Decodes a 16-byte EWF v2 sector table entry. A pattern fill counts only with
+/// the compressed flag (keramics' reading of EnCase's files; libewf writes
+/// them so).
+pub(super) fn v2_entry(e: &[u8; 16]) -> V2Entry {
+    let flags = le32(e, 12);
+    if flags & (COMPRESSED | PATTERN_FILL) == COMPRESSED | PATTERN_FILL {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&e[..8]);
+        return V2Entry::Pattern(p);
+    }
+    let stored = if flags & COMPRESSED != 0 {
+        Stored::Zlib
+    } else if flags & CHECKSUMMED != 0 {
+        Stored::Checksummed
+    } else {
+        Stored::Plain
+    };
+    V2Entry::Stored {
+        at: le64(e, 0),
+        size: le32(e, 8) as u64,
+        stored,
     }
 }
 
@@ -717,5 +753,40 @@ mod tests {
         assert!(v.contains(&("case_number".into(), "case".into())));
         assert!(v.contains(&("examiner".into(), "examiner".into())));
         assert!(v.contains(&("acquisition_date".into(), "2019 4 24 7 26 39".into())));
+    }
+
+    #[test]
+    fn entries_decode_their_flags() {
+        let mut e = [0u8; 16];
+        e[..8].copy_from_slice(b"ABCDEFGH");
+        e[8] = 8;
+        e[12] = (COMPRESSED | PATTERN_FILL) as u8;
+        assert!(matches!(v2_entry(&e), V2Entry::Pattern(p) if &p == b"ABCDEFGH"));
+        // A pattern flag without the compressed flag is ignored.
+        e[12] = PATTERN_FILL as u8;
+        assert!(matches!(
+            v2_entry(&e),
+            V2Entry::Stored {
+                stored: Stored::Plain,
+                ..
+            }
+        ));
+        e[12] = CHECKSUMMED as u8;
+        assert!(matches!(
+            v2_entry(&e),
+            V2Entry::Stored {
+                size: 8,
+                stored: Stored::Checksummed,
+                ..
+            }
+        ));
+        e[12] = COMPRESSED as u8;
+        assert!(matches!(
+            v2_entry(&e),
+            V2Entry::Stored {
+                stored: Stored::Zlib,
+                ..
+            }
+        ));
     }
 }

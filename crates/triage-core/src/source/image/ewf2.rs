@@ -1,6 +1,6 @@
 //! EWF version 2 (EnCase 7 and later `.Ex01`), one or more segments: the
-//! sections are read here; the chunks are read by [`super::ewf::Ewf`],
-//! the same reader as v1's (cache, parallel inflate, damaged chunks
+//! sections are read here; the chunks are read by [`super::ewf::Ewf`]
+//! (which decodes the v2 table entries too), the same reader as v1's (cache, parallel inflate, damaged chunks
 //! reported with their media offsets).
 //!
 //! Layout (libewf's EWF2 notes and keramics' `ewf2.md`; checked against
@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::ewf::{Ewf, Layout, MAX_CHUNK, Stored, Table, adler32, hex, inflate, set_digest};
+use super::ewf::{Ewf, Layout, MAX_CHUNK, Table, adler32, hex, inflate, set_digest};
 use super::{Image, ImageError};
 use crate::source::bytes::{le16, le32, le64};
 
@@ -52,44 +52,6 @@ const DONE: u32 = 0xf;
 
 /// Section data flag: the data are encrypted.
 const ENCRYPTED: u32 = 0x2;
-
-// Chunk flags in a sector table entry.
-const COMPRESSED: u32 = 0x1;
-const CHECKSUMMED: u32 = 0x2;
-const PATTERN_FILL: u32 = 0x4;
-
-/// Where a sector table entry says a chunk is.
-pub(super) enum Entry {
-    /// The chunk is this 8-byte pattern repeated.
-    Pattern([u8; 8]),
-    /// The chunk's bytes are at `at` in the segment file, `size` bytes
-    /// (with the Adler-32 when checksummed), stored so.
-    Stored { at: u64, size: u64, stored: Stored },
-}
-
-/// Decodes a 16-byte sector table entry. A pattern fill counts only with
-/// the compressed flag (keramics' reading of EnCase's files; libewf writes
-/// them so).
-pub(super) fn entry(e: &[u8; 16]) -> Entry {
-    let flags = le32(e, 12);
-    if flags & (COMPRESSED | PATTERN_FILL) == COMPRESSED | PATTERN_FILL {
-        let mut p = [0u8; 8];
-        p.copy_from_slice(&e[..8]);
-        return Entry::Pattern(p);
-    }
-    let stored = if flags & COMPRESSED != 0 {
-        Stored::Zlib
-    } else if flags & CHECKSUMMED != 0 {
-        Stored::Checksummed
-    } else {
-        Stored::Plain
-    };
-    Entry::Stored {
-        at: le64(e, 0),
-        size: le32(e, 8) as u64,
-        stored,
-    }
-}
 
 /// The name of the segment after `name`: `x.Ex01` … `x.Ex99`, `x.ExAA` …
 /// `x.ExZZ`, `x.EyAA` … `x.EzZZ` (keramics' and libewf's sequence).
@@ -527,40 +489,5 @@ mod tests {
         assert_eq!(next_segment("a.ezzz"), None);
         assert_eq!(next_segment("a.ex99").as_deref(), Some("a.exaa"));
         assert_eq!(next_segment("a.E01"), None);
-    }
-
-    #[test]
-    fn entries_decode_their_flags() {
-        let mut e = [0u8; 16];
-        e[..8].copy_from_slice(b"ABCDEFGH");
-        e[8] = 8;
-        e[12] = (COMPRESSED | PATTERN_FILL) as u8;
-        assert!(matches!(entry(&e), Entry::Pattern(p) if &p == b"ABCDEFGH"));
-        // A pattern flag without the compressed flag is ignored.
-        e[12] = PATTERN_FILL as u8;
-        assert!(matches!(
-            entry(&e),
-            Entry::Stored {
-                stored: Stored::Plain,
-                ..
-            }
-        ));
-        e[12] = CHECKSUMMED as u8;
-        assert!(matches!(
-            entry(&e),
-            Entry::Stored {
-                size: 8,
-                stored: Stored::Checksummed,
-                ..
-            }
-        ));
-        e[12] = COMPRESSED as u8;
-        assert!(matches!(
-            entry(&e),
-            Entry::Stored {
-                stored: Stored::Zlib,
-                ..
-            }
-        ));
     }
 }
