@@ -432,25 +432,20 @@ fn read_segment(idx: usize, f: &File, p: &mut Parsed) -> Result<bool, String> {
                     if count > 10 { ", …" } else { "" }
                 ));
             }
-            MD5_HASH => {
-                let h = data(s, 20)?;
-                if h.len() == 20 && h[..16].iter().any(|&b| b != 0) {
-                    if adler32(&h[..16]) == le32(&h, 16) {
-                        set_digest(&mut p.digests, "md5", hex(&h[..16]));
+            MD5_HASH | SHA1_HASH => {
+                let (alg, name, n) = if s.kind == MD5_HASH {
+                    ("md5", "MD5", 16)
+                } else {
+                    ("sha1", "SHA-1", 20)
+                };
+                // The digest, then its Adler-32.
+                let h = data(s, n as u64 + 4)?;
+                if h.len() == n + 4 && h[..n].iter().any(|&b| b != 0) {
+                    if adler32(&h[..n]) == le32(&h, n) {
+                        set_digest(&mut p.digests, alg, hex(&h[..n]));
                     } else {
                         p.notes
-                            .push("the stored MD5 fails its checksum: not used".into());
-                    }
-                }
-            }
-            SHA1_HASH => {
-                let h = data(s, 24)?;
-                if h.len() == 24 && h[..20].iter().any(|&b| b != 0) {
-                    if adler32(&h[..20]) == le32(&h, 20) {
-                        set_digest(&mut p.digests, "sha1", hex(&h[..20]));
-                    } else {
-                        p.notes
-                            .push("the stored SHA-1 fails its checksum: not used".into());
+                            .push(format!("the stored {name} fails its checksum: not used"));
                     }
                 }
             }
