@@ -49,9 +49,69 @@ pub fn md5_lanes(data: &[u8]) {
         at = (at + len / 2).min(body.len());
     }
     let want: Vec<[u8; 16]> = msgs.iter().map(|m| md5::Md5::digest(m).into()).collect();
+    // Piece lengths for the streaming path, from the same bytes.
+    let cuts: Vec<usize> = data.iter().map(|&b| b as usize % 97).collect();
     for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
         if level.supported() {
             assert_eq!(md5_many_with(level, &msgs), want, "{level:?}");
+            assert_eq!(
+                md5_streamed(level, &msgs, &cuts),
+                want,
+                "{level:?} streamed"
+            );
+        }
+    }
+}
+
+/// Every message through [`crate::hash::md5x::Md5Lanes`] in pieces whose
+/// lengths cycle through `cuts` (0 = an empty piece), lanes refilled and
+/// finished as the scan's lane groups do: the streaming path's check.
+pub fn md5_streamed(
+    level: crate::hash::md5x::Level,
+    msgs: &[&[u8]],
+    cuts: &[usize],
+) -> Vec<[u8; 16]> {
+    use crate::hash::md5x::{MAX_LANES, Md5Lanes};
+    let mut lanes = Md5Lanes::new(level);
+    let width = lanes.lanes();
+    let mut out = vec![[0u8; 16]; msgs.len()];
+    let mut owner = [usize::MAX; MAX_LANES];
+    let mut pos = [0usize; MAX_LANES];
+    let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
+    let (mut next, mut k) = (0, 0);
+    let mut cut = || {
+        k += 1;
+        cuts.get(k % cuts.len().max(1)).copied().unwrap_or(64)
+    };
+    loop {
+        for i in 0..width {
+            if owner[i] == usize::MAX && next < msgs.len() {
+                lanes.start(i);
+                owner[i] = next;
+                pos[i] = 0;
+                next += 1;
+            }
+        }
+        // Dry lanes (and new ones) get their next piece; the end of a
+        // message finishes it.
+        let ev = lanes.run(&mut inputs[..width]);
+        if ev.is_empty() && lanes.busy() == 0 {
+            return out;
+        }
+        for i in 0..width {
+            if ev.done & (1 << i) != 0 {
+                out[owner[i]] = lanes.take(i);
+                owner[i] = usize::MAX;
+            } else if ev.dry & (1 << i) != 0 {
+                let m = msgs[owner[i]];
+                if pos[i] == m.len() {
+                    lanes.finish(i);
+                } else {
+                    let n = cut().min(m.len() - pos[i]);
+                    inputs[i] = &m[pos[i]..pos[i] + n];
+                    pos[i] += n;
+                }
+            }
         }
     }
 }

@@ -368,14 +368,248 @@ fn step(level: Level, st: &mut State, blocks: &Blocks, mask: u16) {
 }
 
 /// Where one lane is in its message.
-#[derive(Clone, Copy, Default)]
-struct Lane {
-    /// Index of the message in this lane, if any.
-    msg: Option<usize>,
-    /// Bytes of it already compressed (whole blocks).
-    done: usize,
-    /// Padding blocks still to go (after the last whole block): 2, 1, 0.
-    pad_left: u8,
+#[derive(Clone, Copy)]
+struct Slot {
+    /// A message is in this lane.
+    busy: bool,
+    /// Its padding is in `carry`: when `carry` empties, the digest is out.
+    finishing: bool,
+    /// Message bytes taken so far (for the length in the padding).
+    len: u64,
+    /// Bytes waiting for a whole block: the tail of an input that ended
+    /// mid-block (under 64), or that tail with the padding (64 or 128).
+    carry: [u8; 128],
+    carry_len: u8,
+    /// Of `carry`, bytes already compressed.
+    carry_off: u8,
+}
+
+impl Slot {
+    const IDLE: Slot = Slot {
+        busy: false,
+        finishing: false,
+        len: 0,
+        carry: [0; 128],
+        carry_len: 0,
+        carry_off: 0,
+    };
+}
+
+/// What [`Md5Lanes::run`] stopped for, as lane masks (bit `i` = lane `i`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events {
+    /// Lanes whose input is used up: give them more
+    /// ([`Md5Lanes::run`] again with a new slice) or end their message
+    /// ([`Md5Lanes::finish`]).
+    pub dry: u16,
+    /// Lanes whose digest is ready ([`Md5Lanes::take`]).
+    pub done: u16,
+}
+
+impl Events {
+    /// Nothing to do: no lane holds a message.
+    pub fn is_empty(self) -> bool {
+        self.dry == 0 && self.done == 0
+    }
+}
+
+/// Streaming multi-buffer MD5: up to [`Md5Lanes::lanes`] messages at once,
+/// each fed in pieces of any length, each lane freed when its message ends
+/// so the next message can take it.
+///
+/// The caller drives it: [`start`](Md5Lanes::start) a message in a free
+/// lane, call [`run`](Md5Lanes::run) with every lane's next piece (it
+/// compresses blocks of every lane side by side and stops as soon as a lane
+/// runs dry or finishes), then give dry lanes more input or
+/// [`finish`](Md5Lanes::finish) them, and [`take`](Md5Lanes::take) the
+/// digests of finished ones.
+///
+/// ```
+/// use triage_core::hash::md5x::{Level, Md5Lanes};
+/// let mut lanes = Md5Lanes::new(Level::detect());
+/// let (a, b) = (b"ab".as_slice(), b"abc".as_slice());
+/// lanes.start(0);
+/// lanes.start(1);
+/// // Lane 0 gets "a" then "b"; lane 1 gets "abc" at once.
+/// let mut inputs = [&a[..1], b];
+/// let ev = lanes.run(&mut inputs);
+/// assert_eq!(ev.dry, 0b11);
+/// inputs = [&a[1..], b""];
+/// lanes.finish(1);
+/// loop {
+///     let ev = lanes.run(&mut inputs);
+///     if ev.dry & 1 != 0 { lanes.finish(0); }
+///     if ev.done == 0b11 { break; }
+/// }
+/// assert_eq!(lanes.take(1)[..4], [0x90, 0x01, 0x50, 0x98]); // MD5("abc")
+/// assert_eq!(lanes.take(0)[..4], [0x18, 0x7e, 0xf4, 0x43]); // MD5("ab")
+/// ```
+pub struct Md5Lanes {
+    level: Level,
+    st: State,
+    blocks: Blocks,
+    slots: [Slot; MAX_LANES],
+}
+
+impl Md5Lanes {
+    /// Lanes for the widest kernel up to `level` that the CPU runs.
+    pub fn new(level: Level) -> Md5Lanes {
+        let level = if level.supported() {
+            level
+        } else {
+            Level::detect()
+        };
+        Md5Lanes {
+            level,
+            st: State {
+                a: [0; MAX_LANES],
+                b: [0; MAX_LANES],
+                c: [0; MAX_LANES],
+                d: [0; MAX_LANES],
+            },
+            blocks: Blocks([[0u8; 64]; MAX_LANES]),
+            slots: [Slot::IDLE; MAX_LANES],
+        }
+    }
+
+    /// The kernel in use.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Messages that can be in flight at once.
+    pub fn lanes(&self) -> usize {
+        self.level.lanes()
+    }
+
+    /// Lanes holding a message.
+    pub fn busy(&self) -> u16 {
+        (0..self.lanes())
+            .filter(|&i| self.slots[i].busy)
+            .fold(0, |m, i| m | 1 << i)
+    }
+
+    /// Starts a new message in `lane`, dropping whatever it held.
+    pub fn start(&mut self, lane: usize) {
+        self.slots[lane] = Slot {
+            busy: true,
+            ..Slot::IDLE
+        };
+        self.st.reset(lane);
+    }
+
+    /// Frees `lane` without a digest (its message failed to read).
+    pub fn abandon(&mut self, lane: usize) {
+        self.slots[lane] = Slot::IDLE;
+    }
+
+    /// Ends `lane`'s message: call it when [`Md5Lanes::run`] said the lane
+    /// is dry, and pass it an empty input from then on. Its padding goes
+    /// through the lanes with the other lanes' blocks; [`Md5Lanes::run`]
+    /// then reports it done.
+    pub fn finish(&mut self, lane: usize) {
+        let s = &mut self.slots[lane];
+        if !s.busy || s.finishing {
+            return;
+        }
+        // RFC 1321 §3.1–3.2: 0x80 after the message, zeros up to 56 mod 64,
+        // the length in bits as 8 little-endian bytes.
+        let tail = s.carry_len as usize;
+        let total = if tail < 56 { 64 } else { 128 };
+        s.carry[tail] = 0x80;
+        s.carry[tail + 1..total - 8].fill(0);
+        s.carry[total - 8..total].copy_from_slice(&s.len.wrapping_mul(8).to_le_bytes());
+        s.carry_len = total as u8;
+        s.finishing = true;
+    }
+
+    /// The digest of `lane`'s finished message; frees the lane. Only
+    /// meaningful after [`Md5Lanes::run`] reported it done.
+    pub fn take(&mut self, lane: usize) -> [u8; 16] {
+        self.slots[lane] = Slot::IDLE;
+        self.st.digest(lane)
+    }
+
+    /// Compresses the busy lanes' blocks side by side, taking lane `i`'s
+    /// bytes from the front of `inputs[i]` (advanced in place), until a
+    /// busy lane runs dry (its input used up, a partial block kept) or
+    /// finishes. Returns at once with [`Events::is_empty`] when no lane is
+    /// busy. `inputs` may be shorter than [`Md5Lanes::lanes`]: missing
+    /// lanes have no input.
+    pub fn run(&mut self, inputs: &mut [&[u8]]) -> Events {
+        let width = self.lanes().min(MAX_LANES);
+        loop {
+            let mut mask = 0u16;
+            let mut ev = Events::default();
+            for i in 0..width {
+                let s = &mut self.slots[i];
+                if !s.busy {
+                    continue;
+                }
+                let input = inputs.get_mut(i);
+                let block = &mut self.blocks.0[i];
+                let pending = (s.carry_len - s.carry_off) as usize;
+                if s.finishing {
+                    if pending == 0 {
+                        ev.done |= 1 << i;
+                        continue;
+                    }
+                    let off = s.carry_off as usize;
+                    block.copy_from_slice(&s.carry[off..off + 64]);
+                    s.carry_off += 64;
+                    mask |= 1 << i;
+                    continue;
+                }
+                let Some(input) = input else {
+                    ev.dry |= 1 << i;
+                    continue;
+                };
+                if pending == 0 && input.len() >= 64 {
+                    block.copy_from_slice(&input[..64]);
+                    *input = &input[64..];
+                    s.len += 64;
+                    mask |= 1 << i;
+                } else if pending + input.len() >= 64 {
+                    let need = 64 - pending;
+                    block[..pending].copy_from_slice(&s.carry[..pending]);
+                    block[pending..].copy_from_slice(&input[..need]);
+                    *input = &input[need..];
+                    s.len += need as u64;
+                    s.carry_len = 0;
+                    s.carry_off = 0;
+                    mask |= 1 << i;
+                } else {
+                    // Under a block: keep it for the next input or the
+                    // padding.
+                    s.carry[pending..pending + input.len()].copy_from_slice(input);
+                    s.carry_len = (pending + input.len()) as u8;
+                    s.carry_off = 0;
+                    s.len += input.len() as u64;
+                    *input = &[];
+                    ev.dry |= 1 << i;
+                }
+            }
+            if mask != 0 {
+                self.step(mask);
+            }
+            if !ev.is_empty() || mask == 0 {
+                return ev;
+            }
+        }
+    }
+
+    /// One block of every lane in `mask`: the narrowest kernel that covers
+    /// the lanes, as a 512-bit step costs the same with 1 lane as with 16.
+    fn step(&mut self, mask: u16) {
+        let kernel = if mask.count_ones() == 1 {
+            Level::Scalar
+        } else if mask & 0xff00 == 0 && self.level >= Level::Avx2 {
+            Level::Avx2
+        } else {
+            self.level
+        };
+        step(kernel, &mut self.st, &self.blocks, mask);
+    }
 }
 
 /// The MD5 of every message, in order, with the widest kernel the CPU
@@ -393,70 +627,35 @@ pub fn md5_many(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 /// The same with a chosen kernel (tests and benchmarks force each one); a
 /// level the CPU cannot run falls back to the widest it can.
 pub fn md5_many_with(level: Level, messages: &[&[u8]]) -> Vec<[u8; 16]> {
-    let level = if level.supported() {
-        level
-    } else {
-        Level::detect()
-    };
-    let width = level.lanes();
+    let mut lanes = Md5Lanes::new(level);
+    let width = lanes.lanes();
     let mut out = vec![[0u8; 16]; messages.len()];
-    let mut st = State {
-        a: [0; MAX_LANES],
-        b: [0; MAX_LANES],
-        c: [0; MAX_LANES],
-        d: [0; MAX_LANES],
-    };
-    let mut blocks = Blocks([[0u8; 64]; MAX_LANES]);
-    let mut lanes = [Lane::default(); MAX_LANES];
-    let mut next = 0usize;
+    let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
+    let mut owner = [usize::MAX; MAX_LANES];
+    let mut next = 0;
     loop {
-        let mut mask = 0u16;
-        for (i, lane) in lanes.iter_mut().enumerate().take(width) {
-            if lane.msg.is_none() && next < messages.len() {
-                *lane = Lane {
-                    msg: Some(next),
-                    done: 0,
-                    pad_left: if messages[next].len() % 64 < 56 { 1 } else { 2 },
-                };
-                st.reset(i);
+        // Free lanes take the next messages, lowest lanes first (so a batch
+        // that thins out ends on the narrow kernel).
+        for i in 0..width {
+            if owner[i] == usize::MAX && next < messages.len() {
+                lanes.start(i);
+                owner[i] = next;
+                inputs[i] = messages[next];
                 next += 1;
             }
-            let Some(m) = lane.msg else { continue };
-            let msg = messages[m];
-            let block = &mut blocks.0[i];
-            if msg.len() - lane.done >= 64 {
-                block.copy_from_slice(&msg[lane.done..lane.done + 64]);
-                lane.done += 64;
-            } else {
-                // The padding: 0x80 after the message's last bytes, zeros,
-                // and its length in bits in the last 8 bytes of the last
-                // block (RFC 1321 §3.1–3.2); one block or two.
-                let tail = &msg[lane.done..];
-                block.fill(0);
-                let total = if tail.len() < 56 { 1 } else { 2 };
-                if lane.pad_left == total {
-                    block[..tail.len()].copy_from_slice(tail);
-                    block[tail.len()] = 0x80;
-                }
-                if lane.pad_left == 1 {
-                    block[56..]
-                        .copy_from_slice(&((msg.len() as u64).wrapping_mul(8)).to_le_bytes());
-                }
-                lane.pad_left -= 1;
-            }
-            mask |= 1 << i;
         }
-        if mask == 0 {
+        let ev = lanes.run(&mut inputs[..width]);
+        if ev.is_empty() {
             return out;
         }
-        step(level, &mut st, &blocks, mask);
-        for (i, lane) in lanes.iter_mut().enumerate().take(width) {
-            if let Some(m) = lane.msg
-                && lane.pad_left == 0
-                && messages[m].len() - lane.done < 64
-            {
-                out[m] = st.digest(i);
-                lane.msg = None;
+        for i in 0..width {
+            // A whole message was given at once: dry means its end.
+            if ev.dry & (1 << i) != 0 {
+                lanes.finish(i);
+            }
+            if ev.done & (1 << i) != 0 {
+                out[owner[i]] = lanes.take(i);
+                owner[i] = usize::MAX;
             }
         }
     }
@@ -559,5 +758,37 @@ mod tests {
             assert_eq!(md5_many_with(level, &msgs[..1]), want[..1], "{level:?}");
         }
         assert!(md5_many(&[]).is_empty());
+    }
+
+    /// The streaming path: messages fed in pieces of 0..200 bytes (empty
+    /// pieces, pieces ending mid-block and on block edges), lanes dry at
+    /// different times and refilled, equal `md-5` on every kernel.
+    #[test]
+    fn streamed_pieces_equal_md5_on_every_level() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let data: Vec<u8> = (0..30_000).map(|_| rng(&mut seed) as u8).collect();
+        let mut msgs: Vec<&[u8]> = Vec::new();
+        for _ in 0..120 {
+            let len = (rng(&mut seed) % 5_000) as usize;
+            let at = (rng(&mut seed) % (data.len() - len + 1) as u64) as usize;
+            msgs.push(&data[at..at + len]);
+        }
+        msgs.push(&data[..0]);
+        msgs.push(&data[..25_000]);
+        let want: Vec<[u8; 16]> = msgs.iter().map(|m| reference(m)).collect();
+        let cuts: Vec<usize> = (0..257).map(|_| (rng(&mut seed) % 200) as usize).collect();
+        for level in levels() {
+            assert_eq!(
+                crate::fuzzing::md5_streamed(level, &msgs, &cuts),
+                want,
+                "{level:?}"
+            );
+            // Whole blocks only, and one piece per message.
+            assert_eq!(
+                crate::fuzzing::md5_streamed(level, &msgs, &[64, 128, 4096]),
+                want
+            );
+            assert_eq!(crate::fuzzing::md5_streamed(level, &msgs, &[1 << 20]), want);
+        }
     }
 }
