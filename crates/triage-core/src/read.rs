@@ -41,6 +41,207 @@ pub type Sink<'a> = dyn FnMut(&[u8], &mut Prefetch<'_>) -> io::Result<()> + 'a;
 /// See [`Sink`].
 pub type Prefetch<'a> = dyn FnMut() + Send + 'a;
 
+/// One piece of an item, as [`Chunks::next`] gives it: bytes read into the
+/// caller's buffer, or zeros for a hole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// The first `n` bytes of the buffer passed to [`Chunks::next`].
+    Read(usize),
+    /// `n` zero bytes (a hole), not in the buffer.
+    Zeros(usize),
+}
+
+impl Piece {
+    /// Its bytes: the front of `buf` (the buffer it was read into), or zeros.
+    pub fn bytes(self, buf: &[u8]) -> &[u8] {
+        match self {
+            Piece::Read(n) => &buf[..n],
+            Piece::Zeros(n) => &ZEROS[..n],
+        }
+    }
+
+    /// Its length.
+    pub fn len(self) -> usize {
+        match self {
+            Piece::Read(n) | Piece::Zeros(n) => n,
+        }
+    }
+
+    /// Whether it is empty (never, from [`Chunks::next`]).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where [`Chunks`] is.
+enum Mode {
+    /// Holes are found with `SEEK_DATA`/`SEEK_HOLE`: zeros up to
+    /// `zeros_until`, then data up to `data_until`, then ask again.
+    Sparse { zeros_until: u64, data_until: u64 },
+    /// Plain reads to the size seen at open.
+    Plain,
+    /// The end was reached and the size checked.
+    Done,
+}
+
+/// One item's bytes in order, a piece at a time: the pull form of
+/// [`read_all`], for a caller that interleaves several items (the scan's
+/// lane groups read many files side by side). The same rules hold: holes
+/// are zeros without reads, never past the size seen at open, and a size
+/// change is a [`FailureKind::ChangedDuringRead`] at the end.
+///
+/// ```
+/// use triage_core::read::{Chunks, Piece};
+/// # struct Mem(Vec<u8>);
+/// # impl triage_core::source::Source for Mem {
+/// #     fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+/// #         let s = self.0.get(off as usize..).unwrap_or(&[]);
+/// #         let n = s.len().min(buf.len());
+/// #         buf[..n].copy_from_slice(&s[..n]);
+/// #         Ok(n)
+/// #     }
+/// #     fn next_data(&self, o: u64) -> std::io::Result<Option<u64>> { Ok(Some(o)) }
+/// #     fn next_hole(&self, _: u64) -> std::io::Result<u64> { Ok(self.0.len() as u64) }
+/// #     fn size_now(&self) -> std::io::Result<u64> { Ok(self.0.len() as u64) }
+/// # }
+/// let file = Mem(b"hello, world".to_vec());
+/// let mut chunks = Chunks::new(12, false);
+/// let mut buf = [0u8; 5];
+/// let mut got = Vec::new();
+/// while let Some(piece) = chunks.next(&file, &mut buf).unwrap() {
+///     got.extend_from_slice(piece.bytes(&buf));
+/// }
+/// assert_eq!(got, b"hello, world");
+/// assert_eq!(chunks.position(), 12);
+/// ```
+pub struct Chunks {
+    size: u64,
+    pos: u64,
+    mode: Mode,
+}
+
+impl Chunks {
+    /// A reader from an item's start (the item is given to each
+    /// [`Chunks::next`]). `size_at_open` is the size `fstat` gave; `sparse`
+    /// enables hole skipping (see [`looks_sparse`]).
+    pub fn new(size_at_open: u64, sparse: bool) -> Chunks {
+        Chunks {
+            size: size_at_open,
+            pos: 0,
+            mode: if sparse {
+                Mode::Sparse {
+                    zeros_until: 0,
+                    data_until: 0,
+                }
+            } else {
+                Mode::Plain
+            },
+        }
+    }
+
+    /// Bytes given so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The size seen at open.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next piece of `src` (always the same item), read into `buf` (at
+    /// most its length) or zeros; `Ok(None)` at the end, once the size is
+    /// checked. After an error or the end, do not call it again.
+    pub fn next(&mut self, src: &dyn Source, buf: &mut [u8]) -> Result<Option<Piece>, Failure> {
+        let pos = self.pos;
+        let fail = |e: io::Error| Failure {
+            stage: Stage::Read,
+            kind: FailureKind::Io((&e).into()),
+            bytes_read: pos,
+        };
+        loop {
+            match self.mode {
+                Mode::Done => return Ok(None),
+                Mode::Sparse {
+                    zeros_until,
+                    data_until,
+                } => {
+                    if self.pos >= self.size {
+                        self.mode = Mode::Plain;
+                    } else if self.pos < zeros_until {
+                        let n = (zeros_until - self.pos).min(ZEROS.len() as u64) as usize;
+                        self.pos += n as u64;
+                        return Ok(Some(Piece::Zeros(n)));
+                    } else if self.pos < data_until {
+                        let want = buf.len().min((data_until - self.pos) as usize);
+                        let n = read_retrying(src, &mut buf[..want], self.pos).map_err(fail)?;
+                        if n == 0 {
+                            // Shrank under us: the plain read's size check
+                            // reports it.
+                            self.mode = Mode::Plain;
+                            continue;
+                        }
+                        self.pos += n as u64;
+                        return Ok(Some(Piece::Read(n)));
+                    } else {
+                        let data = match src.next_data(self.pos) {
+                            Ok(Some(d)) => d.min(self.size),
+                            Ok(None) => self.size,
+                            // Cannot tell holes here: plain reads do the rest.
+                            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                                self.mode = Mode::Plain;
+                                continue;
+                            }
+                            Err(e) => return Err(fail(e)),
+                        };
+                        let hole = if data < self.size {
+                            src.next_hole(data).map_err(fail)?.min(self.size)
+                        } else {
+                            data
+                        };
+                        // A source whose next hole is not past its data
+                        // would loop: read plainly instead.
+                        if data == self.pos && hole <= self.pos {
+                            self.mode = Mode::Plain;
+                            continue;
+                        }
+                        self.mode = Mode::Sparse {
+                            zeros_until: data,
+                            data_until: hole,
+                        };
+                    }
+                }
+                Mode::Plain => {
+                    let n = read_bounded(src, buf, self.pos, self.size).map_err(fail)?;
+                    if n > 0 {
+                        self.pos += n as u64;
+                        return Ok(Some(Piece::Read(n)));
+                    }
+                    // At the size seen at open: one more byte means the file
+                    // grew. Short of it: it shrank. Either way fstat gives
+                    // the size now for the record.
+                    if self.pos == self.size {
+                        let mut probe = [0u8; 1];
+                        if read_retrying(src, &mut probe, self.pos).map_err(fail)? == 0 {
+                            self.mode = Mode::Done;
+                            return Ok(None);
+                        }
+                    }
+                    let size_after = src.size_now().map_err(fail)?;
+                    return Err(Failure {
+                        stage: Stage::Read,
+                        kind: FailureKind::ChangedDuringRead {
+                            size_at_open: self.size,
+                            size_after,
+                        },
+                        bytes_read: self.pos,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Reads all of `src` once, in order, into `sink`, alternating between the
 /// two read buffers (their length is the read size). `size_at_open` is the
 /// size `fstat` gave; `sparse` enables hole skipping. Returns the bytes fed
@@ -52,54 +253,28 @@ pub fn read_all(
     bufs: [&mut [u8]; 2],
     sink: &mut Sink<'_>,
 ) -> Result<u64, Failure> {
-    let fail = |e: io::Error, pos: u64| Failure {
-        stage: Stage::Read,
-        kind: FailureKind::Io((&e).into()),
-        bytes_read: pos,
-    };
     let [mut cur, mut next] = bufs;
-    let mut pos = 0u64;
-    if sparse {
-        pos = read_sparse(src, size_at_open, cur, sink).map_err(|(e, p)| fail(e, p))?;
-    }
-    // The whole file when not sparse, and never more than the size seen at
-    // open: a file that grows (a log being written, a kernel file with no
-    // end) is read that far, then probed for one byte more.
-    let limit = size_at_open;
-    let mut n = read_bounded(src, cur, pos, limit).map_err(|e| fail(e, pos))?;
-    while n > 0 {
-        let next_pos = pos + n as u64;
+    let mut chunks = Chunks::new(size_at_open, sparse);
+    let mut piece = chunks.next(src, cur)?;
+    while let Some(p) = piece {
+        let at = chunks.position() - p.len() as u64;
         let mut fetched = None;
         {
-            let next = &mut *next;
-            let mut prefetch = || fetched = Some(read_bounded(src, next, next_pos, limit));
-            sink(&cur[..n], &mut prefetch).map_err(|e| fail(e, pos))?;
+            let (chunks, next) = (&mut chunks, &mut *next);
+            let mut prefetch = || fetched = Some(chunks.next(src, next));
+            sink(p.bytes(cur), &mut prefetch).map_err(|e| Failure {
+                stage: Stage::Read,
+                kind: FailureKind::Io((&e).into()),
+                bytes_read: at,
+            })?;
         }
-        pos = next_pos;
-        let r = match fetched {
-            Some(r) => r,
-            None => read_bounded(src, next, pos, limit),
+        piece = match fetched {
+            Some(r) => r?,
+            None => chunks.next(src, next)?,
         };
-        n = r.map_err(|e| fail(e, pos))?;
         std::mem::swap(&mut cur, &mut next);
     }
-    // At the size seen at open: one more byte means the file grew. Short of
-    // it: it shrank. Either way fstat gives the size now for the record.
-    if pos == size_at_open {
-        let mut probe = [0u8; 1];
-        if read_retrying(src, &mut probe, pos).map_err(|e| fail(e, pos))? == 0 {
-            return Ok(pos);
-        }
-    }
-    let size_after = src.size_now().map_err(|e| fail(e, pos))?;
-    Err(Failure {
-        stage: Stage::Read,
-        kind: FailureKind::ChangedDuringRead {
-            size_at_open,
-            size_after,
-        },
-        bytes_read: pos,
-    })
+    Ok(chunks.position())
 }
 
 /// A read at `pos` of at most `limit - pos` bytes (0 at or past `limit`).
@@ -120,52 +295,6 @@ fn read_retrying(src: &dyn Source, buf: &mut [u8], pos: u64) -> io::Result<usize
     }
 }
 
-/// Reads data regions up to `size`, feeding holes as zeros. Returns the
-/// position reached, which is `size` unless the file shrank; on error, the
-/// error and the bytes fed before it.
-fn read_sparse(
-    src: &dyn Source,
-    size: u64,
-    buf: &mut [u8],
-    sink: &mut Sink<'_>,
-) -> Result<u64, (io::Error, u64)> {
-    let zeros = |sink: &mut Sink<'_>, pos: u64, n: u64| -> Result<(), (io::Error, u64)> {
-        let mut done = 0;
-        while done < n {
-            let k = (n - done).min(ZEROS.len() as u64) as usize;
-            sink(&ZEROS[..k], &mut || {}).map_err(|e| (e, pos + done))?;
-            done += k as u64;
-        }
-        Ok(())
-    };
-    let mut pos = 0u64;
-    while pos < size {
-        let data = match src.next_data(pos) {
-            Ok(Some(d)) => d.min(size),
-            Ok(None) => size,
-            // Cannot tell holes here: the plain read that follows does it all.
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(pos),
-            Err(e) => return Err((e, pos)),
-        };
-        zeros(sink, pos, data - pos)?;
-        pos = data;
-        if pos >= size {
-            break;
-        }
-        let hole = src.next_hole(pos).map_err(|e| (e, pos))?.min(size);
-        while pos < hole {
-            let want = buf.len().min((hole - pos) as usize);
-            let n = read_retrying(src, &mut buf[..want], pos).map_err(|e| (e, pos))?;
-            if n == 0 {
-                // Shrank under us; the caller's size check reports it.
-                return Ok(pos);
-            }
-            sink(&buf[..n], &mut || {}).map_err(|e| (e, pos))?;
-            pos += n as u64;
-        }
-    }
-    Ok(pos)
-}
 #[cfg(test)]
 mod tests {
     use super::*;
