@@ -109,6 +109,112 @@ fn empty_and_one_byte_files() {
     );
 }
 
+/// Files hashed in SIMD lane groups (many files side by side, MD5 in the
+/// lanes): every size up to 130 bytes (block and padding edges), sizes at
+/// the 256 KiB piece edge, 300 files of random sizes (groups that fill,
+/// thin out and refill), big files sharing lanes, a sparse file. Every
+/// digest equals coreutils' and b3sum's, and the records are the same with
+/// one reader and one thread (big files read alone) as with eight readers.
+#[test]
+fn lane_groups_equal_coreutils() {
+    let tools = [
+        ("md5", "md5sum"),
+        ("sha1", "sha1sum"),
+        ("sha256", "sha256sum"),
+        ("blake3", "b3sum"),
+    ];
+    if tools.iter().any(|(_, t)| !have(t)) {
+        skip(
+            "needs md5sum, sha1sum, sha256sum and b3sum on PATH (apt-get install coreutils b3sum)",
+        );
+        return;
+    }
+    let ev = Evidence::new();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let piece = 256 * 1024;
+    for n in 0..=130 {
+        ev.file(format!("edge/{n:03}"), bytes(n));
+    }
+    for n in [piece - 1, piece, piece + 1, 3 * piece + 17] {
+        ev.file(format!("piece/{n}"), bytes(n));
+    }
+    for i in 0..300 {
+        let n = (i * 7919 % 20_011) + 1;
+        ev.file(format!("random/{i:03}"), bytes(n));
+    }
+    for i in 0..10 {
+        ev.file(format!("big/{i}"), bytes((1 << 20) + i * 300_007));
+    }
+    ev.sparse(
+        "sparse",
+        4 << 20,
+        &[
+            (0, b"head"),
+            ((1 << 20) + 3, b"middle"),
+            ((4 << 20) - 1, b"Z"),
+        ],
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["-q"];
+        all.extend_from_slice(args);
+        let o = scan(ev.root(), &all);
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+        entries(&o.stdout)
+    };
+    let lanes = run(&["--readers", "8"]);
+    // The kernel the lanes ran on is in the header; CI machines have AVX2.
+    let o = scan(ev.root(), &["-q", "--hash", "md5", "--readers", "8"]);
+    let header = &records(&o.stdout)[0];
+    let dispatch = header["build"]["dispatch"].to_string();
+    assert!(dispatch.contains("md5-lanes:"), "{dispatch}");
+    if std::env::var_os("CI").is_some() {
+        assert!(!dispatch.contains("md5-lanes:scalar"), "{dispatch}");
+    }
+    assert_eq!(lanes.len(), 131 + 4 + 300 + 10 + 1);
+    // The oracle: each tool once over every file.
+    let paths: Vec<String> = lanes
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    for (alg, tool) in tools {
+        let out = Command::new(tool)
+            .current_dir(ev.root())
+            .args(&paths)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tool}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let want: std::collections::HashMap<&str, &str> = text
+            .lines()
+            .map(|l| {
+                let (d, p) = l.split_once("  ").unwrap();
+                (p, d)
+            })
+            .collect();
+        for e in &lanes {
+            let p = e["path"].as_str().unwrap();
+            assert_eq!(e[alg].as_str(), Some(want[p]), "{tool} {p}");
+        }
+    }
+    let alone = run(&["--readers", "1", "--threads", "1"]);
+    let key = |v: &[serde_json::Value]| -> Vec<(String, [String; 4])> {
+        v.iter()
+            .map(|e| (e["path"].as_str().unwrap().to_string(), digests(e)))
+            .collect()
+    };
+    assert_eq!(key(&lanes), key(&alone));
+}
+
 /// A 2 GiB + 5 byte sparse file (past the 2^31 offset) with data in a few
 /// places: the digests equal md5sum's and b3sum's of the same file.
 #[test]

@@ -51,8 +51,20 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
 
 /// Scans `tree` with `faults`; the entries by path and the summary.
 fn scan(tree: &Tree, faults: Faults) -> (BTreeMap<String, Entry>, Summary) {
+    scan_with(tree, faults, None)
+}
+
+/// The same with `readers` files read at once: 8 puts files over 256 KiB
+/// in SIMD lane groups too (read side by side), while one reader (the
+/// detected default on a spinning disk) reads them one at a time.
+fn scan_with(
+    tree: &Tree,
+    faults: Faults,
+    readers: Option<usize>,
+) -> (BTreeMap<String, Entry>, Summary) {
     let config = ScanConfig {
         threads: Some(2),
+        readers,
         faults,
         ..ScanConfig::new(&tree.0)
     };
@@ -163,89 +175,159 @@ fn failure(entries: &BTreeMap<String, Entry>, name: &str) -> (Stage, FailureKind
 
 #[test]
 fn eio_at_an_offset_is_recorded_with_the_bytes_read() {
-    let t = Tree::new("eio");
-    let big = pattern(3 << 20, 1);
-    let other = pattern(5000, 2);
-    t.file("bad-sector.bin", &big);
-    t.file("other.bin", &other);
-    let (entries, summary) = scan(
-        &t,
-        wrap_one("bad-sector.bin", |f| Faulty {
-            eio_at: Some(1 << 20),
-            ..Faulty::over(f)
-        }),
-    );
-    let (stage, kind, bytes) = failure(&entries, "bad-sector.bin");
-    assert_eq!(stage, Stage::Read);
-    match kind {
-        FailureKind::Io(e) => assert_eq!(e.errno, Some(libc::EIO)),
-        k => panic!("{k:?}"),
+    // Alone, then in lane groups.
+    for readers in [None, Some(8)] {
+        let t = Tree::new(&format!("eio-{}", readers.unwrap_or(0)));
+        let big = pattern(3 << 20, 1);
+        let other = pattern(5000, 2);
+        t.file("bad-sector.bin", &big);
+        t.file("other.bin", &other);
+        let (entries, summary) = scan_with(
+            &t,
+            wrap_one("bad-sector.bin", |f| Faulty {
+                eio_at: Some(1 << 20),
+                ..Faulty::over(f)
+            }),
+            readers,
+        );
+        let (stage, kind, bytes) = failure(&entries, "bad-sector.bin");
+        assert_eq!(stage, Stage::Read);
+        match kind {
+            FailureKind::Io(e) => assert_eq!(e.errno, Some(libc::EIO)),
+            k => panic!("{k:?}"),
+        }
+        assert_eq!(bytes, 1 << 20, "everything before the bad sector was read");
+        assert_hashed(&entries, "other.bin", &other);
+        assert_eq!(summary.failed_total(), 1);
+        assert_eq!(summary.files_hashed, 1);
     }
-    assert_eq!(bytes, 1 << 20, "everything before the bad sector was read");
-    assert_hashed(&entries, "other.bin", &other);
-    assert_eq!(summary.failed_total(), 1);
-    assert_eq!(summary.files_hashed, 1);
+}
+
+/// A reader that panics (a bug in a file system reader, say) fails that
+/// one file as an internal error, alone or in a lane group with others,
+/// and every other file of the group is hashed.
+#[test]
+fn a_panicking_reader_fails_its_file_only() {
+    struct Panics;
+    impl Source for Panics {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            if offset >= 300_000 {
+                panic!("reader bug at {offset}");
+            }
+            let n = buf.len().min(300_000 - offset as usize);
+            buf[..n].fill(7);
+            Ok(n)
+        }
+        fn next_data(&self, _: u64) -> io::Result<Option<u64>> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn next_hole(&self, _: u64) -> io::Result<u64> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn size_now(&self) -> io::Result<u64> {
+            Ok(1 << 20)
+        }
+    }
+    for readers in [None, Some(8)] {
+        let t = Tree::new(&format!("panics-{}", readers.unwrap_or(0)));
+        let data: Vec<Vec<u8>> = (0..40)
+            .map(|i| pattern(1000 * i + 700_000 * (i % 3), i as u8))
+            .collect();
+        for (i, d) in data.iter().enumerate() {
+            t.file(&format!("f{i:02}"), d);
+        }
+        t.file("bug.bin", &pattern(1 << 20, 9));
+        let faults = Faults {
+            source: Some(Arc::new(move |path: &RawPath, file: File| {
+                if path.to_str() == Some("bug.bin") {
+                    Box::new(Panics) as Box<dyn Source>
+                } else {
+                    Box::new(file)
+                }
+            })),
+            ..Faults::default()
+        };
+        let (entries, summary) = scan_with(&t, faults, readers);
+        let (_, kind, _) = failure(&entries, "bug.bin");
+        match kind {
+            FailureKind::Internal { message } => {
+                assert!(message.contains("reader bug at 300000"), "{message}")
+            }
+            k => panic!("{k:?}"),
+        }
+        for (i, d) in data.iter().enumerate() {
+            assert_hashed(&entries, &format!("f{i:02}"), d);
+        }
+        assert_eq!(summary.failed_total(), 1);
+    }
 }
 
 #[test]
 fn short_reads_and_eintr_lose_nothing() {
-    let t = Tree::new("short");
-    let data = pattern(3_000_001, 3);
-    t.file("slow-fuse.bin", &data);
-    let (entries, summary) = scan(
-        &t,
-        wrap_one("slow-fuse.bin", |f| Faulty {
-            short: Some(65_537),
-            eintr: true,
-            ..Faulty::over(f)
-        }),
-    );
-    assert_hashed(&entries, "slow-fuse.bin", &data);
-    assert_eq!(summary.failed_total(), 0);
+    // Alone, then in lane groups.
+    for readers in [None, Some(8)] {
+        let t = Tree::new(&format!("short-{}", readers.unwrap_or(0)));
+        let data = pattern(3_000_001, 3);
+        t.file("slow-fuse.bin", &data);
+        let (entries, summary) = scan_with(
+            &t,
+            wrap_one("slow-fuse.bin", |f| Faulty {
+                short: Some(65_537),
+                eintr: true,
+                ..Faulty::over(f)
+            }),
+            readers,
+        );
+        assert_hashed(&entries, "slow-fuse.bin", &data);
+        assert_eq!(summary.failed_total(), 0);
+    }
 }
 
 #[test]
 fn a_file_that_shrinks_or_grows_mid_read_is_a_failure() {
-    let t = Tree::new("size");
-    let shrink = t.file("shrinks.bin", &pattern(3 << 20, 4));
-    let grow = t.file("grows.bin", &pattern(3 << 20, 5));
-    let fine = pattern(1000, 6);
-    t.file("fine.bin", &fine);
-    let faults = Faults {
-        source: Some(Arc::new(move |path: &RawPath, file: File| {
-            let target = match path.to_str() {
-                Some("shrinks.bin") => Some((shrink.clone(), 1u64 << 20)),
-                Some("grows.bin") => Some((grow.clone(), 5u64 << 20)),
-                _ => None,
-            };
-            match target {
-                Some((p, len)) => Box::new(Faulty {
-                    after_first: std::sync::Mutex::new(Some(Box::new(move || {
-                        let f = OpenOptions::new().write(true).open(&p).unwrap();
-                        f.set_len(len).unwrap();
-                    }))),
-                    ..Faulty::over(file)
-                }) as Box<dyn Source>,
-                None => Box::new(file),
-            }
-        })),
-        ..Faults::default()
-    };
-    let (entries, summary) = scan(&t, faults);
-    for (name, after) in [("shrinks.bin", 1u64 << 20), ("grows.bin", 5 << 20)] {
-        let (stage, kind, _) = failure(&entries, name);
-        assert_eq!(stage, Stage::Read, "{name}");
-        assert_eq!(
-            kind,
-            FailureKind::ChangedDuringRead {
-                size_at_open: 3 << 20,
-                size_after: after
-            },
-            "{name}"
-        );
+    // Alone, then in lane groups.
+    for readers in [None, Some(8)] {
+        let t = Tree::new(&format!("size-{}", readers.unwrap_or(0)));
+        let shrink = t.file("shrinks.bin", &pattern(3 << 20, 4));
+        let grow = t.file("grows.bin", &pattern(3 << 20, 5));
+        let fine = pattern(1000, 6);
+        t.file("fine.bin", &fine);
+        let faults = Faults {
+            source: Some(Arc::new(move |path: &RawPath, file: File| {
+                let target = match path.to_str() {
+                    Some("shrinks.bin") => Some((shrink.clone(), 1u64 << 20)),
+                    Some("grows.bin") => Some((grow.clone(), 5u64 << 20)),
+                    _ => None,
+                };
+                match target {
+                    Some((p, len)) => Box::new(Faulty {
+                        after_first: std::sync::Mutex::new(Some(Box::new(move || {
+                            let f = OpenOptions::new().write(true).open(&p).unwrap();
+                            f.set_len(len).unwrap();
+                        }))),
+                        ..Faulty::over(file)
+                    }) as Box<dyn Source>,
+                    None => Box::new(file),
+                }
+            })),
+            ..Faults::default()
+        };
+        let (entries, summary) = scan_with(&t, faults, readers);
+        for (name, after) in [("shrinks.bin", 1u64 << 20), ("grows.bin", 5 << 20)] {
+            let (stage, kind, _) = failure(&entries, name);
+            assert_eq!(stage, Stage::Read, "{name}");
+            assert_eq!(
+                kind,
+                FailureKind::ChangedDuringRead {
+                    size_at_open: 3 << 20,
+                    size_after: after
+                },
+                "{name}"
+            );
+        }
+        assert_hashed(&entries, "fine.bin", &fine);
+        assert_eq!(summary.failed_total(), 2);
     }
-    assert_hashed(&entries, "fine.bin", &fine);
-    assert_eq!(summary.failed_total(), 2);
 }
 
 /// A file with no end (like `/proc/self/pagemap`: its size says 0, or

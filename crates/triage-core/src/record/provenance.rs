@@ -113,6 +113,11 @@ pub struct BuildInfo {
     /// CPU features the fast paths use on this machine (results are the
     /// same either way; recorded so a difference in speed can be explained).
     pub cpu_features: Vec<String>,
+    /// The kernels the scan dispatches to on this machine, by job
+    /// (`md5-lanes:avx512x16`: the MD5 of files read side by side, 16 at
+    /// once); results are the same on every kernel.
+    #[serde(default)]
+    pub dispatch: Vec<String>,
 }
 
 impl BuildInfo {
@@ -135,6 +140,10 @@ impl BuildInfo {
                 .map(|ext| format!("decode:{ext}"))
                 .collect(),
             cpu_features: cpu_features(),
+            dispatch: {
+                let level = crate::hash::md5x::Level::detect();
+                vec![format!("md5-lanes:{}x{}", level.name(), level.lanes())]
+            },
         }
     }
 }

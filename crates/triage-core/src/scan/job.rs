@@ -7,10 +7,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
 use super::{CancelHandle, Progress};
-use crate::hash::{AlgorithmSet, MultiHasher};
+use crate::hash::{AlgorithmSet, Digests, MultiHasher};
 use crate::identify::{SNIFF_LEN, sniff};
 use crate::item::{Failure, FailureKind, FileMeta, Stage};
 use crate::matching::Matcher;
+use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
 use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
 use crate::read::{Source, looks_sparse, read_all};
@@ -78,6 +79,117 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
     })
 }
 
+/// What the later stages need from a file's bytes as they stream past:
+/// the head for sniffing, and the whole file when it is a picture to decode.
+pub(super) struct Kept {
+    head: Vec<u8>,
+    /// `None` until the first piece; then `Some(empty)`, unused, for a file
+    /// that is not a picture to decode.
+    image: Option<Vec<u8>>,
+    want_image: bool,
+    size: u64,
+}
+
+impl Kept {
+    pub(super) fn new(meta: &FileMeta, perceptual: &PerceptualConfig) -> Kept {
+        Kept {
+            head: Vec::with_capacity(SNIFF_LEN.min(meta.size as usize)),
+            image: None,
+            want_image: perceptual.enabled() && meta.size <= perceptual.max_file_bytes,
+            size: meta.size,
+        }
+    }
+
+    /// Takes what it needs of the next piece.
+    pub(super) fn take(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_LEN {
+            let take = chunk.len().min(SNIFF_LEN - self.head.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        let (want, head, size) = (self.want_image, &self.head, self.size);
+        let keep = self.image.get_or_insert_with(|| {
+            // Decided on the first piece.
+            if want && sniff(head, size).is_image() {
+                Vec::with_capacity(size as usize)
+            } else {
+                Vec::new()
+            }
+        });
+        if keep.capacity() > 0 {
+            keep.extend_from_slice(chunk);
+        }
+    }
+
+    /// Whether the whole file is being kept (a picture to decode).
+    pub(super) fn keeps_whole(&self) -> bool {
+        self.image.as_ref().is_some_and(|v| v.capacity() > 0)
+    }
+}
+
+/// The outcome of a file read to its end: its type from the head, its
+/// perceptual hashes (from the kept bytes, or read again when the first
+/// piece was too short to sniff), its matches.
+pub(super) fn finish(
+    ctx: &JobContext<'_>,
+    path: &RawPath,
+    src: &dyn Source,
+    kept: Kept,
+    digests: Digests,
+    bytes_read: u64,
+) -> Outcome {
+    let Kept {
+        head,
+        mut image,
+        size,
+        ..
+    } = kept;
+    let file_type = sniff(&head, bytes_read);
+    let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
+        (ImageHashes::default(), None)
+    } else if size > ctx.perceptual.max_file_bytes {
+        let detail = format!(
+            "file of {} bytes is over the {}-byte limit for decoding",
+            size, ctx.perceptual.max_file_bytes
+        );
+        (
+            ImageHashes::default(),
+            Some(DecodeError::TooLarge { detail }),
+        )
+    } else {
+        // A first read too short to sniff means nothing was kept:
+        // read the (small) file again rather than skip it.
+        let bytes = match image.take() {
+            Some(b) if b.len() as u64 == bytes_read => Ok(b),
+            _ => crate::read::read_whole(src, bytes_read),
+        };
+        match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
+            Ok(Ok(h)) => (h, None),
+            Ok(Err(e)) => (ImageHashes::default(), Some(e)),
+            Err(e) => {
+                let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
+                (ImageHashes::default(), Some(e))
+            }
+        }
+    };
+    let mut hashed = Hashed {
+        digests,
+        bytes_read,
+        file_type,
+        ext_mismatch: file_type.ext_mismatch(path.extension()),
+        empty: bytes_read == 0,
+        perceptual: images.hashes,
+        image: images.info,
+        perceptual_error,
+        matches: Vec::new(),
+        near_skipped: None,
+    };
+    if !ctx.matcher.is_empty() {
+        (hashed.matches, hashed.near_skipped) =
+            ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
+    }
+    Outcome::Hashed(hashed)
+}
+
 /// Open, read, hash, identify. Returns the metadata to record (from `fstat`
 /// at open when the file was opened, as that is what was read) and the
 /// outcome; `None` when cancelled mid-read.
@@ -87,19 +199,14 @@ fn hash_file(
     ctx: &JobContext<'_>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
-    let path = &w.path;
     let (src, meta) = match ctx.tree.open(ItemRef::of(w), preopened) {
         Ok(r) => r,
         Err(f) => return Some((w.meta.clone(), Outcome::Failed(f))),
     };
     let src: &dyn Source = &*src;
     let mut hasher = MultiHasher::new(ctx.algorithms);
-    // Images are kept whole for decoding, decided on the first chunk;
-    // `None` until then, `Some(empty)` and unused for other files.
-    let want_image = ctx.perceptual.enabled() && meta.size <= ctx.perceptual.max_file_bytes;
-    let mut image: Option<Vec<u8>> = None;
+    let mut kept = Kept::new(&meta, ctx.perceptual);
     let parallel = meta.size >= PARALLEL_MIN;
-    let mut head = Vec::with_capacity(SNIFF_LEN.min(meta.size as usize));
     let take = || {
         BUFFERS
             .with(|b| b.borrow_mut().pop())
@@ -113,20 +220,7 @@ fn hash_file(
         if cancel.is_cancelled() {
             return Err(io::Error::other("scan cancelled"));
         }
-        if head.len() < SNIFF_LEN {
-            let take = chunk.len().min(SNIFF_LEN - head.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        let keep = image.get_or_insert_with(|| {
-            if want_image && sniff(&head, meta.size).is_image() {
-                Vec::with_capacity(meta.size as usize)
-            } else {
-                Vec::new()
-            }
-        });
-        if keep.capacity() > 0 {
-            keep.extend_from_slice(chunk);
-        }
+        kept.take(chunk);
         if parallel {
             // The next read runs beside the lighter hashers.
             hasher.update_parallel_with(chunk, prefetch);
@@ -143,53 +237,7 @@ fn hash_file(
     }
     let outcome = match result {
         Err(f) => Outcome::Failed(f),
-        Ok(bytes_read) => {
-            let file_type = sniff(&head, bytes_read);
-            let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
-                (ImageHashes::default(), None)
-            } else if meta.size > ctx.perceptual.max_file_bytes {
-                let detail = format!(
-                    "file of {} bytes is over the {}-byte limit for decoding",
-                    meta.size, ctx.perceptual.max_file_bytes
-                );
-                (
-                    ImageHashes::default(),
-                    Some(DecodeError::TooLarge { detail }),
-                )
-            } else {
-                // A first read too short to sniff means nothing was kept:
-                // read the (small) file again rather than skip it.
-                let bytes = match image.take() {
-                    Some(b) if b.len() as u64 == bytes_read => Ok(b),
-                    _ => crate::read::read_whole(src, bytes_read),
-                };
-                match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
-                    Ok(Ok(h)) => (h, None),
-                    Ok(Err(e)) => (ImageHashes::default(), Some(e)),
-                    Err(e) => {
-                        let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
-                        (ImageHashes::default(), Some(e))
-                    }
-                }
-            };
-            let mut hashed = Hashed {
-                digests: hasher.finalize(),
-                bytes_read,
-                file_type,
-                ext_mismatch: file_type.ext_mismatch(path.extension()),
-                empty: bytes_read == 0,
-                perceptual: images.hashes,
-                image: images.info,
-                perceptual_error,
-                matches: Vec::new(),
-                near_skipped: None,
-            };
-            if !ctx.matcher.is_empty() {
-                (hashed.matches, hashed.near_skipped) =
-                    ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
-            }
-            Outcome::Hashed(hashed)
-        }
+        Ok(bytes_read) => finish(ctx, &w.path, src, kept, hasher.finalize(), bytes_read),
     };
     Some((Some(meta), outcome))
 }

@@ -33,11 +33,12 @@ use crate::perceptual::PerceptualConfig;
 use crate::record::{Entry, HashSetUse, Outcome, ScanHeader, Summary};
 use crate::source::dir::device::{DeviceInfo, IoPolicy};
 use crate::source::dir::walk::{RootError, WalkOptions};
-use crate::source::{Next, SourceOptions, Tree};
+use crate::source::{Next, SourceOptions, Tree, Walked};
 use crate::time::Timestamp;
 
 mod gate;
 mod job;
+mod lanes;
 pub mod media;
 mod progress;
 mod recorded;
@@ -424,7 +425,24 @@ impl Scanner {
                     let todo = walker
                         .by_ref()
                         .filter(|w| !recorded.contains(&w.path, w.location.as_ref()));
+                    let mut grouping = Grouping::new(algorithms, policy.readers);
+                    let spawn_group = |files: Vec<(u64, Walked)>| {
+                        readers.enter();
+                        let tx = tx.clone();
+                        scope.spawn(move |_| {
+                            lanes::process_group(files, ctx, &mut |seq, e| {
+                                let _ = tx.send((seq, e));
+                            });
+                            readers.leave();
+                        });
+                    };
                     for (seq, w) in (0u64..).zip(todo) {
+                        // A group waiting for more files holds back every
+                        // entry after its first: hand it over well before
+                        // the window fills.
+                        if let Some(files) = grouping.flush_if_older(seq) {
+                            spawn_group(files);
+                        }
                         window.enter();
                         if cancel.is_cancelled() {
                             break;
@@ -439,7 +457,17 @@ impl Scanner {
                                 };
                                 let _ = tx.send((seq, Some(e)));
                             }
+                            Next::Read if grouping.takes(&w) => {
+                                if let Some(files) = grouping.add(seq, w) {
+                                    spawn_group(files);
+                                }
+                            }
                             Next::Read => {
+                                // Files start in walk order: the group
+                                // collected so far goes first.
+                                if let Some(files) = grouping.flush() {
+                                    spawn_group(files);
+                                }
                                 let holds_fd = w.file.is_some();
                                 if holds_fd {
                                     opened.enter();
@@ -456,6 +484,9 @@ impl Scanner {
                                 });
                             }
                         }
+                    }
+                    if let Some(files) = grouping.flush() {
+                        spawn_group(files);
                     }
                     drop(tx);
                 });
@@ -541,6 +572,80 @@ impl Scanner {
         summary.finished = Some(Timestamp::now());
         summary.duration_secs = t0.elapsed().as_secs_f64();
         Ok(summary)
+    }
+}
+
+/// Walked files collected for a lane group ([`lanes`]): runs of files in
+/// walk order, handed over when the lanes would be full, the group is
+/// large, or its first file has waited long enough.
+struct Grouping {
+    /// Files grouped at all: MD5 is wanted and the CPU has lanes.
+    on: bool,
+    /// Files larger than a piece may share lanes (read side by side): not
+    /// on one reader (a spinning disk reads one file at a time).
+    big_too: bool,
+    width: usize,
+    files: Vec<(u64, Walked)>,
+    big: usize,
+    bytes: u64,
+}
+
+/// Files in one group at most: lanes stay full but for the last few.
+const GROUP_FILES: usize = 256;
+/// Bytes of small files in one group at most, so groups stay short jobs.
+const GROUP_BYTES: u64 = 16 << 20;
+/// Walk positions a group's first file may wait for the rest, at most;
+/// well under [`WINDOW`].
+const GROUP_SPAN: u64 = 1024;
+
+impl Grouping {
+    fn new(algorithms: AlgorithmSet, readers: usize) -> Grouping {
+        Grouping {
+            on: algorithms.contains(crate::hash::Algorithm::Md5) && lanes::available(),
+            big_too: readers >= 2,
+            width: lanes::width(),
+            files: Vec::new(),
+            big: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Whether `w` goes into a group (files the walk opened itself are read
+    /// on their own, to give their descriptor back soon).
+    fn takes(&self, w: &Walked) -> bool {
+        self.on
+            && w.file.is_none()
+            && w.meta
+                .as_ref()
+                .is_some_and(|m| self.big_too || m.size <= lanes::PIECE as u64)
+    }
+
+    /// Adds a file; the group when it is full.
+    fn add(&mut self, seq: u64, w: Walked) -> Option<Vec<(u64, Walked)>> {
+        let size = w.meta.as_ref().map_or(0, |m| m.size);
+        if size > lanes::PIECE as u64 {
+            self.big += 1;
+        } else {
+            self.bytes += size;
+        }
+        self.files.push((seq, w));
+        (self.files.len() >= GROUP_FILES || self.big >= self.width || self.bytes >= GROUP_BYTES)
+            .then(|| self.flush())
+            .flatten()
+    }
+
+    /// The group if its first file was walked [`GROUP_SPAN`] or more
+    /// positions before `seq`.
+    fn flush_if_older(&mut self, seq: u64) -> Option<Vec<(u64, Walked)>> {
+        let first = self.files.first()?.0;
+        (seq - first >= GROUP_SPAN).then(|| self.flush()).flatten()
+    }
+
+    /// The files collected so far, if any.
+    fn flush(&mut self) -> Option<Vec<(u64, Walked)>> {
+        self.big = 0;
+        self.bytes = 0;
+        (!self.files.is_empty()).then(|| std::mem::take(&mut self.files))
     }
 }
 

@@ -1,0 +1,419 @@
+//! A lane group's job: many files read side by side, their MD5s computed
+//! together in the SIMD lanes of [`Md5Lanes`] (16 files at once with
+//! AVX-512, 8 with AVX2), so MD5 stops being half of the scan's time.
+//!
+//! Input: a run of walked files (`super::group` says which go together)
+//! and the job context. Output: one entry per file, handed to `emit` as
+//! each file ends (in any order; the scan restores walk order), `None` for
+//! a file abandoned by cancellation.
+//!
+//! Each busy lane holds one file and one read buffer of [`PIECE`] bytes:
+//! the lanes take the file's bytes from it block by block; when it runs
+//! dry the next piece is read ([`Chunks`], so holes, size changes and
+//! errors are handled as for a single file), and when the file ends its
+//! digest comes out and the next file of the group takes the lane. Every
+//! byte is still read once: the same piece feeds MD5 (in the lanes) and
+//! the other digests, the sniffed head and a kept picture (beside them, on
+//! a second thread when one is idle, as [`MultiHasher::update_parallel`]
+//! does for one file). Memory: lanes × [`PIECE`], plus the pictures kept
+//! whole for decoding; a picture larger than a piece is read to its end
+//! on its own, with a one-stream MD5, so at most one is kept at a time.
+//!
+//! A problem with one file (open or read error, a panic in a reader or a
+//! decoder) fails that file, never its group.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+
+use md5::{Digest as _, Md5};
+use rayon::prelude::*;
+
+use super::job::{JobContext, Kept, finish};
+use crate::hash::md5x::{Level, MAX_LANES, Md5Lanes};
+use crate::hash::{Algorithm, AlgorithmSet, MultiHasher};
+use crate::item::{Failure, FailureKind, FileMeta, Stage};
+use crate::read::{Chunks, Piece, looks_sparse};
+use crate::record::{Entry, Outcome};
+use crate::source::{ItemRef, Source, Walked};
+
+/// Bytes each lane reads at a time: whole files up to this size take one
+/// read. Small enough that 16 buffers stay in L2/L3 beside the hashers'
+/// state, large enough that syscalls cost little.
+pub(super) const PIECE: usize = 256 * 1024;
+
+thread_local! {
+    /// Read buffers of this thread's groups, reused from group to group (a
+    /// thread waiting in a join may run a second group: hence a pool).
+    static PIECES: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this CPU has lanes worth grouping files for.
+pub(super) fn available() -> bool {
+    Level::detect() != Level::Scalar
+}
+
+/// The files a group's lanes hold at once.
+pub(super) fn width() -> usize {
+    Level::detect().lanes()
+}
+
+/// One file in a lane.
+struct Member<'t> {
+    /// Its index in the group.
+    idx: usize,
+    src: Box<dyn Source + 't>,
+    meta: FileMeta,
+    chunks: Chunks,
+    kept: Kept,
+    /// The digests other than MD5.
+    hasher: MultiHasher,
+    /// The piece in the lane's buffer, and how much of it the lanes took.
+    piece: Piece,
+    used: usize,
+    /// The piece has not yet gone to `hasher` and `kept`.
+    unhashed: bool,
+}
+
+/// Hashes `files` (each a walk sequence number and its walked file) in
+/// lanes; see the module doc.
+pub(super) fn process_group(
+    files: Vec<(u64, Walked)>,
+    ctx: &JobContext<'_>,
+    emit: &mut dyn FnMut(u64, Option<Entry>),
+) {
+    let mut group: Vec<Option<(u64, Walked)>> = files.into_iter().map(Some).collect();
+    let mut bufs: Vec<Box<[u8]>> = PIECES.with(|p| {
+        let mut p = p.borrow_mut();
+        let keep = p.len().saturating_sub(width());
+        p.split_off(keep)
+    });
+    bufs.resize_with(width(), || vec![0u8; PIECE].into_boxed_slice());
+    let r = catch_unwind(AssertUnwindSafe(|| run(&mut group, &mut bufs, ctx, emit)));
+    PIECES.with(|p| p.borrow_mut().extend(bufs));
+    // A bug in the group itself (every per-file step catches its own):
+    // the files not yet recorded fail with it, and the scan goes on.
+    if let Err(panic) = r {
+        let message = crate::item::panic_message(&*panic);
+        for (seq, w) in group.iter_mut().filter_map(Option::take) {
+            let failure = Failure {
+                stage: Stage::Read,
+                kind: FailureKind::Internal {
+                    message: message.clone(),
+                },
+                bytes_read: 0,
+            };
+            emit(seq, Some(entry(w, None, Outcome::Failed(failure))));
+        }
+    }
+}
+
+fn entry(w: Walked, meta: Option<FileMeta>, outcome: Outcome) -> Entry {
+    let meta = meta.or(w.meta);
+    Entry {
+        path: w.path,
+        meta,
+        location: w.location,
+        outcome,
+    }
+}
+
+fn internal(panic: Box<dyn std::any::Any + Send>, bytes_read: u64) -> Failure {
+    Failure {
+        stage: Stage::Read,
+        kind: FailureKind::Internal {
+            message: crate::item::panic_message(&*panic),
+        },
+        bytes_read,
+    }
+}
+
+/// The group's loop: fill free lanes, run them, refill the dry ones, record
+/// the finished ones.
+fn run(
+    group: &mut [Option<(u64, Walked)>],
+    bufs: &mut [Box<[u8]>],
+    ctx: &JobContext<'_>,
+    emit: &mut dyn FnMut(u64, Option<Entry>),
+) {
+    let rest: AlgorithmSet = ctx
+        .algorithms
+        .iter()
+        .filter(|&a| a != Algorithm::Md5)
+        .collect();
+    let mut lanes = Md5Lanes::new(Level::detect());
+    let width = lanes.lanes().min(bufs.len());
+    let mut slots: Vec<Option<Member<'_>>> = (0..width).map(|_| None).collect();
+    let mut next = 0usize;
+    loop {
+        if ctx.cancel.is_cancelled() {
+            for (seq, _) in group.iter_mut().filter_map(Option::take) {
+                emit(seq, None);
+            }
+            return;
+        }
+        // Free lanes take the next files, lowest lanes first (a group that
+        // thins out ends on the narrower kernel).
+        for (i, slot) in slots.iter_mut().enumerate() {
+            while slot.is_none() && next < group.len() {
+                let idx = next;
+                next += 1;
+                *slot = admit(idx, group, &mut bufs[i], rest, ctx, emit);
+                if slot.is_some() {
+                    lanes.start(i);
+                }
+            }
+        }
+        if slots.iter().all(Option::is_none) {
+            return;
+        }
+        // MD5 in the lanes, beside the other digests of the pieces just
+        // read (on another thread when one is idle).
+        let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
+        for (i, m) in slots.iter().enumerate() {
+            if let Some(m) = m {
+                inputs[i] = &m.piece.bytes(&bufs[i])[m.used..];
+            }
+        }
+        let before: [usize; MAX_LANES] = std::array::from_fn(|i| inputs[i].len());
+        let unhashed: usize = slots
+            .iter()
+            .flatten()
+            .filter(|m| m.unhashed)
+            .map(|m| m.piece.len())
+            .sum();
+        let ev = if unhashed >= 64 * 1024 {
+            let (lanes, inputs) = (&mut lanes, &mut inputs[..width]);
+            let (ev, ()) = rayon::join(|| lanes.run(inputs), || hash_pieces(&mut slots, bufs, ctx));
+            ev
+        } else {
+            hash_pieces(&mut slots, bufs, ctx);
+            lanes.run(&mut inputs[..width])
+        };
+        let taken: [usize; MAX_LANES] = std::array::from_fn(|i| before[i] - inputs[i].len());
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if let Some(m) = slot.as_mut() {
+                m.used += taken[i];
+            }
+            let bit = 1u16 << i;
+            if ev.done & bit != 0 {
+                if let Some(m) = slot.take() {
+                    record(m, lanes.take(i), group, ctx, emit);
+                }
+            } else if ev.dry & bit != 0 {
+                match slot.as_mut().map(|m| refill(m, &mut bufs[i])) {
+                    Some(Ok(true)) | None => {}
+                    Some(Ok(false)) => lanes.finish(i),
+                    Some(Err(f)) => {
+                        lanes.abandon(i);
+                        if let Some(m) = slot.take() {
+                            record_failed(group, m.idx, Some(m.meta), f, emit);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records file `idx` of the group as failed.
+fn record_failed(
+    group: &mut [Option<(u64, Walked)>],
+    idx: usize,
+    meta: Option<FileMeta>,
+    failure: Failure,
+    emit: &mut dyn FnMut(u64, Option<Entry>),
+) {
+    if let Some((seq, w)) = group[idx].take() {
+        emit(seq, Some(entry(w, meta, Outcome::Failed(failure))));
+    }
+}
+
+/// What opening a file and reading its first piece gave.
+enum Opened<'t> {
+    Member(Box<Member<'t>>),
+    Failed(Failure, Option<FileMeta>),
+}
+
+/// Gives the pieces just read to each member's other digests and kept
+/// bytes, a member per task.
+fn hash_pieces(slots: &mut [Option<Member<'_>>], bufs: &[Box<[u8]>], ctx: &JobContext<'_>) {
+    slots
+        .par_iter_mut()
+        .zip(bufs.par_iter())
+        .for_each(|(slot, buf)| {
+            if let Some(m) = slot
+                && m.unhashed
+            {
+                let bytes = m.piece.bytes(buf);
+                m.kept.take(bytes);
+                m.hasher.update(bytes);
+                m.unhashed = false;
+                let n = bytes.len() as u64;
+                ctx.progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+            }
+        });
+}
+
+/// Opens file `idx` and reads its first piece. `None` when it is already
+/// recorded (failed to open or read, or read to its end on its own).
+fn admit<'t>(
+    idx: usize,
+    group: &mut [Option<(u64, Walked)>],
+    buf: &mut [u8],
+    rest: AlgorithmSet,
+    ctx: &'t JobContext<'_>,
+    emit: &mut dyn FnMut(u64, Option<Entry>),
+) -> Option<Member<'t>> {
+    let (seq, w) = group[idx].as_ref()?;
+    let seq = *seq;
+    if let Ok(mut c) = ctx.progress.0.current.lock() {
+        c.clone_from(&w.path);
+    }
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let (src, meta) = match ctx.tree.open(ItemRef::of(w), None) {
+            Ok(r) => r,
+            Err(f) => return Opened::Failed(f, None),
+        };
+        let mut m = Member {
+            idx,
+            chunks: Chunks::new(meta.size, looks_sparse(&meta)),
+            kept: Kept::new(&meta, ctx.perceptual),
+            hasher: MultiHasher::new(rest),
+            src,
+            meta,
+            piece: Piece::Zeros(0),
+            used: 0,
+            unhashed: false,
+        };
+        // The first piece now, so that a picture too large for a lane's
+        // buffer is seen before it takes a lane.
+        match m.chunks.next(&*m.src, buf) {
+            Ok(p) => {
+                m.piece = p.unwrap_or(Piece::Zeros(0));
+                Opened::Member(Box::new(m))
+            }
+            Err(f) => Opened::Failed(f, Some(m.meta)),
+        }
+    }));
+    let mut m = match opened {
+        Ok(Opened::Member(m)) => *m,
+        Ok(Opened::Failed(f, meta)) => {
+            record_failed(group, idx, meta, f, emit);
+            return None;
+        }
+        Err(panic) => {
+            record_failed(group, idx, None, internal(panic, 0), emit);
+            return None;
+        }
+    };
+    let bytes = m.piece.bytes(buf);
+    m.kept.take(bytes);
+    m.hasher.update(bytes);
+    m.unhashed = false;
+    ctx.progress
+        .0
+        .bytes_done
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    if m.kept.keeps_whole() && m.meta.size > PIECE as u64 {
+        let r = catch_unwind(AssertUnwindSafe(|| alone(&mut m, buf, ctx)));
+        let (_, w) = group[idx].take()?;
+        let pos = m.chunks.position();
+        let Member {
+            src, kept, meta, ..
+        } = m;
+        let outcome = match r {
+            Ok(None) => {
+                emit(seq, None);
+                return None;
+            }
+            Ok(Some(Err(f))) => Outcome::Failed(f),
+            Ok(Some(Ok(digests))) => catch_unwind(AssertUnwindSafe(|| {
+                finish(ctx, &w.path, &*src, kept, digests, pos)
+            }))
+            .unwrap_or_else(|p| Outcome::Failed(internal(p, pos))),
+            Err(panic) => Outcome::Failed(internal(panic, pos)),
+        };
+        emit(seq, Some(entry(w, Some(meta), outcome)));
+        return None;
+    }
+    Some(m)
+}
+
+/// A picture larger than a piece, read to its end at once with a
+/// one-stream MD5 (so that a group keeps one such picture at a time): its
+/// digests, or the read's failure; `None` when cancelled.
+fn alone(
+    m: &mut Member<'_>,
+    buf: &mut [u8],
+    ctx: &JobContext<'_>,
+) -> Option<Result<crate::hash::Digests, Failure>> {
+    let mut md5 = Md5::new();
+    md5.update(m.piece.bytes(buf));
+    loop {
+        if ctx.cancel.is_cancelled() {
+            return None;
+        }
+        match m.chunks.next(&*m.src, buf) {
+            Ok(Some(p)) => {
+                let bytes = p.bytes(buf);
+                m.kept.take(bytes);
+                m.hasher.update(bytes);
+                md5.update(bytes);
+                let n = bytes.len() as u64;
+                ctx.progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+            }
+            Ok(None) => break,
+            Err(f) => return Some(Err(f)),
+        }
+    }
+    let hasher = std::mem::replace(&mut m.hasher, MultiHasher::new(AlgorithmSet::empty()));
+    let mut digests = hasher.finalize();
+    digests.md5 = Some(md5.finalize().into());
+    Some(Ok(digests))
+}
+
+/// Reads the member's next piece into `buf`: `Ok(false)` at its end.
+fn refill(m: &mut Member<'_>, buf: &mut [u8]) -> Result<bool, Failure> {
+    let pos = m.chunks.position();
+    let r = catch_unwind(AssertUnwindSafe(|| m.chunks.next(&*m.src, buf)));
+    match r {
+        Ok(Ok(Some(p))) => {
+            m.piece = p;
+            m.used = 0;
+            m.unhashed = true;
+            Ok(true)
+        }
+        Ok(Ok(None)) => Ok(false),
+        Ok(Err(f)) => Err(f),
+        Err(panic) => Err(internal(panic, pos)),
+    }
+}
+
+/// Records a member whose MD5 came out of the lanes.
+fn record(
+    m: Member<'_>,
+    md5: [u8; 16],
+    group: &mut [Option<(u64, Walked)>],
+    ctx: &JobContext<'_>,
+    emit: &mut dyn FnMut(u64, Option<Entry>),
+) {
+    let Some((seq, w)) = group[m.idx].take() else {
+        return;
+    };
+    let Member {
+        src,
+        meta,
+        chunks,
+        kept,
+        hasher,
+        ..
+    } = m;
+    let pos = chunks.position();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut digests = hasher.finalize();
+        digests.md5 = Some(md5);
+        finish(ctx, &w.path, &*src, kept, digests, pos)
+    }))
+    .unwrap_or_else(|p| Outcome::Failed(internal(p, pos)));
+    emit(seq, Some(entry(w, Some(meta), outcome)));
+}
