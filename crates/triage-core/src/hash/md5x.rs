@@ -21,7 +21,7 @@ pub const MAX_LANES: usize = 16;
 /// A kernel: how many messages advance per step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
-    /// One lane at a time, portable Rust (the reference).
+    /// One lane at a time, with the `md-5` crate's block function.
     Scalar,
     /// 8 lanes in 256-bit AVX2 registers.
     Avx2,
@@ -179,47 +179,14 @@ macro_rules! md5_steps {
     };
 }
 
-/// The scalar kernel: one block into one lane's state.
-fn compress_scalar(s: &mut [u32; 4], block: &[u8; 64]) {
-    let mut w = [0u32; 16];
-    for (j, word) in w.iter_mut().enumerate() {
-        *word = u32::from_le_bytes([
-            block[4 * j],
-            block[4 * j + 1],
-            block[4 * j + 2],
-            block[4 * j + 3],
-        ]);
-    }
-    let [mut a, mut b, mut c, mut d] = *s;
-    macro_rules! step {
-        ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $x:expr, $k:expr, $s:expr) => {
-            let fun = match stringify!($f) {
-                "f" => ($b & $c) | (!$b & $d),
-                "g" => ($b & $d) | ($c & !$d),
-                "h" => $b ^ $c ^ $d,
-                _ => $c ^ ($b | !$d),
-            };
-            $a = $b.wrapping_add(
-                $a.wrapping_add(fun)
-                    .wrapping_add($x)
-                    .wrapping_add($k)
-                    .rotate_left($s),
-            );
-        };
-    }
-    md5_steps!(a, b, c, d, w);
-    s[0] = s[0].wrapping_add(a);
-    s[1] = s[1].wrapping_add(b);
-    s[2] = s[2].wrapping_add(c);
-    s[3] = s[3].wrapping_add(d);
-}
-
 /// One step of every lane in `mask` with the scalar kernel.
 fn step_scalar(st: &mut State, blocks: &Blocks, mask: u16) {
     for lane in 0..MAX_LANES {
         if mask & (1 << lane) != 0 {
+            // The `md-5` crate's own block function: the one-stream
+            // reference the kernels are checked against.
             let mut s = [st.a[lane], st.b[lane], st.c[lane], st.d[lane]];
-            compress_scalar(&mut s, &blocks.0[lane]);
+            md5::block_api::compress(&mut s, std::slice::from_ref(&blocks.0[lane]));
             [st.a[lane], st.b[lane], st.c[lane], st.d[lane]] = s;
         }
     }
@@ -538,6 +505,7 @@ impl Md5Lanes {
     /// lanes have no input.
     pub fn run(&mut self, inputs: &mut [&[u8]]) -> Events {
         let width = self.lanes().min(MAX_LANES);
+        self.run_alone(inputs);
         loop {
             let mut mask = 0u16;
             let mut ev = Events::default();
@@ -596,6 +564,31 @@ impl Md5Lanes {
                 return ev;
             }
         }
+    }
+
+    /// With one lane busy (a big file alone, the end of a group), its whole
+    /// blocks go straight from its input through the one-stream block
+    /// function: a SIMD step would do one lane's work at sixteen's cost,
+    /// and copying each block into place would cost more than it saves.
+    fn run_alone(&mut self, inputs: &mut [&[u8]]) {
+        let busy = self.busy();
+        if busy.count_ones() != 1 {
+            return;
+        }
+        let i = busy.trailing_zeros() as usize;
+        let s = &mut self.slots[i];
+        let Some(input) = inputs.get_mut(i) else {
+            return;
+        };
+        if s.finishing || s.carry_len != s.carry_off || input.len() < 64 {
+            return;
+        }
+        let (blocks, rest) = input.as_chunks::<64>();
+        let mut st = [self.st.a[i], self.st.b[i], self.st.c[i], self.st.d[i]];
+        md5::block_api::compress(&mut st, blocks);
+        [self.st.a[i], self.st.b[i], self.st.c[i], self.st.d[i]] = st;
+        s.len += (blocks.len() * 64) as u64;
+        *input = rest;
     }
 
     /// One block of every lane in `mask`: the narrowest kernel that covers

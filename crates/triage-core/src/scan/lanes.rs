@@ -72,6 +72,11 @@ struct Member<'t> {
     used: usize,
     /// The piece has not yet gone to `hasher` and `kept`.
     unhashed: bool,
+    /// The next piece, already read into the lane's spare buffer while the
+    /// lanes took this one.
+    ahead: Option<Result<Option<Piece>, Failure>>,
+    /// The end was reached: nothing more to read ahead.
+    ended: bool,
 }
 
 /// Hashes `files` (each a walk sequence number and its walked file) in
@@ -84,10 +89,11 @@ pub(super) fn process_group(
     let mut group: Vec<Option<(u64, Walked)>> = files.into_iter().map(Some).collect();
     let mut bufs: Vec<Box<[u8]>> = PIECES.with(|p| {
         let mut p = p.borrow_mut();
-        let keep = p.len().saturating_sub(width());
+        let keep = p.len().saturating_sub(2 * width());
         p.split_off(keep)
     });
-    bufs.resize_with(width(), || vec![0u8; PIECE].into_boxed_slice());
+    // Two per lane: the piece the lanes take, and the next one read ahead.
+    bufs.resize_with(2 * width(), || vec![0u8; PIECE].into_boxed_slice());
     let r = catch_unwind(AssertUnwindSafe(|| run(&mut group, &mut bufs, ctx, emit)));
     PIECES.with(|p| p.borrow_mut().extend(bufs));
     // A bug in the group itself (every per-file step catches its own):
@@ -141,7 +147,8 @@ fn run(
         .filter(|&a| a != Algorithm::Md5)
         .collect();
     let mut lanes = Md5Lanes::new(Level::detect());
-    let width = lanes.lanes().min(bufs.len());
+    let width = lanes.lanes().min(bufs.len() / 2);
+    let (bufs, spares) = bufs.split_at_mut(width);
     let mut slots: Vec<Option<Member<'_>>> = (0..width).map(|_| None).collect();
     let mut next = 0usize;
     loop {
@@ -181,12 +188,17 @@ fn run(
             .filter(|m| m.unhashed)
             .map(|m| m.piece.len())
             .sum();
+        // Worth a second thread for large pieces only (small files are
+        // many groups, one per thread); that thread also reads ahead.
         let ev = if unhashed >= 64 * 1024 {
             let (lanes, inputs) = (&mut lanes, &mut inputs[..width]);
-            let (ev, ()) = rayon::join(|| lanes.run(inputs), || hash_pieces(&mut slots, bufs, ctx));
+            let (ev, ()) = rayon::join(
+                || lanes.run(inputs),
+                || hash_pieces(&mut slots, bufs, Some(&mut *spares), ctx),
+            );
             ev
         } else {
-            hash_pieces(&mut slots, bufs, ctx);
+            hash_pieces(&mut slots, bufs, None, ctx);
             lanes.run(&mut inputs[..width])
         };
         let taken: [usize; MAX_LANES] = std::array::from_fn(|i| before[i] - inputs[i].len());
@@ -200,9 +212,26 @@ fn run(
                     record(m, lanes.take(i), group, ctx, emit);
                 }
             } else if ev.dry & bit != 0 {
-                match slot.as_mut().map(|m| refill(m, &mut bufs[i])) {
-                    Some(Ok(true)) | None => {}
-                    Some(Ok(false)) => lanes.finish(i),
+                let next = slot.as_mut().map(|m| match m.ahead.take() {
+                    Some(r) => {
+                        std::mem::swap(&mut bufs[i], &mut spares[i]);
+                        r
+                    }
+                    None => refill(m, &mut bufs[i]),
+                });
+                match next {
+                    None => {}
+                    Some(Ok(Some(p))) => {
+                        if let Some(m) = slot.as_mut() {
+                            (m.piece, m.used, m.unhashed) = (p, 0, true);
+                        }
+                    }
+                    Some(Ok(None)) => {
+                        if let Some(m) = slot.as_mut() {
+                            m.ended = true;
+                        }
+                        lanes.finish(i);
+                    }
                     Some(Err(f)) => {
                         lanes.abandon(i);
                         if let Some(m) = slot.take() {
@@ -235,23 +264,42 @@ enum Opened<'t> {
 }
 
 /// Gives the pieces just read to each member's other digests and kept
-/// bytes, a member per task.
-fn hash_pieces(slots: &mut [Option<Member<'_>>], bufs: &[Box<[u8]>], ctx: &JobContext<'_>) {
-    slots
-        .par_iter_mut()
-        .zip(bufs.par_iter())
-        .for_each(|(slot, buf)| {
-            if let Some(m) = slot
-                && m.unhashed
-            {
-                let bytes = m.piece.bytes(buf);
-                m.kept.take(bytes);
-                m.hasher.update(bytes);
-                m.unhashed = false;
-                let n = bytes.len() as u64;
-                ctx.progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
-            }
-        });
+/// bytes, a member per task; with `spares`, each task then reads its
+/// member's next piece into the lane's spare buffer.
+fn hash_pieces(
+    slots: &mut [Option<Member<'_>>],
+    bufs: &[Box<[u8]>],
+    spares: Option<&mut [Box<[u8]>]>,
+    ctx: &JobContext<'_>,
+) {
+    let work = |slot: &mut Option<Member<'_>>, buf: &[u8], spare: Option<&mut [u8]>| {
+        let Some(m) = slot else { return };
+        if m.unhashed {
+            let bytes = m.piece.bytes(buf);
+            m.kept.take(bytes);
+            m.hasher.update(bytes);
+            m.unhashed = false;
+            let n = bytes.len() as u64;
+            ctx.progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+        }
+        if let Some(spare) = spare
+            && m.ahead.is_none()
+            && !m.ended
+        {
+            m.ahead = Some(refill(m, spare));
+        }
+    };
+    match spares {
+        Some(spares) => slots
+            .par_iter_mut()
+            .zip(bufs.par_iter())
+            .zip(spares.par_iter_mut())
+            .for_each(|((slot, buf), spare)| work(slot, buf, Some(spare))),
+        None => slots
+            .iter_mut()
+            .zip(bufs)
+            .for_each(|(slot, buf)| work(slot, buf, None)),
+    }
 }
 
 /// Opens file `idx` and reads its first piece. `None` when it is already
@@ -284,6 +332,8 @@ fn admit<'t>(
             piece: Piece::Zeros(0),
             used: 0,
             unhashed: false,
+            ahead: None,
+            ended: false,
         };
         // The first piece now, so that a picture too large for a lane's
         // buffer is seen before it takes a lane.
@@ -372,21 +422,12 @@ fn alone(
     Some(Ok(digests))
 }
 
-/// Reads the member's next piece into `buf`: `Ok(false)` at its end.
-fn refill(m: &mut Member<'_>, buf: &mut [u8]) -> Result<bool, Failure> {
+/// The member's next piece, read into `buf`; `Ok(None)` at its end. A
+/// panic in the reader is the member's failure.
+fn refill(m: &mut Member<'_>, buf: &mut [u8]) -> Result<Option<Piece>, Failure> {
     let pos = m.chunks.position();
-    let r = catch_unwind(AssertUnwindSafe(|| m.chunks.next(&*m.src, buf)));
-    match r {
-        Ok(Ok(Some(p))) => {
-            m.piece = p;
-            m.used = 0;
-            m.unhashed = true;
-            Ok(true)
-        }
-        Ok(Ok(None)) => Ok(false),
-        Ok(Err(f)) => Err(f),
-        Err(panic) => Err(internal(panic, pos)),
-    }
+    catch_unwind(AssertUnwindSafe(|| m.chunks.next(&*m.src, buf)))
+        .unwrap_or_else(|panic| Err(internal(panic, pos)))
 }
 
 /// Records a member whose MD5 came out of the lanes.
