@@ -30,7 +30,8 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("md5_lanes", md5_lanes),
 ];
 
-/// Multi-buffer MD5 on every kernel this CPU runs equals `md-5`: the
+/// Multi-buffer MD5 and SHA-256 on every kernel this CPU runs equal
+/// `md-5` and `sha2`, whole and streamed in pieces: the
 /// first byte of each 2-byte pair gives a message length (0..=255 × a
 /// scale from the second byte), the messages are cut from the rest.
 pub fn md5_lanes(data: &[u8]) {
@@ -55,26 +56,42 @@ pub fn md5_lanes(data: &[u8]) {
         if level.supported() {
             assert_eq!(md5_many_with(level, &msgs), want, "{level:?}");
             assert_eq!(
-                md5_streamed(level, &msgs, &cuts),
+                lanes_streamed::<crate::hash::md5x::Md5>(level, &msgs, &cuts),
                 want,
                 "{level:?} streamed"
             );
         }
     }
+    let want: Vec<[u8; 32]> = msgs
+        .iter()
+        .map(|m| sha2::Sha256::digest(m).into())
+        .collect();
+    for level in [Level::Scalar, Level::Avx512] {
+        if level.supported() {
+            use crate::hash::sha256x::{Sha256, sha256_many_with};
+            assert_eq!(sha256_many_with(level, &msgs), want, "sha256 {level:?}");
+            assert_eq!(
+                lanes_streamed::<Sha256>(level, &msgs, &cuts),
+                want,
+                "sha256 {level:?} streamed"
+            );
+        }
+    }
 }
 
-/// Every message through [`crate::hash::md5x::Md5Lanes`] in pieces whose
-/// lengths cycle through `cuts` (0 = an empty piece), lanes refilled and
-/// finished as the scan's lane groups do: the streaming path's check.
-pub fn md5_streamed(
-    level: crate::hash::md5x::Level,
+/// Every message through [`crate::hash::lanes::Lanes`] of kernel `K` in
+/// pieces whose lengths cycle through `cuts` (0 = an empty piece), lanes
+/// refilled and finished as the scan's lane groups do: the streaming
+/// path's check.
+pub fn lanes_streamed<K: crate::hash::lanes::Kernel>(
+    level: crate::hash::lanes::Level,
     msgs: &[&[u8]],
     cuts: &[usize],
-) -> Vec<[u8; 16]> {
-    use crate::hash::md5x::{MAX_LANES, Md5Lanes};
-    let mut lanes = Md5Lanes::new(level);
+) -> Vec<K::Digest> {
+    use crate::hash::lanes::{Lanes, MAX_LANES};
+    let mut lanes = Lanes::<K>::new(level);
     let width = lanes.lanes();
-    let mut out = vec![[0u8; 16]; msgs.len()];
+    let mut out: Vec<Option<K::Digest>> = vec![None; msgs.len()];
     let mut owner = [usize::MAX; MAX_LANES];
     let mut pos = [0usize; MAX_LANES];
     let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
@@ -96,11 +113,11 @@ pub fn md5_streamed(
         // message finishes it.
         let ev = lanes.run(&mut inputs[..width]);
         if ev.is_empty() && lanes.busy() == 0 {
-            return out;
+            return out.into_iter().flatten().collect();
         }
         for i in 0..width {
             if ev.done & (1 << i) != 0 {
-                out[owner[i]] = lanes.take(i);
+                out[owner[i]] = Some(lanes.take(i));
                 owner[i] = usize::MAX;
             } else if ev.dry & (1 << i) != 0 {
                 let m = msgs[owner[i]];

@@ -1,110 +1,57 @@
-//! Multi-buffer MD5: many independent messages hashed at once, one per
-//! SIMD lane (16 with AVX-512, 8 with AVX2), as ISA-L crypto and minio's
-//! md5-simd do. One MD5 stream is a chain of dependent 32-bit additions
-//! and cannot use wide registers; sixteen streams side by side can.
-//!
-//! Input: whole messages (the small files of a batch). Output: their MD5
-//! digests, equal to RFC 1321's. A lane takes the next 64-byte block of
-//! its message at each step; when a message ends its padded final block(s)
-//! go through the lanes too, the digest comes out and the next message
-//! takes the lane, so lanes stay full while messages remain.
-//!
-//! Fast paths hide behind [`md5_many`], chosen at run time ([`Level`]);
-//! each is checked against the scalar kernel and the `md-5` crate in the
-//! tests (random lengths, block boundaries, lanes finishing at different
-//! steps, every level forced) and by the `md5_lanes` fuzz target.
-//! `unsafe` is confined to the two SIMD kernels.
+//! Multi-buffer MD5: the MD5 kernel of the lanes ([`super::lanes`]), 16
+//! messages at once with AVX-512F, 8 with AVX2, one with the `md-5`
+//! crate's block function (the reference the SIMD steps are checked
+//! against). `unsafe` is confined to the two SIMD steps.
 
-/// Lanes of the widest kernel.
-pub const MAX_LANES: usize = 16;
+use super::lanes::{Blocks, Kernel, Lanes, State};
+pub use super::lanes::{Events, Level, MAX_LANES};
 
-/// A kernel: how many messages advance per step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// One lane at a time, with the `md-5` crate's block function.
-    Scalar,
-    /// 8 lanes in 256-bit AVX2 registers.
-    Avx2,
-    /// 16 lanes in 512-bit AVX-512F registers.
-    Avx512,
-}
+/// MD5 (RFC 1321) as a lane kernel.
+pub struct Md5;
 
-impl Level {
-    /// The widest kernel this CPU runs.
-    pub fn detect() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Level::Avx2;
-            }
-        }
-        Level::Scalar
-    }
-
-    /// Whether this CPU runs this kernel.
-    pub fn supported(self) -> bool {
-        self <= Level::detect()
-    }
-
-    /// Messages per step.
-    pub fn lanes(self) -> usize {
-        match self {
-            Level::Scalar => 1,
-            Level::Avx2 => 8,
-            Level::Avx512 => 16,
-        }
-    }
-
-    /// Its name in logs and benchmarks.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Avx2 => "avx2",
-            Level::Avx512 => "avx512",
-        }
-    }
-}
-
-/// The four state words of every lane, transposed so that one register
-/// holds word `a` of 16 lanes.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(64))]
-struct State {
-    a: [u32; MAX_LANES],
-    b: [u32; MAX_LANES],
-    c: [u32; MAX_LANES],
-    d: [u32; MAX_LANES],
-}
+/// Streaming multi-buffer MD5 (see [`Lanes`]).
+pub type Md5Lanes = Lanes<Md5>;
 
 const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
-impl State {
-    fn reset(&mut self, lane: usize) {
-        self.a[lane] = INIT[0];
-        self.b[lane] = INIT[1];
-        self.c[lane] = INIT[2];
-        self.d[lane] = INIT[3];
+impl Kernel for Md5 {
+    const NAME: &'static str = "md5";
+    const INIT: [u32; 8] = [INIT[0], INIT[1], INIT[2], INIT[3], 0, 0, 0, 0];
+    const BIG_ENDIAN: bool = false;
+    const HAS_AVX2: bool = true;
+    type Digest = [u8; 16];
+
+    fn detect() -> Level {
+        Level::detect()
     }
 
-    fn digest(&self, lane: usize) -> [u8; 16] {
+    fn digest(words: &[u32; 8]) -> [u8; 16] {
         let mut out = [0u8; 16];
-        for (i, w) in [self.a[lane], self.b[lane], self.c[lane], self.d[lane]]
-            .into_iter()
-            .enumerate()
-        {
-            out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        for (o, w) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&w.to_le_bytes());
         }
         out
     }
-}
 
-/// The next block of every lane, side by side (lane `i` at `blocks[i]`), so
-/// that the AVX kernels gather word `j` of all lanes with one instruction.
-#[repr(C, align(64))]
-struct Blocks([[u8; 64]; MAX_LANES]);
+    fn compress(words: &mut [u32; 8], blocks: &[[u8; 64]]) {
+        let mut s = [words[0], words[1], words[2], words[3]];
+        md5::block_api::compress(&mut s, blocks);
+        words[..4].copy_from_slice(&s);
+    }
+
+    unsafe fn step(level: Level, st: &mut State, blocks: &Blocks, mask: u16) {
+        #[cfg(target_arch = "x86_64")]
+        match level {
+            // SAFETY: the caller guarantees the CPU runs `level`.
+            Level::Avx512 => return unsafe { step_avx512(st, blocks, mask) },
+            // SAFETY: as above.
+            Level::Avx2 => return unsafe { step_avx2(st, blocks, mask) },
+            Level::Scalar => {}
+        }
+        let _ = (level, st, blocks, mask);
+        unreachable!("the scalar level runs the one-stream function");
+    }
+}
 
 /// The 64 steps of MD5 over the state variables `$a..$d` and message
 /// words `$w[0..16]`, through a `step!` macro each kernel defines with its
@@ -179,19 +126,6 @@ macro_rules! md5_steps {
     };
 }
 
-/// One step of every lane in `mask` with the scalar kernel.
-fn step_scalar(st: &mut State, blocks: &Blocks, mask: u16) {
-    for lane in 0..MAX_LANES {
-        if mask & (1 << lane) != 0 {
-            // The `md-5` crate's own block function: the one-stream
-            // reference the kernels are checked against.
-            let mut s = [st.a[lane], st.b[lane], st.c[lane], st.d[lane]];
-            md5::block_api::compress(&mut s, std::slice::from_ref(&blocks.0[lane]));
-            [st.a[lane], st.b[lane], st.c[lane], st.d[lane]] = s;
-        }
-    }
-}
-
 /// One step of lanes 0..16 in `mask`: the AVX-512F kernel. Lanes outside
 /// the mask are computed on whatever their block holds and then discarded.
 ///
@@ -207,10 +141,10 @@ unsafe fn step_avx512(st: &mut State, blocks: &Blocks, mask: u16) {
     // word j (0..16) of lane i (0..16) at byte 64 i + 4 j < 1024.
     let (mut a, mut b, mut c, mut d) = unsafe {
         (
-            _mm512_load_si512(st.a.as_ptr().cast()),
-            _mm512_load_si512(st.b.as_ptr().cast()),
-            _mm512_load_si512(st.c.as_ptr().cast()),
-            _mm512_load_si512(st.d.as_ptr().cast()),
+            _mm512_load_si512(st.0[0].as_ptr().cast()),
+            _mm512_load_si512(st.0[1].as_ptr().cast()),
+            _mm512_load_si512(st.0[2].as_ptr().cast()),
+            _mm512_load_si512(st.0[3].as_ptr().cast()),
         )
     };
     let (a0, b0, c0, d0) = (a, b, c, d);
@@ -248,10 +182,10 @@ unsafe fn step_avx512(st: &mut State, blocks: &Blocks, mask: u16) {
     c = _mm512_mask_add_epi32(c0, keep, c, c0);
     d = _mm512_mask_add_epi32(d0, keep, d, d0);
     unsafe {
-        _mm512_store_si512(st.a.as_mut_ptr().cast(), a);
-        _mm512_store_si512(st.b.as_mut_ptr().cast(), b);
-        _mm512_store_si512(st.c.as_mut_ptr().cast(), c);
-        _mm512_store_si512(st.d.as_mut_ptr().cast(), d);
+        _mm512_store_si512(st.0[0].as_mut_ptr().cast(), a);
+        _mm512_store_si512(st.0[1].as_mut_ptr().cast(), b);
+        _mm512_store_si512(st.0[2].as_mut_ptr().cast(), c);
+        _mm512_store_si512(st.0[3].as_mut_ptr().cast(), d);
     }
 }
 
@@ -269,10 +203,10 @@ unsafe fn step_avx2(st: &mut State, blocks: &Blocks, mask: u16) {
     // 64 i + 4 j < 512, inside `Blocks`.
     let (mut a, mut b, mut c, mut d) = unsafe {
         (
-            _mm256_load_si256(st.a.as_ptr().cast()),
-            _mm256_load_si256(st.b.as_ptr().cast()),
-            _mm256_load_si256(st.c.as_ptr().cast()),
-            _mm256_load_si256(st.d.as_ptr().cast()),
+            _mm256_load_si256(st.0[0].as_ptr().cast()),
+            _mm256_load_si256(st.0[1].as_ptr().cast()),
+            _mm256_load_si256(st.0[2].as_ptr().cast()),
+            _mm256_load_si256(st.0[3].as_ptr().cast()),
         )
     };
     let (a0, b0, c0, d0) = (a, b, c, d);
@@ -314,294 +248,10 @@ unsafe fn step_avx2(st: &mut State, blocks: &Blocks, mask: u16) {
     c = _mm256_blendv_epi8(c0, _mm256_add_epi32(c, c0), sel);
     d = _mm256_blendv_epi8(d0, _mm256_add_epi32(d, d0), sel);
     unsafe {
-        _mm256_store_si256(st.a.as_mut_ptr().cast(), a);
-        _mm256_store_si256(st.b.as_mut_ptr().cast(), b);
-        _mm256_store_si256(st.c.as_mut_ptr().cast(), c);
-        _mm256_store_si256(st.d.as_mut_ptr().cast(), d);
-    }
-}
-
-/// One step of the lanes in `mask` with `level`'s kernel.
-fn step(level: Level, st: &mut State, blocks: &Blocks, mask: u16) {
-    #[cfg(target_arch = "x86_64")]
-    match level {
-        // SAFETY: `md5_many` only runs a level `Level::supported` allows.
-        Level::Avx512 => return unsafe { step_avx512(st, blocks, mask) },
-        // SAFETY: as above.
-        Level::Avx2 => return unsafe { step_avx2(st, blocks, mask) },
-        Level::Scalar => {}
-    }
-    step_scalar(st, blocks, mask)
-}
-
-/// Where one lane is in its message.
-#[derive(Clone, Copy)]
-struct Slot {
-    /// A message is in this lane.
-    busy: bool,
-    /// Its padding is in `carry`: when `carry` empties, the digest is out.
-    finishing: bool,
-    /// Message bytes taken so far (for the length in the padding).
-    len: u64,
-    /// Bytes waiting for a whole block: the tail of an input that ended
-    /// mid-block (under 64), or that tail with the padding (64 or 128).
-    carry: [u8; 128],
-    carry_len: u8,
-    /// Of `carry`, bytes already compressed.
-    carry_off: u8,
-}
-
-impl Slot {
-    const IDLE: Slot = Slot {
-        busy: false,
-        finishing: false,
-        len: 0,
-        carry: [0; 128],
-        carry_len: 0,
-        carry_off: 0,
-    };
-}
-
-/// What [`Md5Lanes::run`] stopped for, as lane masks (bit `i` = lane `i`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Events {
-    /// Lanes whose input is used up: give them more
-    /// ([`Md5Lanes::run`] again with a new slice) or end their message
-    /// ([`Md5Lanes::finish`]).
-    pub dry: u16,
-    /// Lanes whose digest is ready ([`Md5Lanes::take`]).
-    pub done: u16,
-}
-
-impl Events {
-    /// Nothing to do: no lane holds a message.
-    pub fn is_empty(self) -> bool {
-        self.dry == 0 && self.done == 0
-    }
-}
-
-/// Streaming multi-buffer MD5: up to [`Md5Lanes::lanes`] messages at once,
-/// each fed in pieces of any length, each lane freed when its message ends
-/// so the next message can take it.
-///
-/// The caller drives it: [`start`](Md5Lanes::start) a message in a free
-/// lane, call [`run`](Md5Lanes::run) with every lane's next piece (it
-/// compresses blocks of every lane side by side and stops as soon as a lane
-/// runs dry or finishes), then give dry lanes more input or
-/// [`finish`](Md5Lanes::finish) them, and [`take`](Md5Lanes::take) the
-/// digests of finished ones.
-///
-/// ```
-/// use triage_core::hash::md5x::{Level, Md5Lanes};
-/// let mut lanes = Md5Lanes::new(Level::detect());
-/// let (a, b) = (b"ab".as_slice(), b"abc".as_slice());
-/// lanes.start(0);
-/// lanes.start(1);
-/// // Lane 0 gets "a" then "b"; lane 1 gets "abc" at once.
-/// let mut inputs = [&a[..1], b];
-/// let ev = lanes.run(&mut inputs);
-/// assert_eq!(ev.dry, 0b11);
-/// inputs = [&a[1..], b""];
-/// lanes.finish(1);
-/// loop {
-///     let ev = lanes.run(&mut inputs);
-///     if ev.dry & 1 != 0 { lanes.finish(0); }
-///     if ev.done == 0b11 { break; }
-/// }
-/// assert_eq!(lanes.take(1)[..4], [0x90, 0x01, 0x50, 0x98]); // MD5("abc")
-/// assert_eq!(lanes.take(0)[..4], [0x18, 0x7e, 0xf4, 0x43]); // MD5("ab")
-/// ```
-pub struct Md5Lanes {
-    level: Level,
-    st: State,
-    blocks: Blocks,
-    slots: [Slot; MAX_LANES],
-}
-
-impl Md5Lanes {
-    /// Lanes for the widest kernel up to `level` that the CPU runs.
-    pub fn new(level: Level) -> Md5Lanes {
-        let level = if level.supported() {
-            level
-        } else {
-            Level::detect()
-        };
-        Md5Lanes {
-            level,
-            st: State {
-                a: [0; MAX_LANES],
-                b: [0; MAX_LANES],
-                c: [0; MAX_LANES],
-                d: [0; MAX_LANES],
-            },
-            blocks: Blocks([[0u8; 64]; MAX_LANES]),
-            slots: [Slot::IDLE; MAX_LANES],
-        }
-    }
-
-    /// The kernel in use.
-    pub fn level(&self) -> Level {
-        self.level
-    }
-
-    /// Messages that can be in flight at once.
-    pub fn lanes(&self) -> usize {
-        self.level.lanes()
-    }
-
-    /// Lanes holding a message.
-    pub fn busy(&self) -> u16 {
-        (0..self.lanes())
-            .filter(|&i| self.slots[i].busy)
-            .fold(0, |m, i| m | 1 << i)
-    }
-
-    /// Starts a new message in `lane`, dropping whatever it held.
-    pub fn start(&mut self, lane: usize) {
-        self.slots[lane] = Slot {
-            busy: true,
-            ..Slot::IDLE
-        };
-        self.st.reset(lane);
-    }
-
-    /// Frees `lane` without a digest (its message failed to read).
-    pub fn abandon(&mut self, lane: usize) {
-        self.slots[lane] = Slot::IDLE;
-    }
-
-    /// Ends `lane`'s message: call it when [`Md5Lanes::run`] said the lane
-    /// is dry, and pass it an empty input from then on. Its padding goes
-    /// through the lanes with the other lanes' blocks; [`Md5Lanes::run`]
-    /// then reports it done.
-    pub fn finish(&mut self, lane: usize) {
-        let s = &mut self.slots[lane];
-        if !s.busy || s.finishing {
-            return;
-        }
-        // RFC 1321 §3.1–3.2: 0x80 after the message, zeros up to 56 mod 64,
-        // the length in bits as 8 little-endian bytes.
-        let tail = s.carry_len as usize;
-        let total = if tail < 56 { 64 } else { 128 };
-        s.carry[tail] = 0x80;
-        s.carry[tail + 1..total - 8].fill(0);
-        s.carry[total - 8..total].copy_from_slice(&s.len.wrapping_mul(8).to_le_bytes());
-        s.carry_len = total as u8;
-        s.finishing = true;
-    }
-
-    /// The digest of `lane`'s finished message; frees the lane. Only
-    /// meaningful after [`Md5Lanes::run`] reported it done.
-    pub fn take(&mut self, lane: usize) -> [u8; 16] {
-        self.slots[lane] = Slot::IDLE;
-        self.st.digest(lane)
-    }
-
-    /// Compresses the busy lanes' blocks side by side, taking lane `i`'s
-    /// bytes from the front of `inputs[i]` (advanced in place), until a
-    /// busy lane runs dry (its input used up, a partial block kept) or
-    /// finishes. Returns at once with [`Events::is_empty`] when no lane is
-    /// busy. `inputs` may be shorter than [`Md5Lanes::lanes`]: missing
-    /// lanes have no input.
-    pub fn run(&mut self, inputs: &mut [&[u8]]) -> Events {
-        let width = self.lanes().min(MAX_LANES);
-        self.run_alone(inputs);
-        loop {
-            let mut mask = 0u16;
-            let mut ev = Events::default();
-            for i in 0..width {
-                let s = &mut self.slots[i];
-                if !s.busy {
-                    continue;
-                }
-                let input = inputs.get_mut(i);
-                let block = &mut self.blocks.0[i];
-                let pending = (s.carry_len - s.carry_off) as usize;
-                if s.finishing {
-                    if pending == 0 {
-                        ev.done |= 1 << i;
-                        continue;
-                    }
-                    let off = s.carry_off as usize;
-                    block.copy_from_slice(&s.carry[off..off + 64]);
-                    s.carry_off += 64;
-                    mask |= 1 << i;
-                    continue;
-                }
-                let Some(input) = input else {
-                    ev.dry |= 1 << i;
-                    continue;
-                };
-                if pending == 0 && input.len() >= 64 {
-                    block.copy_from_slice(&input[..64]);
-                    *input = &input[64..];
-                    s.len += 64;
-                    mask |= 1 << i;
-                } else if pending + input.len() >= 64 {
-                    let need = 64 - pending;
-                    block[..pending].copy_from_slice(&s.carry[..pending]);
-                    block[pending..].copy_from_slice(&input[..need]);
-                    *input = &input[need..];
-                    s.len += need as u64;
-                    s.carry_len = 0;
-                    s.carry_off = 0;
-                    mask |= 1 << i;
-                } else {
-                    // Under a block: keep it for the next input or the
-                    // padding.
-                    s.carry[pending..pending + input.len()].copy_from_slice(input);
-                    s.carry_len = (pending + input.len()) as u8;
-                    s.carry_off = 0;
-                    s.len += input.len() as u64;
-                    *input = &[];
-                    ev.dry |= 1 << i;
-                }
-            }
-            if mask != 0 {
-                self.step(mask);
-            }
-            if !ev.is_empty() || mask == 0 {
-                return ev;
-            }
-        }
-    }
-
-    /// With one lane busy (a big file alone, the end of a group), its whole
-    /// blocks go straight from its input through the one-stream block
-    /// function: a SIMD step would do one lane's work at sixteen's cost,
-    /// and copying each block into place would cost more than it saves.
-    fn run_alone(&mut self, inputs: &mut [&[u8]]) {
-        let busy = self.busy();
-        if busy.count_ones() != 1 {
-            return;
-        }
-        let i = busy.trailing_zeros() as usize;
-        let s = &mut self.slots[i];
-        let Some(input) = inputs.get_mut(i) else {
-            return;
-        };
-        if s.finishing || s.carry_len != s.carry_off || input.len() < 64 {
-            return;
-        }
-        let (blocks, rest) = input.as_chunks::<64>();
-        let mut st = [self.st.a[i], self.st.b[i], self.st.c[i], self.st.d[i]];
-        md5::block_api::compress(&mut st, blocks);
-        [self.st.a[i], self.st.b[i], self.st.c[i], self.st.d[i]] = st;
-        s.len += (blocks.len() * 64) as u64;
-        *input = rest;
-    }
-
-    /// One block of every lane in `mask`: the narrowest kernel that covers
-    /// the lanes, as a 512-bit step costs the same with 1 lane as with 16.
-    fn step(&mut self, mask: u16) {
-        let kernel = if mask.count_ones() == 1 {
-            Level::Scalar
-        } else if mask & 0xff00 == 0 && self.level >= Level::Avx2 {
-            Level::Avx2
-        } else {
-            self.level
-        };
-        step(kernel, &mut self.st, &self.blocks, mask);
+        _mm256_store_si256(st.0[0].as_mut_ptr().cast(), a);
+        _mm256_store_si256(st.0[1].as_mut_ptr().cast(), b);
+        _mm256_store_si256(st.0[2].as_mut_ptr().cast(), c);
+        _mm256_store_si256(st.0[3].as_mut_ptr().cast(), d);
     }
 }
 
@@ -620,38 +270,7 @@ pub fn md5_many(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 /// The same with a chosen kernel (tests and benchmarks force each one); a
 /// level the CPU cannot run falls back to the widest it can.
 pub fn md5_many_with(level: Level, messages: &[&[u8]]) -> Vec<[u8; 16]> {
-    let mut lanes = Md5Lanes::new(level);
-    let width = lanes.lanes();
-    let mut out = vec![[0u8; 16]; messages.len()];
-    let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
-    let mut owner = [usize::MAX; MAX_LANES];
-    let mut next = 0;
-    loop {
-        // Free lanes take the next messages, lowest lanes first (so a batch
-        // that thins out ends on the narrow kernel).
-        for i in 0..width {
-            if owner[i] == usize::MAX && next < messages.len() {
-                lanes.start(i);
-                owner[i] = next;
-                inputs[i] = messages[next];
-                next += 1;
-            }
-        }
-        let ev = lanes.run(&mut inputs[..width]);
-        if ev.is_empty() {
-            return out;
-        }
-        for i in 0..width {
-            // A whole message was given at once: dry means its end.
-            if ev.dry & (1 << i) != 0 {
-                lanes.finish(i);
-            }
-            if ev.done & (1 << i) != 0 {
-                out[owner[i]] = lanes.take(i);
-                owner[i] = usize::MAX;
-            }
-        }
-    }
+    super::lanes::many_with::<Md5>(level, messages)
 }
 
 #[cfg(test)]
@@ -772,16 +391,19 @@ mod tests {
         let cuts: Vec<usize> = (0..257).map(|_| (rng(&mut seed) % 200) as usize).collect();
         for level in levels() {
             assert_eq!(
-                crate::fuzzing::md5_streamed(level, &msgs, &cuts),
+                crate::fuzzing::lanes_streamed::<super::Md5>(level, &msgs, &cuts),
                 want,
                 "{level:?}"
             );
             // Whole blocks only, and one piece per message.
             assert_eq!(
-                crate::fuzzing::md5_streamed(level, &msgs, &[64, 128, 4096]),
+                crate::fuzzing::lanes_streamed::<super::Md5>(level, &msgs, &[64, 128, 4096]),
                 want
             );
-            assert_eq!(crate::fuzzing::md5_streamed(level, &msgs, &[1 << 20]), want);
+            assert_eq!(
+                crate::fuzzing::lanes_streamed::<super::Md5>(level, &msgs, &[1 << 20]),
+                want
+            );
         }
     }
 }

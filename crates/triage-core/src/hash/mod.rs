@@ -12,7 +12,9 @@
 //! large file keeps both cores busy. When no thread is idle, rayon runs both
 //! halves on the calling thread, so small files and busy pools pay nothing.
 
+pub mod lanes;
 pub mod md5x;
+pub mod sha256x;
 
 use std::fmt;
 use std::str::FromStr;
