@@ -5,7 +5,8 @@
 #   bash benches/run.sh            # full corpus (8 x 256 MiB, 20,000 small, 4 GiB)
 #   QUICK=1 bash benches/run.sh    # smaller corpus for a smoke run
 #   BASE=<commit> bash benches/run.sh  # the build to compare with (default:
-#                                  # e316fc6, the last before multi-buffer MD5)
+#                                  # e316fc6, the last before multi-buffer MD5;
+#                                  # BASE_TRIAGE=path: a binary of it already built)
 #
 # Needs: hashdeep, b3sum, GNU coreutils, /usr/bin/time (apt-get install
 # hashdeep b3sum time). Data is read from the page cache after a warm-up, so
@@ -30,13 +31,18 @@ hash_throughput="$repo/target/release/examples/hash_throughput"
 
 # The earlier build, from its own checkout, measured in the same run.
 base="${BASE:-e316fc6}"
-base_src="$work/base-src"
-if [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" != "$(git -C "$repo" rev-parse "$base^{commit}")" ]; then
-    rm -rf "$base_src"; git -C "$repo" worktree prune
-    git -C "$repo" worktree add -f --detach "$base_src" "$base" >/dev/null
+# BASE_TRIAGE=path uses a binary of it built already.
+if [ -n "${BASE_TRIAGE:-}" ]; then
+    triage_base="$BASE_TRIAGE"
+else
+    base_src="$work/base-src"
+    if [ "$(git -C "$base_src" rev-parse HEAD 2>/dev/null)" != "$(git -C "$repo" rev-parse "$base^{commit}")" ]; then
+        rm -rf "$base_src"; git -C "$repo" worktree prune
+        git -C "$repo" worktree add -f --detach "$base_src" "$base" >/dev/null
+    fi
+    cargo build --release --quiet --manifest-path "$base_src/Cargo.toml" -p triage-cli --target-dir "$work/base-target"
+    triage_base="$work/base-target/release/triage"
 fi
-cargo build --release --quiet --manifest-path "$base_src/Cargo.toml" -p triage-cli --target-dir "$work/base-target"
-triage_base="$work/base-target/release/triage"
 
 if [ "$quick" = 1 ]; then
     large_n=4; large_mib=64; small_n=4000; huge_mib=512

@@ -88,6 +88,9 @@ pub trait Kernel {
     const BIG_ENDIAN: bool;
     /// It has an 8-lane AVX2 step (used when only lanes 0..8 are busy).
     const HAS_AVX2: bool;
+    /// Busy lanes from which a SIMD step beats the one-stream function
+    /// run lane by lane, on this CPU (measured: benches/README.md).
+    fn min_simd_lanes() -> u32;
     /// The digest.
     type Digest: Copy;
     /// The widest level this kernel has that this CPU runs.
@@ -359,9 +362,10 @@ impl<K: Kernel> Lanes<K> {
     }
 
     /// With one lane busy (a big file alone, the end of a group), its whole
-    /// blocks go straight from its input through the one-stream block
-    /// function: a SIMD step would do one lane's work at sixteen's cost,
-    /// and copying each block into place would cost more than it saves.
+    /// blocks go straight from its input through the one-stream function:
+    /// a SIMD step would do one lane's work at sixteen's cost. (Only the
+    /// number of busy lanes decides it, never the kernel, so lanes of
+    /// different kernels fed the same inputs take the same bytes.)
     fn run_alone(&mut self, inputs: &mut [&[u8]]) {
         let busy = self.busy();
         if busy.count_ones() != 1 {
@@ -426,7 +430,7 @@ impl<K: Kernel> Lanes<K> {
     /// One block of every lane in `mask`: the narrowest kernel that covers
     /// the lanes, as a 512-bit step costs the same with 1 lane as with 16.
     fn step(&mut self, mask: u16) {
-        let kernel = if mask.count_ones() == 1 {
+        let kernel = if mask.count_ones() < K::min_simd_lanes() {
             Level::Scalar
         } else if mask & 0xff00 == 0 && self.level >= Level::Avx2 && K::HAS_AVX2 {
             Level::Avx2

@@ -115,7 +115,8 @@ pub struct BuildInfo {
     pub cpu_features: Vec<String>,
     /// The kernels the scan dispatches to on this machine, by job
     /// (`md5-lanes:avx512x16`: the MD5 of files read side by side, 16 at
-    /// once); results are the same on every kernel.
+    /// once; `sha256-lanes:none (one stream)` where SHA-256 stays one
+    /// stream per file); results are the same on every kernel.
     #[serde(default)]
     pub dispatch: Vec<String>,
 }
@@ -141,8 +142,18 @@ impl BuildInfo {
                 .collect(),
             cpu_features: cpu_features(),
             dispatch: {
-                let level = crate::hash::md5x::Level::detect();
-                vec![format!("md5-lanes:{}x{}", level.name(), level.lanes())]
+                use crate::hash::lanes::Kernel as _;
+                let md5 = crate::hash::md5x::Md5::detect();
+                let sha = crate::hash::sha256x::Sha256::detect();
+                vec![
+                    format!("md5-lanes:{}x{}", md5.name(), md5.lanes()),
+                    match sha {
+                        crate::hash::lanes::Level::Scalar => {
+                            "sha256-lanes:none (one stream)".into()
+                        }
+                        l => format!("sha256-lanes:{}x{}", l.name(), l.lanes()),
+                    },
+                ]
             },
         }
     }

@@ -579,7 +579,7 @@ impl Scanner {
 /// walk order, handed over when the lanes would be full, the group is
 /// large, or its first file has waited long enough.
 struct Grouping {
-    /// Files grouped at all: MD5 is wanted and the CPU has lanes.
+    /// Files grouped at all: a digest wanted is computed in lanes here.
     on: bool,
     /// Files larger than a piece may share lanes (read side by side): not
     /// on one reader (a spinning disk reads one file at a time).
@@ -601,7 +601,7 @@ const GROUP_SPAN: u64 = 1024;
 impl Grouping {
     fn new(algorithms: AlgorithmSet, readers: usize) -> Grouping {
         Grouping {
-            on: algorithms.contains(crate::hash::Algorithm::Md5) && lanes::available(),
+            on: !lanes::in_lanes(algorithms).is_empty(),
             big_too: readers >= 2,
             width: lanes::width(),
             files: Vec::new(),
