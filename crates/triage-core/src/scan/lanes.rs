@@ -229,7 +229,13 @@ fn run(
     ctx: &JobContext<'_>,
     emit: &mut dyn FnMut(u64, Option<Entry>),
 ) {
-    let laned = in_lanes(ctx.algorithms);
+    // SHA-256 lanes beat the one-stream function only with most lanes
+    // busy: a group of a few (large) files keeps it one stream per file.
+    let few = group.len() < Sha256::min_simd_lanes() as usize;
+    let laned: AlgorithmSet = in_lanes(ctx.algorithms)
+        .iter()
+        .filter(|&a| !(few && a == Algorithm::Sha256))
+        .collect();
     let rest: AlgorithmSet = ctx
         .algorithms
         .iter()
