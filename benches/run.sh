@@ -4,6 +4,8 @@
 #
 #   bash benches/run.sh            # full corpus (8 x 256 MiB, 20,000 small, 4 GiB)
 #   QUICK=1 bash benches/run.sh    # smaller corpus for a smoke run
+#   COLD=1 bash benches/run.sh     # also from a cold page cache (root: drops
+#                                  # caches before every run), against cat
 #   BASE=<commit> bash benches/run.sh  # the build to compare with (default:
 #                                  # e316fc6, the last before multi-buffer MD5;
 #                                  # BASE_TRIAGE=path: a binary of it already built)
@@ -159,12 +161,43 @@ EOF2
     REPS=1 run "triage all4 20k files" "small" $T "$small"
 fi
 
+# --- cold cache (COLD=1; root) ----------------------------------------------
+# Every run starts with an empty page cache, so the disk is the limit: `cat`
+# of the same files is the device's own rate. triage runs with its default
+# readers (what an examiner gets) and with --readers 8.
+cold() { # NAME CORPUS COMMAND...
+    local name="$1" corpus="$2"; shift 2
+    local best="" rss=""
+    for _ in $(seq 1 "$reps"); do
+        sync; echo 3 > /proc/sys/vm/drop_caches
+        /usr/bin/time -f "%e %M" -o "$work/time.out" "$@" >/dev/null 2>"$work/stderr.out" || {
+            echo "FAILED: $name: $*" >&2; cat "$work/stderr.out" >&2; exit 1; }
+        read -r t m < <(tail -1 "$work/time.out")
+        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best="$t"; rss="$m"; fi
+    done
+    printf '%s\t%s\t%s\t%s\n' "cold-$corpus" "$name" "$best" "$rss" | tee -a "$results"
+}
+if [ "${COLD:-0}" = 1 ]; then
+    [ -w /proc/sys/vm/drop_caches ] || { echo "COLD=1 needs root (drop_caches)" >&2; exit 2; }
+    Tdef="$triage scan -q --no-case -o /dev/null --force"
+    for corpus in "$large" "$small"; do
+        c="$(basename "$corpus")"
+        cold "cat" "$c" sh -c "find '$corpus' -type f -name '*.bin' -print0 | xargs -0 cat"
+        cold "hashdeep -j2 md5,sha1,sha256" "$c" hashdeep -c md5,sha1,sha256 -r -j2 "$corpus"
+        cold "triage all4 default readers" "$c" $Tdef "$corpus"
+        cold "triage all4 --readers 8" "$c" $T "$corpus"
+    done
+fi
+
 # --- ratios -----------------------------------------------------------------
 python3 - "$results" "$work/compute.txt" "$(bytes_of "$large")" "$small_n" "$(bytes_of "$huge")" "$base" <<'EOF'
 import sys
 base = sys.argv[6]
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-t = {(c.split("-")[0], n): (float(s), int(m)) for c, n, s, m in rows}
+def kind(c):  # "large-8x256" -> "large", "cold-small-20000" -> "cold-small"
+    p = c.split("-")
+    return "-".join(p[:2]) if p[0] == "cold" else p[0]
+t = {(kind(c), n): (float(s), int(m)) for c, n, s, m in rows}
 compute = dict(l.split() for l in open(sys.argv[2]))
 large_bytes, small_n, huge_bytes = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 def ratio(c, a, b):
@@ -191,5 +224,11 @@ print(f"| one {huge_bytes / 2**30:g} GiB file, all four, 2 threads: vs base | {r
 print(f"| peak RSS, triage (max over runs above) | {max(m for (c, n), (s, m) in t.items() if n.startswith('triage') and 'empty' not in n) / 1024:.1f} MiB | < 100 MB |")
 if ("million", "triage all4 1M empty files") in t:
     print(f"| peak RSS, triage: 1,000,000 empty files vs 20,000 files | {t[('million', 'triage all4 1M empty files')][1]/1024:.1f} / {t[('small', 'triage all4 20k files')][1]/1024:.1f} MiB | bounded |")
+for c in ("large", "small"):
+    k = "cold-" + c
+    if (k, "cat") in t:
+        for name in ("triage all4 default readers", "triage all4 --readers 8"):
+            print(f"| cold {c}: {name}, rate vs cat | {100 * ratio(k, name, 'cat'):.0f}% | >= 90% |")
+            print(f"| cold {c}: {name} vs hashdeep -j2 | {ratio(k, name, 'hashdeep -j2 md5,sha1,sha256'):.2f}x | >= 1.5x |")
 print(f"| peak RSS, hashdeep large / small | {t[(lg, 'hashdeep -j2 md5,sha1,sha256')][1]/1024:.1f} / {t[(sm, 'hashdeep -j2 md5,sha1,sha256')][1]/1024:.1f} MiB | |")
 EOF
