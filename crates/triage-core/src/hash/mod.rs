@@ -11,6 +11,12 @@
 //! runs the two groups on two rayon threads over the same bytes, so a single
 //! large file keeps both cores busy. When no thread is idle, rayon runs both
 //! halves on the calling thread, so small files and busy pools pay nothing.
+//!
+//! Many files at once: [`lanes`] hashes up to 16 messages side by side, one
+//! per SIMD lane, with the kernels of [`md5x`] (MD5, AVX-512F/AVX2) and
+//! [`sha256x`] (SHA-256, AVX-512F); the scan's lane groups use them for the
+//! digests they compute faster than one stream, and `MultiHasher` for the
+//! rest.
 
 pub mod lanes;
 pub mod md5x;

@@ -14,7 +14,16 @@
 //! file's hashing ([`crate::hash::MultiHasher::update_parallel`]), so one huge file still
 //! uses every core.
 //!
+//! Where the CPU has SIMD lanes for a selected digest (MD5 with AVX2 or
+//! AVX-512F, SHA-256 with AVX-512F), runs of walked files go to one job
+//! together, a *lane group* (`lanes`): up to 16 files read side by side with
+//! their MD5/SHA-256 computed in lanes. Files over a piece (256 KiB) join
+//! groups only with two or more readers, as a group reads its files
+//! interleaved; a group goes out when full, at the next file read alone, or
+//! after 1,024 walk positions, so walk order and the window hold.
+//!
 //! By concern: `job` (one file: open, read, hash, sniff, picture, match),
+//! `lanes` (a lane group),
 //! `gate` (the bounds on work in flight), [`progress`](Progress) (counters
 //! and cancellation), [`recorded`](Recorded) (paths a resumed scan skips); this
 //! file holds the configuration, the scanner and its ordering loop.
