@@ -99,9 +99,34 @@ fn sha256_many(c: &mut Criterion) {
     g.finish();
 }
 
+/// SHA-1 of many messages at once (`hash::sha1x`, AVX-512F 16 lanes)
+/// against the same messages through `sha1` one after another (SHA-NI
+/// where the CPU has it), on one thread: which one the scan should use.
+fn sha1_many(c: &mut Criterion) {
+    use sha1::Digest as _;
+    use triage_core::hash::lanes::Level;
+    use triage_core::hash::sha1x::sha1_many_with;
+    let mut g = c.benchmark_group("sha1-many");
+    for (count, len) in [(1024, 4 * 1024), (64, 64 * 1024), (4096, 512)] {
+        let buf = data(count * len);
+        let msgs: Vec<&[u8]> = buf.chunks(len).collect();
+        g.throughput(Throughput::Bytes((count * len) as u64));
+        let id = format!("{count}x{len}");
+        g.bench_with_input(BenchmarkId::new("sha1", &id), &msgs, |b, msgs| {
+            b.iter(|| msgs.iter().map(sha1::Sha1::digest).collect::<Vec<_>>())
+        });
+        if Level::Avx512.supported() {
+            g.bench_with_input(BenchmarkId::new("avx512", &id), &msgs, |b, msgs| {
+                b.iter(|| sha1_many_with(Level::Avx512, msgs))
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench, md5_many, sha256_many
+    targets = bench, md5_many, sha256_many, sha1_many
 }
 criterion_main!(benches);

@@ -30,8 +30,8 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("md5_lanes", md5_lanes),
 ];
 
-/// Multi-buffer MD5 and SHA-256 on every kernel this CPU runs equal
-/// `md-5` and `sha2`, whole and streamed in pieces: the
+/// Multi-buffer MD5, SHA-256 and SHA-1 on every kernel this CPU runs
+/// equal `md-5`, `sha2` and `sha1`, whole and streamed in pieces: the
 /// first byte of each 2-byte pair gives a message length (0..=255 × a
 /// scale from the second byte), the messages are cut from the rest.
 pub fn md5_lanes(data: &[u8]) {
@@ -74,6 +74,18 @@ pub fn md5_lanes(data: &[u8]) {
                 lanes_streamed::<Sha256>(level, &msgs, &cuts),
                 want,
                 "sha256 {level:?} streamed"
+            );
+        }
+    }
+    let want: Vec<[u8; 20]> = msgs.iter().map(|m| sha1::Sha1::digest(m).into()).collect();
+    for level in [Level::Scalar, Level::Avx512] {
+        if level.supported() {
+            use crate::hash::sha1x::{Sha1, sha1_many_with};
+            assert_eq!(sha1_many_with(level, &msgs), want, "sha1 {level:?}");
+            assert_eq!(
+                lanes_streamed::<Sha1>(level, &msgs, &cuts),
+                want,
+                "sha1 {level:?} streamed"
             );
         }
     }

@@ -20,6 +20,7 @@
 
 pub mod lanes;
 pub mod md5x;
+pub mod sha1x;
 pub mod sha256x;
 
 use std::fmt;

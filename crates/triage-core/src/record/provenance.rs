@@ -142,17 +142,15 @@ impl BuildInfo {
                 .collect(),
             cpu_features: cpu_features(),
             dispatch: {
-                use crate::hash::lanes::Kernel as _;
-                let md5 = crate::hash::md5x::Md5::detect();
-                let sha = crate::hash::sha256x::Sha256::detect();
+                use crate::hash::lanes::{Kernel as _, Level};
+                let named = |name: &str, l: Level| match l {
+                    Level::Scalar => format!("{name}-lanes:none (one stream)"),
+                    l => format!("{name}-lanes:{}x{}", l.name(), l.lanes()),
+                };
                 vec![
-                    format!("md5-lanes:{}x{}", md5.name(), md5.lanes()),
-                    match sha {
-                        crate::hash::lanes::Level::Scalar => {
-                            "sha256-lanes:none (one stream)".into()
-                        }
-                        l => format!("sha256-lanes:{}x{}", l.name(), l.lanes()),
-                    },
+                    named("md5", crate::hash::md5x::Md5::detect()),
+                    named("sha256", crate::hash::sha256x::Sha256::detect()),
+                    named("sha1", crate::hash::sha1x::Sha1::detect()),
                 ]
             },
         }

@@ -1,6 +1,7 @@
 //! A lane group's job: many files read side by side, their MD5s computed
 //! together in SIMD lanes (16 files at once with AVX-512, 8 with AVX2;
-//! SHA-256 too with AVX-512), so MD5 stops being half of the scan's time.
+//! SHA-256 and SHA-1 too with AVX-512), so MD5 stops being half of the
+//! scan's time.
 //!
 //! Input: a run of walked files (`super::group` says which go together)
 //! and the job context. Output: one entry per file, handed to `emit` as
@@ -30,6 +31,7 @@ use rayon::prelude::*;
 use super::job::{JobContext, Kept, finish};
 use crate::hash::lanes::{Events, Kernel, Level, MAX_LANES};
 use crate::hash::md5x::{Md5 as Md5Kernel, Md5Lanes};
+use crate::hash::sha1x::{Sha1, Sha1Lanes};
 use crate::hash::sha256x::{Sha256, Sha256Lanes};
 use crate::hash::{Algorithm, AlgorithmSet, Digests, MultiHasher};
 use crate::item::{Failure, FailureKind, FileMeta, Stage};
@@ -49,8 +51,8 @@ thread_local! {
 }
 
 /// The digests of `algorithms` this CPU computes in lanes: MD5 with AVX2
-/// or AVX-512F, SHA-256 with AVX-512F (16 lanes run ~1.5× the SHA-NI
-/// one-stream function; 8 AVX2 lanes would not beat it: benches/README.md).
+/// or AVX-512F, SHA-256 and SHA-1 with AVX-512F (16 lanes run ~1.5× and
+/// ~1.8× the SHA-NI one-stream functions: benches/README.md).
 /// Empty: grouping files gains nothing here.
 pub(super) fn in_lanes(algorithms: AlgorithmSet) -> AlgorithmSet {
     let mut set = AlgorithmSet::empty();
@@ -59,6 +61,9 @@ pub(super) fn in_lanes(algorithms: AlgorithmSet) -> AlgorithmSet {
     }
     if algorithms.contains(Algorithm::Sha256) && Sha256::detect() != Level::Scalar {
         set = set.with(Algorithm::Sha256);
+    }
+    if algorithms.contains(Algorithm::Sha1) && Sha1::detect() != Level::Scalar {
+        set = set.with(Algorithm::Sha1);
     }
     set
 }
@@ -74,6 +79,7 @@ pub(super) fn width() -> usize {
 struct Kernels {
     md5: Option<Md5Lanes>,
     sha256: Option<Sha256Lanes>,
+    sha1: Option<Sha1Lanes>,
 }
 
 impl Kernels {
@@ -85,28 +91,35 @@ impl Kernels {
             sha256: set
                 .contains(Algorithm::Sha256)
                 .then(|| Sha256Lanes::new(Level::detect())),
+            sha1: set
+                .contains(Algorithm::Sha1)
+                .then(|| Sha1Lanes::new(Level::detect())),
         }
     }
 
     fn lanes(&self) -> usize {
         let md5 = self.md5.as_ref().map_or(MAX_LANES, Md5Lanes::lanes);
         let sha = self.sha256.as_ref().map_or(MAX_LANES, Sha256Lanes::lanes);
-        md5.min(sha)
+        let sha1 = self.sha1.as_ref().map_or(MAX_LANES, Sha1Lanes::lanes);
+        md5.min(sha).min(sha1)
     }
 
     fn start(&mut self, lane: usize) {
         self.md5.iter_mut().for_each(|l| l.start(lane));
         self.sha256.iter_mut().for_each(|l| l.start(lane));
+        self.sha1.iter_mut().for_each(|l| l.start(lane));
     }
 
     fn finish(&mut self, lane: usize) {
         self.md5.iter_mut().for_each(|l| l.finish(lane));
         self.sha256.iter_mut().for_each(|l| l.finish(lane));
+        self.sha1.iter_mut().for_each(|l| l.finish(lane));
     }
 
     fn abandon(&mut self, lane: usize) {
         self.md5.iter_mut().for_each(|l| l.abandon(lane));
         self.sha256.iter_mut().for_each(|l| l.abandon(lane));
+        self.sha1.iter_mut().for_each(|l| l.abandon(lane));
     }
 
     /// The finished lane's digests into `d`.
@@ -117,31 +130,60 @@ impl Kernels {
         if let Some(l) = &mut self.sha256 {
             d.sha256 = Some(l.take(lane));
         }
+        if let Some(l) = &mut self.sha1 {
+            d.sha1 = Some(l.take(lane));
+        }
     }
 
     /// Runs every kernel's lanes over the same inputs (side by side when a
     /// thread is idle), advancing `inputs` as they do.
     fn run(&mut self, inputs: &mut [&[u8]]) -> Events {
-        match (&mut self.md5, &mut self.sha256) {
-            (Some(m), None) => m.run(inputs),
-            (None, Some(s)) => s.run(inputs),
-            (Some(m), Some(s)) => {
-                let mut copy: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
-                copy[..inputs.len()].copy_from_slice(inputs);
-                let n = inputs.len();
-                let (a, b) = rayon::join(|| m.run(inputs), || s.run(&mut copy[..n]));
-                // Lanes take bytes by the same rules whatever the kernel;
-                // if they ever did not, the digests would be wrong: fail the
-                // group's files (the panic is caught) rather than record them.
-                let same = inputs
-                    .iter()
-                    .zip(&copy[..n])
-                    .all(|(x, y)| x.len() == y.len());
-                assert!(a == b && same, "the kernels' lanes moved apart");
-                a
-            }
-            (None, None) => Events::default(),
+        // One kernel (the usual case on a group of few files): no copies,
+        // no joins.
+        match (&mut self.md5, &mut self.sha256, &mut self.sha1) {
+            (Some(l), None, None) => return l.run(inputs),
+            (None, Some(l), None) => return l.run(inputs),
+            (None, None, Some(l)) => return l.run(inputs),
+            _ => {}
         }
+        let n = inputs.len();
+        let mut c256: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
+        c256[..n].copy_from_slice(inputs);
+        let mut c1 = c256;
+        let mut c5 = c256;
+        let (md5, sha256, sha1) = (&mut self.md5, &mut self.sha256, &mut self.sha1);
+        let ((e5, e256), e1) = rayon::join(
+            || {
+                rayon::join(
+                    || md5.as_mut().map(|l| l.run(&mut c5[..n])),
+                    || sha256.as_mut().map(|l| l.run(&mut c256[..n])),
+                )
+            },
+            || sha1.as_mut().map(|l| l.run(&mut c1[..n])),
+        );
+        // Lanes take bytes by the same rules whatever the kernel; if they
+        // ever did not, the digests would be wrong: fail the group's files
+        // (the panic is caught) rather than record them.
+        let ran = [(e5, &c5), (e256, &c256), (e1, &c1)];
+        let mut first: Option<(Events, &[&[u8]; MAX_LANES])> = None;
+        for (ev, left) in ran {
+            let Some(ev) = ev else { continue };
+            match first {
+                None => first = Some((ev, left)),
+                Some((e, l)) => {
+                    let same = l[..n]
+                        .iter()
+                        .zip(&left[..n])
+                        .all(|(x, y)| x.len() == y.len());
+                    assert!(e == ev && same, "the kernels' lanes moved apart");
+                }
+            }
+        }
+        let Some((ev, left)) = first else {
+            return Events::default();
+        };
+        inputs.copy_from_slice(&left[..n]);
+        ev
     }
 }
 
@@ -229,12 +271,16 @@ fn run(
     ctx: &JobContext<'_>,
     emit: &mut dyn FnMut(u64, Option<Entry>),
 ) {
-    // SHA-256 lanes beat the one-stream function only with most lanes
-    // busy: a group of a few (large) files keeps it one stream per file.
-    let few = group.len() < Sha256::min_simd_lanes() as usize;
+    // SHA lanes beat the one-stream functions only with most lanes busy: a
+    // group of a few (large) files keeps them one stream per file.
+    let few = |min: u32| group.len() < min as usize;
     let laned: AlgorithmSet = in_lanes(ctx.algorithms)
         .iter()
-        .filter(|&a| !(few && a == Algorithm::Sha256))
+        .filter(|&a| match a {
+            Algorithm::Sha256 => !few(Sha256::min_simd_lanes()),
+            Algorithm::Sha1 => !few(Sha1::min_simd_lanes()),
+            _ => true,
+        })
         .collect();
     let rest: AlgorithmSet = ctx
         .algorithms
