@@ -107,6 +107,38 @@ pub trait Kernel {
     unsafe fn step(level: Level, st: &mut State, blocks: &Blocks, mask: u16);
 }
 
+/// Word `j` of every lane's block, big-endian (the SHA family), one
+/// 512-bit register per word: the message words of an AVX-512F step.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn be_words_avx512(blocks: &Blocks) -> [std::arch::x86_64::__m512i; 16] {
+    use std::arch::x86_64::*;
+    let lanes = _mm512_setr_epi32(
+        0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
+    );
+    let base: *const i32 = blocks.0.as_ptr().cast();
+    let odd = _mm512_set1_epi32(0xff00_ff00u32 as i32);
+    let mut w = [_mm512_setzero_si512(); 16];
+    for (j, word) in w.iter_mut().enumerate() {
+        let idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(j as i32));
+        // SAFETY: the gather reads word j (0..16) of lane i (0..16) at
+        // byte 64 i + 4 j < 1024, inside `Blocks`.
+        let x = unsafe { _mm512_i32gather_epi32::<4>(idx, base) };
+        // Big-endian words: bytes 1 and 3 from a rotation right by 8,
+        // bytes 0 and 2 from one left by 8.
+        *word = _mm512_ternarylogic_epi32::<0xCA>(
+            odd,
+            _mm512_ror_epi32::<8>(x),
+            _mm512_rol_epi32::<8>(x),
+        );
+    }
+    w
+}
+
 /// One step of every lane in `mask` with the one-stream function.
 fn step_scalar<K: Kernel>(st: &mut State, blocks: &Blocks, mask: u16) {
     for lane in 0..MAX_LANES {

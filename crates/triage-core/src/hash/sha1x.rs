@@ -80,25 +80,8 @@ unsafe fn step_avx512(st: &mut State, blocks: &Blocks, mask: u16) {
         // u32: one aligned 512-bit load.
         *v = unsafe { _mm512_load_si512(w.as_ptr().cast()) };
     }
-    let lanes = _mm512_setr_epi32(
-        0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
-    );
-    let base: *const i32 = blocks.0.as_ptr().cast();
-    let odd = _mm512_set1_epi32(0xff00_ff00u32 as i32);
-    let mut w = [_mm512_setzero_si512(); 16];
-    for (j, word) in w.iter_mut().enumerate() {
-        let idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(j as i32));
-        // SAFETY: the gather reads word j (0..16) of lane i (0..16) at
-        // byte 64 i + 4 j < 1024, inside `Blocks`.
-        let x = unsafe { _mm512_i32gather_epi32::<4>(idx, base) };
-        // Big-endian words: bytes 1 and 3 from a rotation right by 8,
-        // bytes 0 and 2 from one left by 8.
-        *word = _mm512_ternarylogic_epi32::<0xCA>(
-            odd,
-            _mm512_ror_epi32::<8>(x),
-            _mm512_rol_epi32::<8>(x),
-        );
-    }
+    // SAFETY: the caller's guarantee (AVX-512F) is this function's.
+    let mut w = unsafe { super::lanes::be_words_avx512(blocks) };
     let [mut a, mut b, mut c, mut d, mut e] = s;
     // One round (FIPS 180-4 §6.1.2 step 3) with the names rotating instead
     // of the values: e += rol5(a) + f(b, c, d) + K + W; b = rol30(b).
