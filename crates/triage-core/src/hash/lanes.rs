@@ -79,8 +79,6 @@ pub struct State(pub [[u32; MAX_LANES]; 8]);
 
 /// A compression function the lanes run.
 pub trait Kernel {
-    /// Its name in logs and benchmarks.
-    const NAME: &'static str;
     /// Initial state words (unused ones zero).
     const INIT: [u32; 8];
     /// The length in the padding is big-endian (the SHA family) rather

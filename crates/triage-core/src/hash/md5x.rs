@@ -15,7 +15,6 @@ pub type Md5Lanes = Lanes<Md5>;
 const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
 impl Kernel for Md5 {
-    const NAME: &'static str = "md5";
     const INIT: [u32; 8] = [INIT[0], INIT[1], INIT[2], INIT[3], 0, 0, 0, 0];
     const BIG_ENDIAN: bool = false;
     const HAS_AVX2: bool = true;

@@ -14,7 +14,6 @@ pub struct Sha1;
 pub type Sha1Lanes = Lanes<Sha1>;
 
 impl Kernel for Sha1 {
-    const NAME: &'static str = "sha1";
     /// FIPS 180-4 §5.3.1.
     const INIT: [u32; 8] = [
         0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0, 0, 0, 0,

@@ -27,7 +27,6 @@ const K: [u32; 64] = [
 ];
 
 impl Kernel for Sha256 {
-    const NAME: &'static str = "sha256";
     /// FIPS 180-4 §5.3.3.
     const INIT: [u32; 8] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
