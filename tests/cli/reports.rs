@@ -635,3 +635,88 @@ fn html_hits_name_their_entry_and_say_exact_or_near() {
         "{html}"
     );
 }
+
+/// A file with two names in an NTFS image is read once, at its first name
+/// in the walk; the other name is recorded as a `hard_link` to it, and the
+/// HTML report shows both names beside the match. The image is made with
+/// mkntfs and fixtures/disks/ntfs_edit.c (libntfs-3g), as build.sh does.
+#[test]
+fn a_hard_linked_match_shows_every_name() {
+    let path = format!(
+        "{}:/sbin:/usr/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let tools = Command::new("sh")
+        .arg("-c")
+        .arg("command -v mkntfs && command -v gcc && pkg-config --exists libntfs-3g")
+        .env("PATH", &path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !tools {
+        skip(
+            "mkntfs, gcc or libntfs-3g's headers are missing (apt-get install ntfs-3g ntfs-3g-dev pkg-config gcc)",
+        );
+        return;
+    }
+    let ev = Evidence::new();
+    let img = ev.out("links.img");
+    let editor = ev.out("ntfs_edit");
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", stderr(&o));
+    };
+    sh(&format!(
+        "gcc -O1 -o '{}' '{}' $(pkg-config --cflags --libs libntfs-3g)",
+        editor.display(),
+        repo().join("fixtures/disks/ntfs_edit.c").display()
+    ));
+    sh(&format!(
+        "truncate -s 8M '{0}' && mkntfs -q -F -Q -T -c 4096 '{0}' >/dev/null 2>&1",
+        img.display()
+    ));
+    // passwords.txt is in the sample alert set (md5sums.txt line 1).
+    let known = repo().join("fixtures/evidence/Downloads/export/passwords.txt");
+    sh(&format!(
+        "'{}' '{}' mkdir A write A/passwords.txt '{}' link A/passwords.txt 'B copy.txt'",
+        editor.display(),
+        img.display(),
+        known.display()
+    ));
+    let log = ev.out("links.jsonl");
+    let mut cmd = triage();
+    cmd.arg("scan")
+        .arg(&img)
+        .args(["-q", "--no-case", "--hashset"])
+        .arg(repo().join("fixtures/hashsets/sample-alert.tset"))
+        .arg("-o")
+        .arg(&log);
+    let o = run(cmd, Duration::from_secs(120));
+    assert_eq!(code(&o), 1, "one match: {}", stderr(&o));
+    let all = entries(&std::fs::read(&log).unwrap());
+    let first = entry(&all, "A/passwords.txt");
+    assert!(first["md5"].is_string(), "{first}");
+    assert_eq!(first["nlink"], 2, "{first}");
+    let other = entry(&all, "B copy.txt");
+    assert_eq!(other["record"], "skipped", "{other}");
+    assert_eq!(other["reason"], "hard_link", "{other}");
+    assert_eq!(other["first"], "A/passwords.txt", "{other}");
+    assert!(other.get("md5").is_none(), "read once: {other}");
+    let html = ev.out("links.html");
+    assert_eq!(code(&report(&log, "html", &html, &[])), 0);
+    let html = std::fs::read_to_string(&html).unwrap();
+    let row = html
+        .lines()
+        .find(|l| l.contains("<code>A/passwords.txt</code>"))
+        .unwrap_or_else(|| panic!("no row for the match: {html}"));
+    assert!(
+        row.contains("also named <code>B copy.txt</code> (hard link)"),
+        "{row}"
+    );
+    assert!(html.contains("1 hard_link"), "the skip is counted: {html}");
+}

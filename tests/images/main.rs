@@ -62,12 +62,33 @@ struct Extra {
     /// NTFS alternate data streams (`file:stream`), which the lister does
     /// not read: (path, MD5).
     streams: Vec<(String, String)>,
+    /// Names of a file read at another name (path, first name): TSK lists
+    /// each with the file's digests; triage reads it once.
+    hard_links: Vec<(String, String)>,
 }
 
-/// triage's listing in TSK's terms, and what it lists beyond it.
+/// An entry's path relative to its file system, as TSK lists it (`/…`).
+fn fs_path(path: &[u8], partitioned: bool) -> String {
+    let full = String::from_utf8_lossy(path).into_owned();
+    let rel = if partitioned {
+        full.split_once('/')
+            .map_or(String::new(), |(_, r)| r.to_string())
+    } else {
+        full
+    };
+    format!("/{rel}")
+}
+
+/// triage's listing in TSK's terms, and what it lists beyond it. A name
+/// recorded as a hard link to another gets the other's digests, as TSK
+/// lists every name.
 fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
     let mut rows = BTreeSet::new();
     let mut extra = Extra::default();
+    // Every hashed item (streams too) by (fs offset, path): its size and
+    // digests, for the names that are hard links to it.
+    let mut read: BTreeMap<(u64, String), (u64, [String; 3])> = BTreeMap::new();
+    let mut links = Vec::new();
     for e in scan(path) {
         let Some(loc) = &e.location else {
             panic!("{}: entry '{}' has no location", path.display(), e.path);
@@ -76,42 +97,50 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
             // A volume hashed whole (no file system read): not a file.
             continue;
         }
-        let full = String::from_utf8_lossy(e.path.as_bytes()).into_owned();
-        let rel = if loc.partition.is_some() {
-            full.split_once('/')
-                .map_or(String::new(), |(_, r)| r.to_string())
-        } else {
-            full
-        };
+        let partitioned = loc.partition.is_some();
+        let rel = fs_path(e.path.as_bytes(), partitioned);
         let state = match loc.state {
             Allocation::Allocated => "alloc",
             Allocation::Deleted => "deleted",
         };
-        let is_stream = loc.fs == "ntfs" && rel.rsplit('/').next().is_some_and(|n| n.contains(':'));
         match &e.outcome {
-            Outcome::Hashed(h) if is_stream => {
-                extra
-                    .streams
-                    .push((format!("/{rel}"), h.digests.hex(Algorithm::Md5).unwrap()));
-            }
             Outcome::Hashed(h) => {
                 let d = |a| h.digests.hex(a).unwrap();
-                rows.insert((
-                    loc.fs_offset,
-                    format!("/{rel}"),
-                    h.bytes_read,
-                    state.to_string(),
-                    d(Algorithm::Md5),
-                    d(Algorithm::Sha1),
-                    d(Algorithm::Sha256),
-                ));
+                let digests = [d(Algorithm::Md5), d(Algorithm::Sha1), d(Algorithm::Sha256)];
+                read.insert((loc.fs_offset, rel.clone()), (h.bytes_read, digests));
+                links.push((loc.fs, loc.fs_offset, rel.clone(), rel, state));
             }
-            Outcome::Skipped(SkipReason::NotRecoverable) => {
-                extra.unrecoverable.push(format!("/{rel}"))
+            Outcome::Skipped(SkipReason::HardLink { first }) => {
+                let first = fs_path(first.as_bytes(), partitioned);
+                extra.hard_links.push((rel.clone(), first.clone()));
+                links.push((loc.fs, loc.fs_offset, rel, first, state));
             }
-            Outcome::Skipped(SkipReason::BadClusterMap) => assert_eq!(rel, "$BadClus:$Bad"),
+            Outcome::Skipped(SkipReason::NotRecoverable) => extra.unrecoverable.push(rel),
+            Outcome::Skipped(SkipReason::BadClusterMap) => assert_eq!(rel, "/$BadClus:$Bad"),
             Outcome::Skipped(_) => {}
             Outcome::Failed(f) => panic!("{}: '{}' failed: {}", path.display(), e.path, f.kind),
+        }
+    }
+    for (fs, fs_offset, name, first, state) in links {
+        let Some((bytes, [md5, sha1, sha256])) = read.get(&(fs_offset, first.clone())) else {
+            panic!(
+                "{}: {name} is a hard link to {first}, which was not read",
+                path.display()
+            );
+        };
+        let is_stream = fs == "ntfs" && name.rsplit('/').next().is_some_and(|n| n.contains(':'));
+        if is_stream {
+            extra.streams.push((name, md5.clone()));
+        } else {
+            rows.insert((
+                fs_offset,
+                name,
+                *bytes,
+                state.to_string(),
+                md5.clone(),
+                sha1.clone(),
+                sha256.clone(),
+            ));
         }
     }
     (rows, extra)
@@ -261,6 +290,15 @@ fn built() -> Option<PathBuf> {
                 ));
                 return None;
             }
+            // build.sh compiles its NTFS editor against libntfs-3g.
+            let libntfs = Command::new("pkg-config")
+                .args(["--exists", "libntfs-3g"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !libntfs || !Path::new("/usr/include/ntfs-3g/dir.h").exists() {
+                skip("cannot build the test images: libntfs-3g's headers are missing (apt-get install ntfs-3g-dev pkg-config gcc)");
+                return None;
+            }
             let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("disks");
             let status = Command::new("bash")
                 .arg(repo().join("fixtures/disks/build.sh"))
@@ -340,7 +378,15 @@ fn built_images_agree_with_the_sleuth_kit() {
             assert!(extra.unrecoverable.is_empty(), "{image}: {extra:?}");
         }
         assert_same(image, &tsk, &ours);
-        if image == "ntfs.img" || image == "gpt.img" {
+        let has_ntfs = image == "ntfs.img" || image == "gpt.img";
+        let has_ext = image.starts_with("ext") || image == "mbr.img" || image == "gpt.img";
+        // (name, first name) of every hard link, by the file system's tree.
+        let (ext_links, ntfs_links): (Vec<_>, Vec<_>) = extra
+            .hard_links
+            .iter()
+            .cloned()
+            .partition(|l| l.0 == "/Downloads/photo hard link.png");
+        if has_ntfs {
             // The stream ntfscp wrote: "a hidden stream\n".
             assert!(
                 extra.streams.contains(&(
@@ -350,6 +396,41 @@ fn built_images_agree_with_the_sleuth_kit() {
                 "{image}: {:?}",
                 extra.streams
             );
+            // ntfs_edit's hard links, each read once at its first name in
+            // the walk (`Pictures/` sorts before the root's lower-case
+            // names): a non-resident file, an empty one with its stream,
+            // and a resident one. `Pictures/kept name.png` lost its other
+            // name: one name.
+            let firsts: BTreeSet<&str> = ntfs_links.iter().map(|l| l.1.as_str()).collect();
+            assert_eq!(
+                firsts,
+                BTreeSet::from([
+                    "/Pictures/2024/photo.png",
+                    "/Pictures/2024/second name.txt",
+                    "/Pictures/large (hard link).bin",
+                    "/Pictures/large (hard link).bin:Zone.Identifier",
+                ]),
+                "{image}: {ntfs_links:?}"
+            );
+            for (name, first) in [
+                ("/large.bin", "/Pictures/large (hard link).bin"),
+                ("/photo (hard link).png", "/Pictures/2024/photo.png"),
+            ] {
+                assert!(
+                    ntfs_links.contains(&(name.to_string(), first.to_string())),
+                    "{image}: {name} as a hard link to {first}: {ntfs_links:?}"
+                );
+            }
+        } else {
+            assert!(ntfs_links.is_empty(), "{image}: {ntfs_links:?}");
+        }
+        if has_ext {
+            // build.sh's hard link in the ext tree: read at the picture's
+            // own name (`DCIM/` sorts before `Downloads/`).
+            assert_eq!(ext_links.len(), 1, "{image}: {ext_links:?}");
+            assert!(ext_links[0].1.starts_with("/DCIM/100CANON/"), "{image}");
+        } else {
+            assert!(ext_links.is_empty(), "{image}: {ext_links:?}");
         }
         // The deletions made by the build are among the deleted rows (or
         // found, and recorded not recoverable).
@@ -475,7 +556,9 @@ fn a_tree_and_its_image_give_the_same_digests() {
             })
             .filter(|(p, _)| !deleted.contains(p))
             .collect();
-        let from_image: BTreeSet<(String, String)> = scan(&dir.join(image))
+        // A hard link is read once, at its first name; the tree reads both.
+        let mut links = Vec::new();
+        let mut from_image: BTreeSet<(String, String)> = scan(&dir.join(image))
             .into_iter()
             .filter_map(|e| {
                 let loc = e.location.as_ref()?;
@@ -493,10 +576,27 @@ fn a_tree_and_its_image_give_the_same_digests() {
                     Outcome::Hashed(h) if keep => {
                         Some((rel, h.digests.hex(Algorithm::Sha256).unwrap()))
                     }
+                    Outcome::Skipped(SkipReason::HardLink { first }) => {
+                        let first = String::from_utf8_lossy(first.as_bytes()).into_owned();
+                        let first = match loc.partition {
+                            Some(_) => first.split_once('/')?.1.to_string(),
+                            None => first,
+                        };
+                        links.push((rel, first));
+                        None
+                    }
                     _ => None,
                 }
             })
             .collect();
+        for (name, first) in links {
+            let digest = from_image
+                .iter()
+                .find(|(p, _)| *p == first)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_else(|| panic!("{image}: {name}'s first name {first} was not read"));
+            from_image.insert((name, digest));
+        }
         assert!(from_dir.len() > 50, "{tree}: {} files", from_dir.len());
         assert_eq!(from_dir, from_image, "{tree} vs {image}");
     }

@@ -402,6 +402,14 @@ pub enum SkipReason {
     /// NTFS's bad-cluster map (`$BadClus:$Bad`): a sparse stream as large
     /// as the volume, empty but for clusters the disk reported bad.
     BadClusterMap,
+    /// In a disk image: another name (hard link) of a file already read
+    /// at `first`, earlier in the walk (the same MFT record or inode). A
+    /// file is read once, whatever its number of names; every name is
+    /// recorded.
+    HardLink {
+        /// The name it was read at.
+        first: RawPath,
+    },
 }
 
 impl SkipReason {
@@ -419,6 +427,7 @@ impl SkipReason {
             SkipReason::PseudoFileSystem => "pseudo_filesystem",
             SkipReason::NotRecoverable => "not_recoverable",
             SkipReason::BadClusterMap => "bad_cluster_map",
+            SkipReason::HardLink { .. } => "hard_link",
         }
     }
 
@@ -438,6 +447,9 @@ impl SkipReason {
             "pseudo_filesystem" => SkipReason::PseudoFileSystem,
             "not_recoverable" => SkipReason::NotRecoverable,
             "bad_cluster_map" => SkipReason::BadClusterMap,
+            "hard_link" => SkipReason::HardLink {
+                first: RawPath::default(),
+            },
             _ => return None,
         })
     }
@@ -483,6 +495,10 @@ impl fmt::Display for SkipReason {
             ),
             SkipReason::BadClusterMap => f.write_str(
                 "NTFS bad-cluster map: as large as the volume and empty but for clusters the disk reported bad; not hashed",
+            ),
+            SkipReason::HardLink { first } => write!(
+                f,
+                "another name of the file read at '{first}' (a hard link: the same record); not read twice"
             ),
         }
     }

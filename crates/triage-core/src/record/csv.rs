@@ -183,10 +183,12 @@ impl<W: Write> RecordWriter for Writer<W> {
             Outcome::Skipped(r) => {
                 row.extend(std::iter::repeat_n(String::new(), 7));
                 row.push(r.code().to_string());
-                // The symlink target or loop ancestor, escaped: a CSV cell is
+                // The symlink target, loop ancestor or first name, escaped: a CSV cell is
                 // for reading, the JSON Lines form keeps the raw bytes.
                 let detail = match r {
-                    SkipReason::Symlink { .. } | SkipReason::DirectoryLoop { .. } => r.to_string(),
+                    SkipReason::Symlink { .. }
+                    | SkipReason::DirectoryLoop { .. }
+                    | SkipReason::HardLink { .. } => r.to_string(),
                     _ => String::new(),
                 };
                 row.extend([

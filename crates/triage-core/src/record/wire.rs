@@ -454,9 +454,10 @@ path_keys!(RootKeys, "root", "root_b64");
 path_keys!(EntryPathKeys, "path", "path_b64");
 path_keys!(TargetKeys, "target", "target_b64");
 path_keys!(AncestorKeys, "ancestor", "ancestor_b64");
+path_keys!(FirstKeys, "first", "first_b64");
 
 /// A raw path stored losslessly under one of two keys (see [`PathKeys`]), so
-/// the same rule serves `path`, `target`, `ancestor` and `root`.
+/// the same rule serves `path`, `target`, `ancestor`, `first` and `root`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WirePath<K>(Option<RawPath>, PhantomData<K>);
 
@@ -590,6 +591,8 @@ pub(crate) struct WireEntry {
     target: WirePath<TargetKeys>,
     #[serde(flatten)]
     ancestor: WirePath<AncestorKeys>,
+    #[serde(flatten)]
+    first: WirePath<FirstKeys>,
     // Failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     stage: Option<String>,
@@ -1079,6 +1082,7 @@ impl WireEntry {
                     SkipReason::DirectoryLoop { ancestor } => {
                         w.ancestor = WirePath::of(Some(ancestor.clone()))
                     }
+                    SkipReason::HardLink { first } => w.first = WirePath::of(Some(first.clone())),
                     _ => {}
                 }
             }
@@ -1198,6 +1202,9 @@ impl WireEntry {
                     SkipReason::Symlink { target } => *target = self.target.0,
                     SkipReason::DirectoryLoop { ancestor } => {
                         *ancestor = self.ancestor.0.ok_or("'ancestor' missing")?
+                    }
+                    SkipReason::HardLink { first } => {
+                        *first = self.first.0.ok_or("'first' missing")?
                     }
                     _ => {}
                 }

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ReportError, ReportOptions, VerifiedLog, escape_markup as esc};
 use crate::hash::{Algorithm, hash_bytes, to_hex};
+use crate::item::SkipReason;
 use crate::matching::most_serious;
 use crate::perceptual::decode::{DecodeLimits, decode_rgb8};
 use crate::record::{Hashed, Outcome};
@@ -227,7 +228,12 @@ pub fn write<W: Write>(
     let tree = options
         .thumbnails
         .then(|| crate::source::open(&root, &SourceOptions::default()).map_err(|e| e.to_string()));
-    let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<String>> = BTreeMap::new();
+    // Each row: the path, what matched, the thumbnail (or why not).
+    type Row = (String, Hashed, Result<String, String>);
+    let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<Row>> = BTreeMap::new();
+    // A disk image's files with several names were read at one: the
+    // others, by that name, to show beside a match.
+    let mut other_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
     for e in log.entries()? {
         let e = e?;
@@ -246,8 +252,12 @@ pub fn write<W: Write>(
                 groups
                     .entry(key)
                     .or_default()
-                    .push(match_row(&e.path.escaped(), hashed, thumb));
+                    .push((e.path.escaped(), hashed.clone(), thumb));
             }
+            Outcome::Skipped(SkipReason::HardLink { first }) => other_names
+                .entry(first.escaped())
+                .or_default()
+                .push(e.path.escaped()),
             Outcome::Failed(f) => failures.push(format!(
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&e.path.escaped()),
@@ -275,8 +285,9 @@ pub fn write<W: Write>(
             esc(category),
             rows.len()
         )?;
-        for r in rows {
-            writeln!(out, "{r}")?;
+        for (path, hashed, thumb) in rows {
+            let names = other_names.get(path).map_or(&[][..], Vec::as_slice);
+            writeln!(out, "{}", match_row(path, names, hashed, thumb))?;
         }
         writeln!(out, "</table>")?;
     }
@@ -378,16 +389,21 @@ fn hit_line(m: &crate::matching::Match, h: &Hashed) -> String {
     s
 }
 
-fn match_row(path: &str, h: &Hashed, thumb: Result<String, String>) -> String {
+/// One matched file: `names`, its other names (hard links), if any.
+fn match_row(path: &str, names: &[String], h: &Hashed, thumb: &Result<String, String>) -> String {
     let hits: Vec<String> = h.matches.iter().map(|m| hit_line(m, h)).collect();
     let cell = match thumb {
         Ok(data) => format!(
             "<label class=\"thumb\"><input type=\"checkbox\"><img alt=\"thumbnail\" src=\"data:image/png;base64,{data}\"></label>"
         ),
-        Err(why) => format!("<span class=\"note\">{}</span>", esc(&why)),
+        Err(why) => format!("<span class=\"note\">{}</span>", esc(why)),
     };
+    let also: String = names
+        .iter()
+        .map(|n| format!("<br>also named <code>{}</code> (hard link)", esc(n)))
+        .collect();
     format!(
-        "<tr><td><code>{}</code><br><span class=\"note\">SHA-256 {}</span></td><td>{}</td><td>{cell}</td></tr>",
+        "<tr><td><code>{}</code>{also}<br><span class=\"note\">SHA-256 {}</span></td><td>{}</td><td>{cell}</td></tr>",
         esc(path),
         h.digests.hex(Algorithm::Sha256).unwrap_or_default(),
         hits.join("<hr>")

@@ -14,7 +14,7 @@
 //! the file now bearing its name) the allocated one first, then by
 //! address. Memory is bounded by the listings on the current path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,6 +160,7 @@ impl Tree for DiskTree {
             part: 0,
             stack: Vec::new(),
             seen: HashSet::new(),
+            first_names: HashMap::new(),
             directories: 0,
         })
     }
@@ -317,6 +318,11 @@ struct DiskWalk<'a> {
     /// directory reached twice (damage, or a deleted name pointing at a
     /// live directory) is not entered again.
     seen: HashSet<u64>,
+    /// Files with more than one name (hard links) in the current file
+    /// system, by address: the name each was read at, so that its other
+    /// names are recorded as [`SkipReason::HardLink`] instead of read
+    /// again. Only multi-name files are kept (bounded by their number).
+    first_names: HashMap<u64, RawPath>,
     directories: u64,
 }
 
@@ -342,6 +348,27 @@ impl DiskWalk<'_> {
             },
             name_times: node.name_times,
         })
+    }
+
+    /// For a file with several names: the name it was first walked at, if
+    /// this is not that name (the walk's order is fixed, so the same name
+    /// is read in every scan of the image).
+    fn first_name(
+        &mut self,
+        node: &Node,
+        meta: Option<&FileMeta>,
+        path: &RawPath,
+    ) -> Option<RawPath> {
+        if meta.is_none_or(|m| m.nlink < 2) {
+            return None;
+        }
+        match self.first_names.entry(node.addr) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(first.get().clone()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(path.clone());
+                None
+            }
+        }
     }
 
     /// Sorted for `pop`: descending by (name with `/` after directories,
@@ -489,7 +516,10 @@ impl Iterator for DiskWalk<'_> {
                 {
                     Next::Done(NotRead::Failed(damage(Stage::Stat, why)))
                 } else if kind == FileKind::Regular {
-                    Next::Read
+                    match self.first_name(&node, meta.as_ref(), &path) {
+                        Some(first) => Next::Done(NotRead::Skipped(SkipReason::HardLink { first })),
+                        None => Next::Read,
+                    }
                 } else if kind == FileKind::Symlink {
                     // Recorded, never followed: the target is a record of
                     // the file system, read like any other.
@@ -512,6 +542,7 @@ impl Iterator for DiskWalk<'_> {
             let part = tree.parts.get(self.part)?;
             self.part += 1;
             self.seen.clear();
+            self.first_names.clear();
             let prefix = tree.prefix(&part.extent);
             match &part.fs {
                 Ok(Some(fs)) => {
