@@ -128,7 +128,9 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
                 path.display()
             );
         };
-        let is_stream = fs == "ntfs" && name.rsplit('/').next().is_some_and(|n| n.contains(':'));
+        // NTFS alternate data streams, HFS+ resource forks.
+        let is_stream = (fs == "ntfs" && name.rsplit('/').next().is_some_and(|n| n.contains(':')))
+            || (fs.starts_with("hfs") && name.ends_with(":rsrc"));
         if is_stream {
             extra.streams.push((name, md5.clone()));
         } else {
@@ -1280,10 +1282,41 @@ fn hfsplus_agrees_with_the_sleuth_kit() {
         return;
     };
     let (ours, extra) = triage_rows(&image);
+    assert!(extra.unrecoverable.is_empty(), "{extra:?}");
+    // The resource fork build.sh gave a report (a picture's blocks), as
+    // `icat INODE-4353-1` reads it (TSK's resource-fork attribute).
+    let report = "Report number 35 for the quarterly review.txt";
+    let inode = Command::new("fls")
+        .args(["-p", "-o", &sector.to_string()])
+        .arg(&image)
+        .output()
+        .unwrap()
+        .stdout;
+    let inode = String::from_utf8_lossy(&inode)
+        .lines()
+        .find(|l| l.ends_with(&format!("\t{report}")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|n| n.trim_end_matches(':').to_string())
+        .unwrap_or_else(|| panic!("fls does not list {report}"));
+    let rsrc = Command::new("icat")
+        .args(["-o", &sector.to_string()])
+        .arg(&image)
+        .arg(format!("{inode}-4353-1"))
+        .output()
+        .unwrap()
+        .stdout;
     assert!(
-        extra.unrecoverable.is_empty() && extra.streams.is_empty(),
-        "{extra:?}"
+        rsrc.starts_with(b"\x89PNG"),
+        "TSK's resource fork of {report}"
     );
+    {
+        use md5::Digest;
+        assert_eq!(
+            extra.streams,
+            [(format!("/{report}:rsrc"), hex(&md5::Md5::digest(&rsrc)))],
+            "resource forks"
+        );
+    }
     assert!(tsk.len() > 100, "{} files", tsk.len());
     assert_same("hfsplus.iso", &tsk, &ours);
     for special in ["/$CatalogFile", "/$ExtentsFile", "/$AllocationFile"] {

@@ -13,10 +13,13 @@
 //! (file ID, fork, first block). All integers are big-endian; times are
 //! seconds since 1904-01-01 UTC.
 //!
+//! Resource forks are items of their own, `name:rsrc` (as NTFS streams
+//! are `name:stream`), read through their extents like data forks.
+//!
 //! Not read (the file fails with why, never a wrong digest): files
 //! compressed with `decmpfs` (their data is in an attribute or the
-//! resource fork), hard links (resolved through the private
-//! `iNode<n>` files), resource forks. Deleted files are not recovered
+//! resource fork; the resource fork itself is read), hard links (resolved
+//! through the private `iNode<n>` files). Deleted files are not recovered
 //! (HFS+ reuses catalog nodes; TSK does not recover them either). The
 //! journal is not replayed. An HFS wrapper around HFS+ is refused.
 
@@ -35,6 +38,12 @@ const HFS_EPOCH: i64 = 2_082_844_800;
 const ROOT: u64 = 2;
 const REC_FOLDER: u16 = 1;
 const REC_FILE: u16 = 2;
+/// Fork types in the extents-overflow tree's keys.
+const FORK_DATA: u8 = 0;
+const FORK_RSRC: u8 = 0xFF;
+/// Addresses of items: the catalog node ID (32 bits); this bit set for
+/// its resource fork.
+const RSRC: u64 = 1 << 32;
 /// B-tree nodes visited for one search or listing at most (a loop in the
 /// leaf chain or index ends there).
 const MAX_NODES: usize = 1 << 20;
@@ -140,18 +149,18 @@ impl HfsPlus {
             notes,
         };
         let ext_fork = Fork::parse(&fs.header[192..272]);
-        let ext_runs = fs.fork_runs(&ext_fork, 3)?;
+        let ext_runs = fs.fork_runs(&ext_fork, 3, FORK_DATA)?;
         fs.extents = Some(fs.btree(ext_runs, ext_fork.size, "extents overflow")?);
         let cat_fork = Fork::parse(&fs.header[272..352]);
-        let cat_runs = fs.fork_runs(&cat_fork, 4)?;
+        let cat_runs = fs.fork_runs(&cat_fork, 4, FORK_DATA)?;
         fs.catalog = fs.btree(cat_runs, cat_fork.size, "catalog")?;
         Ok(fs)
     }
 
-    /// The runs of a fork of file `id`: its first extents, then those of
-    /// the extents-overflow tree (never for that tree's own file, ID 3),
-    /// up to the fork's size.
-    fn fork_runs(&self, f: &Fork, id: u64) -> io::Result<Vec<Run>> {
+    /// The runs of a fork (`kind`: [`FORK_DATA`] or [`FORK_RSRC`]) of file
+    /// `id`: its first extents, then those of the extents-overflow tree
+    /// (never for that tree's own file, ID 3), up to the fork's size.
+    fn fork_runs(&self, f: &Fork, id: u64, kind: u8) -> io::Result<Vec<Run>> {
         let mut runs: Vec<Run> = Vec::new();
         let mut have = 0u64;
         let add = |runs: &mut Vec<Run>, have: &mut u64, (start, count): (u64, u64)| {
@@ -177,7 +186,7 @@ impl HfsPlus {
             let Some(tree) = &self.extents else {
                 return Err(damaged(format!("HFS+ file {id} needs overflow extents")));
             };
-            for e in self.overflow(tree, id, have)? {
+            for e in self.overflow(tree, id, kind, have)? {
                 if have >= need {
                     break;
                 }
@@ -194,8 +203,8 @@ impl HfsPlus {
         Ok(runs)
     }
 
-    /// Overflow extents of the data fork of file `id` from block `from` on.
-    fn overflow(&self, tree: &BTree, id: u64, from: u64) -> io::Result<Vec<(u64, u64)>> {
+    /// Overflow extents of fork `kind` of file `id` from block `from` on.
+    fn overflow(&self, tree: &BTree, id: u64, kind: u8, from: u64) -> io::Result<Vec<(u64, u64)>> {
         let mut out = Vec::new();
         let mut next = from;
         // Each record holds up to eight extents starting at `next`.
@@ -203,11 +212,8 @@ impl HfsPlus {
             let key = |r: &[u8]| (be32(r, 4) as u64, r[2], be32(r, 8) as u64);
             let found = self.find(
                 tree,
-                |r| key(r) <= (id, 0, next),
-                |r| {
-                    let (f, fork, start) = key(r);
-                    (f, fork, start).cmp(&(id, 0, next))
-                },
+                |r| key(r) <= (id, kind, next),
+                |r| key(r).cmp(&(id, kind, next)),
             )?;
             let Some(rec) = found else { break };
             let data = &rec[2 + be16(&rec, 0) as usize..];
@@ -496,6 +502,24 @@ fn data_fork(d: &[u8]) -> Fork {
     Fork::parse(d.get(88..168).unwrap_or(&[]))
 }
 
+/// A file record's resource fork.
+fn rsrc_fork(d: &[u8]) -> Fork {
+    Fork::parse(d.get(168..248).unwrap_or(&[]))
+}
+
+/// The metadata of a file's resource fork: the file's, with the fork's
+/// size and blocks.
+fn rsrc_meta(file: &FileMeta, fork: &Fork, block: u64) -> FileMeta {
+    FileMeta {
+        size: fork.size,
+        // A regular file's bytes, whatever the file is (a symbolic link's
+        // resource fork is still data).
+        mode: (file.mode & !libc::S_IFMT) | libc::S_IFREG,
+        blocks: fork.blocks * (block / 512),
+        ..file.clone()
+    }
+}
+
 /// A leaf record's data: what follows its key.
 fn data(r: &[u8]) -> &[u8] {
     let at = (2 + be16(r, 0) as usize).min(r.len());
@@ -555,10 +579,25 @@ impl FileSystem for HfsPlus {
             let id = be32(data(&r), 8) as u64;
             // A folder record is 88 bytes, a file record 248.
             let short = data(&r).len() < if t == REC_FILE { 248 } else { 88 };
+            let meta = (!short).then(|| self.meta(id, &r));
+            let rsrc = (t == REC_FILE && !short).then(|| rsrc_fork(data(&r)));
+            if let (Some(m), Some(fork)) = (&meta, rsrc.filter(|f| f.size > 0)) {
+                let mut name = name(&r);
+                name.extend_from_slice(b":rsrc");
+                out.push(Node {
+                    name,
+                    addr: id | RSRC,
+                    meta: Some(rsrc_meta(m, &fork, self.block)),
+                    deleted: false,
+                    skip: None,
+                    error: None,
+                    name_times: None,
+                });
+            }
             out.push(Node {
                 name: name(&r),
                 addr: id,
-                meta: (!short).then(|| self.meta(id, &r)),
+                meta,
                 deleted: false,
                 skip: None,
                 error: short.then(|| format!("the HFS+ catalog record of node {id} is truncated")),
@@ -571,7 +610,7 @@ impl FileSystem for HfsPlus {
     fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)> {
         if let Some(&(id, _, at)) = SPECIAL.iter().find(|s| s.0 == addr) {
             let fork = self.special_fork(at);
-            let runs = self.fork_runs(&fork, id)?;
+            let runs = self.fork_runs(&fork, id, FORK_DATA)?;
             return Ok((
                 Box::new(RunFile {
                     vol: &self.vol,
@@ -579,6 +618,24 @@ impl FileSystem for HfsPlus {
                     size: fork.size,
                 }),
                 self.special_meta(id, &fork),
+            ));
+        }
+        if addr & RSRC != 0 {
+            let id = addr & !RSRC;
+            let r = self.record(id)?;
+            if rec_type(&r) != REC_FILE || data(&r).len() < 248 {
+                return Err(damaged(format!("HFS+ catalog node {id} is not a file")));
+            }
+            let fork = rsrc_fork(data(&r));
+            let meta = rsrc_meta(&self.meta(id, &r), &fork, self.block);
+            let runs = self.fork_runs(&fork, id, FORK_RSRC)?;
+            return Ok((
+                Box::new(RunFile {
+                    vol: &self.vol,
+                    runs: runs.into(),
+                    size: fork.size,
+                }),
+                meta,
             ));
         }
         let r = self.record(addr)?;
@@ -600,7 +657,7 @@ impl FileSystem for HfsPlus {
         }
         let meta = self.meta(addr, &r);
         let fork = data_fork(d);
-        let runs = self.fork_runs(&fork, addr)?;
+        let runs = self.fork_runs(&fork, addr, FORK_DATA)?;
         Ok((
             Box::new(RunFile {
                 vol: &self.vol,
