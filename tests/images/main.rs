@@ -65,6 +65,9 @@ struct Extra {
     /// Names of a file read at another name (path, first name): TSK lists
     /// each with the file's digests; triage reads it once.
     hard_links: Vec<(String, String)>,
+    /// Files under `$OrphanFiles/` (TSK's virtual directory, which the
+    /// lister does not walk): (path, MD5).
+    orphans: Vec<(String, String)>,
 }
 
 /// An entry's path relative to its file system, as TSK lists it (`/…`).
@@ -133,6 +136,8 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
             || (fs.starts_with("hfs") && name.ends_with(":rsrc"));
         if is_stream {
             extra.streams.push((name, md5.clone()));
+        } else if name.starts_with("/$OrphanFiles/") {
+            extra.orphans.push((name, md5.clone()));
         } else {
             rows.insert((
                 fs_offset,
@@ -434,6 +439,41 @@ fn built_images_agree_with_the_sleuth_kit() {
         } else {
             assert!(ext_links.is_empty(), "{image}: {ext_links:?}");
         }
+        // build.sh's ext orphan (name overwritten, inode freed): under
+        // `$OrphanFiles/OrphanFile-INODE` with the bytes the file had in
+        // the tree, and, for a bare file system, as TSK's fls and icat
+        // list and read it.
+        let ext_image = if image.starts_with("ext") {
+            image
+        } else {
+            "ext4.img"
+        };
+        let expected: Vec<(String, String)> = if has_ext {
+            std::fs::read_to_string(dir.join("orphans.txt"))
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{ext_image} ")))
+                .map(|l| {
+                    use md5::Digest;
+                    let (ino, path) = l.split_once(' ').unwrap();
+                    let bytes = std::fs::read(dir.join("trees/ext").join(&path[1..])).unwrap();
+                    (
+                        format!("/$OrphanFiles/OrphanFile-{ino}"),
+                        hex(&md5::Md5::digest(&bytes)),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(extra.orphans, expected, "{image}: orphans");
+        if image.starts_with("ext") {
+            assert_eq!(
+                extra.orphans,
+                tsk_orphans(&dir.join(image)),
+                "{image}: TSK's orphans"
+            );
+        }
         // The deletions made by the build are among the deleted rows (or
         // found, and recorded not recoverable).
         for path in &deleted_here {
@@ -546,6 +586,14 @@ fn a_tree_and_its_image_give_the_same_digests() {
             .lines()
             .filter_map(|l| l.strip_prefix(&format!("{image} /")))
             .map(str::to_string)
+            // Orphans: their names are gone (they are under $OrphanFiles).
+            .chain(
+                std::fs::read_to_string(dir.join("orphans.txt"))
+                    .unwrap()
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(&format!("{image} ")))
+                    .filter_map(|l| Some(l.split_once(" /")?.1.to_string())),
+            )
             .collect();
         let from_dir: BTreeSet<(String, String)> = scan(&dir.join(tree))
             .into_iter()
@@ -1253,6 +1301,34 @@ fn tsk_cli_rows(image: &Path, sector: u64) -> Option<BTreeSet<Row>> {
         ));
     }
     Some(rows)
+}
+
+/// The files TSK lists under `$OrphanFiles/` of a bare file system
+/// (`fls -r -p`), with the MD5 of what `icat` reads: (path, MD5).
+fn tsk_orphans(image: &Path) -> Vec<(String, String)> {
+    use md5::Digest;
+    let fls = Command::new("fls")
+        .args(["-r", "-p"])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(fls.status.success(), "fls {}", image.display());
+    String::from_utf8_lossy(&fls.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (head, path) = l.split_once('\t')?;
+            path.starts_with("$OrphanFiles/").then(|| {
+                let inode = head.rsplit(' ').next().unwrap().trim_end_matches(':');
+                let bytes = Command::new("icat")
+                    .arg(image)
+                    .arg(inode)
+                    .output()
+                    .unwrap()
+                    .stdout;
+                (format!("/{path}"), hex(&md5::Md5::digest(&bytes)))
+            })
+        })
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {

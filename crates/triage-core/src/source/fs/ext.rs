@@ -19,12 +19,16 @@
 //! content is read from their inode when the inode is free (ext2 keeps the
 //! block pointers of a deleted inode; ext3 and ext4 clear them, so little
 //! is recovered there, as with The Sleuth Kit). A deleted name whose inode
-//! has since been given to another file is listed, not read.
+//! has since been given to another file is listed, not read. Inodes whose
+//! names are gone altogether are listed under `$OrphanFiles/`, as TSK
+//! lists them (see `Ext::find_orphans`).
 
+use std::collections::HashSet;
 use std::io;
+use std::sync::OnceLock;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le16, le32};
-use crate::item::{FileMeta, SkipReason};
+use crate::item::{FileKind, FileMeta, SkipReason};
 use crate::source::tree::{MemSource, Source};
 use crate::time::Timestamp;
 
@@ -46,6 +50,8 @@ const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const COMPAT_SPARSE_SUPER2: u32 = 0x200;
 /// `bg_flags`: the group's block bitmap was never written.
 const BG_BLOCK_UNINIT: u16 = 0x2;
+/// `bg_flags`: the group's inode table was never written (all free).
+const BG_INODE_UNINIT: u16 = 0x1;
 
 const FL_HUGE_FILE: u32 = 0x4_0000;
 const FL_EXTENTS: u32 = 0x8_0000;
@@ -80,6 +86,8 @@ pub struct Ext {
     huge_file: bool,
     groups: Vec<Group>,
     notes: Vec<String>,
+    /// `$OrphanFiles`' listing, made on its first listing.
+    orphans: OnceLock<Result<Vec<u64>, String>>,
 }
 
 #[derive(Clone, Copy)]
@@ -251,7 +259,147 @@ impl Ext {
             huge_file: ro_compat & RO_COMPAT_HUGE_FILE != 0,
             groups,
             notes,
+            orphans: OnceLock::new(),
         })
+    }
+
+    /// The names stored in directory `addr` (deleted ones included).
+    fn entries(&self, addr: u64) -> io::Result<Vec<Node>> {
+        let dir = self.inode(addr)?;
+        if dir.mode as u32 & libc::S_IFMT != libc::S_IFDIR {
+            return Err(damaged(format!("inode {addr} is not a directory")));
+        }
+        let bytes = self.dir_bytes(&dir)?;
+        let mut out = Vec::new();
+        let block = if dir.flags & FL_INLINE_DATA != 0 {
+            bytes.len().max(1)
+        } else {
+            self.block_size as usize
+        };
+        for blk in bytes.chunks(block) {
+            let mut pos = 0;
+            while pos + 8 <= blk.len() {
+                let Some((ino, name, rec_len)) = parse_entry(&blk[pos..], self.filetype) else {
+                    break;
+                };
+                if rec_len < 8 || pos + rec_len > blk.len() || rec_len % 4 != 0 {
+                    // A damaged entry: the rest of this block cannot be
+                    // trusted; the next block starts afresh.
+                    break;
+                }
+                let used = (8 + name.len()).next_multiple_of(4);
+                if ino != 0 && !name.is_empty() && name != b"." && name != b".." {
+                    out.push(self.node(name, ino, false));
+                }
+                // Deleted names in the slack after this entry.
+                let used = if ino == 0 { 0 } else { used };
+                let mut s = pos + used;
+                let end = pos + rec_len;
+                while s + 8 <= end {
+                    match parse_entry(&blk[s..end], self.filetype) {
+                        Some((dino, dname, _))
+                            if dino != 0
+                                && dino <= self.inodes_count
+                                && !dname.is_empty()
+                                && dname != b"."
+                                && dname != b".."
+                                && !dname.contains(&b'/')
+                                && !dname.contains(&0) =>
+                        {
+                            out.push(self.node(dname, dino, true));
+                            s += (8 + dname.len()).next_multiple_of(4);
+                        }
+                        _ => s += 4,
+                    }
+                }
+                pos += rec_len;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The address of the virtual `$OrphanFiles` directory: one past the
+    /// last inode, as TSK numbers it.
+    fn orphan_dir(&self) -> u64 {
+        self.inodes_count + 1
+    }
+
+    /// `$OrphanFiles`, as The Sleuth Kit makes it: every inode that is
+    /// free in its bitmap, was used (its ctime is set) and is named by no
+    /// deleted name under the root, nor inside an orphan directory listed
+    /// before it; in inode order. Groups whose inode table was never
+    /// written (`INODE_UNINIT`) hold none.
+    fn find_orphans(&self) -> io::Result<Vec<u64>> {
+        // Inodes named by deleted names (or names inside deleted
+        // directories), reached from the root through every directory.
+        let mut named = HashSet::new();
+        self.mark_names(ROOT_INODE, false, &mut named, &mut HashSet::new());
+        let mut inside = HashSet::new();
+        let mut entered = HashSet::new();
+        let mut out = Vec::new();
+        for (g, grp) in self.groups.iter().enumerate() {
+            let first = g as u64 * self.inodes_per_group + 1;
+            if grp.flags & BG_INODE_UNINIT != 0 || first > self.inodes_count {
+                continue;
+            }
+            let count = self.inodes_per_group.min(self.inodes_count - first + 1);
+            // Checks the group's bitmap and table lie in the volume.
+            self.group_of(first + count - 1)?;
+            let bitmap = self.vol.bytes_at(
+                grp.inode_bitmap * self.block_size,
+                count.div_ceil(8) as usize,
+            )?;
+            let table = self.vol.bytes_at(
+                grp.inode_table * self.block_size,
+                (count * self.inode_size) as usize,
+            )?;
+            for k in 0..count {
+                let raw = &table[(k * self.inode_size) as usize..];
+                let ino = first + k;
+                if bitmap[(k / 8) as usize] & (1 << (k % 8)) != 0
+                    || le32(raw, 12) == 0
+                    || named.contains(&ino)
+                    || inside.contains(&ino)
+                {
+                    continue;
+                }
+                out.push(ino);
+                if le16(raw, 0) as u32 & libc::S_IFMT == libc::S_IFDIR {
+                    // Its contents are listed under it, not again here.
+                    self.mark_names(ino, true, &mut inside, &mut entered);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds to `named` the inodes of the deleted names under directory
+    /// `dir` (all its names, when `all`), through its subdirectories,
+    /// each entered once (`entered`); unreadable directories are passed.
+    fn mark_names(
+        &self,
+        dir: u64,
+        all: bool,
+        named: &mut HashSet<u64>,
+        entered: &mut HashSet<u64>,
+    ) {
+        let mut stack = vec![(dir, all)];
+        while let Some((dir, all)) = stack.pop() {
+            if !entered.insert(dir) {
+                continue;
+            }
+            let Ok(nodes) = self.entries(dir) else {
+                continue;
+            };
+            for n in nodes {
+                if all || n.deleted {
+                    named.insert(n.addr);
+                }
+                if n.kind() == FileKind::Directory && n.skip.is_none() {
+                    stack.push((n.addr, all || n.deleted));
+                }
+            }
+        }
     }
 
     fn group_of(&self, ino: u64) -> io::Result<(Group, u64)> {
@@ -729,55 +877,41 @@ impl FileSystem for Ext {
     }
 
     fn list(&self, addr: u64, _deleted: bool) -> io::Result<Vec<Node>> {
-        let dir = self.inode(addr)?;
-        if dir.mode as u32 & libc::S_IFMT != libc::S_IFDIR {
-            return Err(damaged(format!("inode {addr} is not a directory")));
+        if addr == self.orphan_dir() {
+            let orphans = self
+                .orphans
+                .get_or_init(|| self.find_orphans().map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(|e| damaged(format!("$OrphanFiles not listed: {e}")))?;
+            return Ok(orphans
+                .iter()
+                .map(|&ino| self.node(format!("OrphanFile-{ino}").as_bytes(), ino, true))
+                .collect());
         }
-        let bytes = self.dir_bytes(&dir)?;
-        let mut out = Vec::new();
-        let block = if dir.flags & FL_INLINE_DATA != 0 {
-            bytes.len().max(1)
-        } else {
-            self.block_size as usize
-        };
-        for blk in bytes.chunks(block) {
-            let mut pos = 0;
-            while pos + 8 <= blk.len() {
-                let Some((ino, name, rec_len)) = parse_entry(&blk[pos..], self.filetype) else {
-                    break;
-                };
-                if rec_len < 8 || pos + rec_len > blk.len() || rec_len % 4 != 0 {
-                    // A damaged entry: the rest of this block cannot be
-                    // trusted; the next block starts afresh.
-                    break;
-                }
-                let used = (8 + name.len()).next_multiple_of(4);
-                if ino != 0 && !name.is_empty() && name != b"." && name != b".." {
-                    out.push(self.node(name, ino, false));
-                }
-                // Deleted names in the slack after this entry.
-                let used = if ino == 0 { 0 } else { used };
-                let mut s = pos + used;
-                let end = pos + rec_len;
-                while s + 8 <= end {
-                    match parse_entry(&blk[s..end], self.filetype) {
-                        Some((dino, dname, _))
-                            if dino != 0
-                                && dino <= self.inodes_count
-                                && !dname.is_empty()
-                                && dname != b"."
-                                && dname != b".."
-                                && !dname.contains(&b'/')
-                                && !dname.contains(&0) =>
-                        {
-                            out.push(self.node(dname, dino, true));
-                            s += (8 + dname.len()).next_multiple_of(4);
-                        }
-                        _ => s += 4,
-                    }
-                }
-                pos += rec_len;
-            }
+        let mut out = self.entries(addr)?;
+        if addr == ROOT_INODE {
+            out.push(Node {
+                name: b"$OrphanFiles".to_vec(),
+                addr: self.orphan_dir(),
+                meta: Some(FileMeta {
+                    size: 0,
+                    mode: libc::S_IFDIR | 0o555,
+                    dev: 0,
+                    ino: self.orphan_dir(),
+                    nlink: 1,
+                    uid: 0,
+                    gid: 0,
+                    mtime: Timestamp::new(0, 0),
+                    atime: Timestamp::new(0, 0),
+                    ctime: Timestamp::new(0, 0),
+                    btime: None,
+                    blocks: 0,
+                }),
+                deleted: false,
+                skip: None,
+                error: None,
+                name_times: None,
+            });
         }
         Ok(out)
     }
