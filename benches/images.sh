@@ -12,6 +12,11 @@
 #   triage scan ext4.E01    as a compressed E01 (ewfacquire -c deflate:fast)
 #   triage scan ntfs.raw    an NTFS image (mkntfs + ntfscp: flat, at most
 #                           2,000 files, as ntfscp cannot make directories)
+#   ... --no-image-file-hashes   the same image scans without the SHA-256 of
+#                           the image files (a whole extra pass over them):
+#                           the same work as the TSK paths, which read files only
+#   triage scan ext4.Ex01   EWF v2 (libewf's ewfacquire, when
+#                           TRIAGE_EWFACQUIRE_V2 names it; scripts/test builds it)
 #   pytsk3 lister           ../shared/evidence-images/pytsk3_listing.py:
 #                           every file through pytsk3, MD5+SHA-1+SHA-256 by hashlib
 #   tsk_recover + hashdeep  extract every file, then hashdeep -j2 md5,sha1,sha256
@@ -98,6 +103,15 @@ if [ ! -f "$ntfs.done" ]; then
     touch "$ntfs.done"
 fi
 e01="$work/ext4-$files.E01"
+ex01=""
+if [ -n "${TRIAGE_EWFACQUIRE_V2:-}" ]; then
+    ex01="$work/ext4-$files.Ex01"
+    if [ ! -f "$ex01.done" ]; then
+        rm -f "$work/ext4-$files".Ex*
+        "$TRIAGE_EWFACQUIRE_V2" -u -q -t "$work/ext4-$files" -f encase7-v2 -c deflate:fast -S 4GiB "$raw" >/dev/null
+        touch "$ex01.done"
+    fi
+fi
 
 results="$work/images.tsv"
 : > "$results"
@@ -113,13 +127,17 @@ run() { # NAME COMMAND...: best wall time of $reps runs, with its peak RSS
     printf '%s\t%s\t%s\n' "$name" "$best" "$rss" | tee -a "$results"
 }
 T="$triage scan -q --no-case --readers 8 -o /dev/null --force"
-cat "$raw" "$work"/ext4-"$files".E0* "$ntfs" > /dev/null  # warm the page cache
+cat "$raw" "$work"/ext4-"$files".E* "$ntfs" > /dev/null  # warm the page cache
 find "$tree" -type f -exec cat {} + > /dev/null
 
 run "triage dir" $T "$tree"
 run "triage ext4.raw" $T "$raw"
 run "triage ext4.E01" $T "$e01"
 run "triage ntfs.raw" $T "$ntfs"
+run "triage ext4.raw, no image file hashes" $T --no-image-file-hashes "$raw"
+run "triage ext4.E01, no image file hashes" $T --no-image-file-hashes "$e01"
+run "triage ntfs.raw, no image file hashes" $T --no-image-file-hashes "$ntfs"
+[ -z "$ex01" ] || run "triage ext4.Ex01" $T "$ex01"
 run "pytsk3 lister ext4.raw" python3 "$lister" "$raw"
 run "pytsk3 lister ntfs.raw" python3 "$lister" "$ntfs"
 recover() { # image: tsk_recover every file, then hashdeep them
@@ -142,11 +160,18 @@ s = lambda k: t[k][0]
 print(f"\n{files} files, {size / 2**30:.2f} GiB (ext4); ratios of speed (higher is faster for triage)\n")
 print("| comparison | ratio | target |")
 print("|---|---|---|")
+n = ", no image file hashes"
 print(f"| triage ext4.raw vs triage on the same tree as a directory | {s('triage dir') / s('triage ext4.raw'):.2f}× | ≥ 0.90× |")
+print(f"| the same, without the image file's SHA-256 (`--no-image-file-hashes`) | {s('triage dir') / s('triage ext4.raw' + n):.2f}× | ≥ 0.90× |")
 print(f"| triage ext4.E01 (compressed) vs triage ext4.raw | {s('triage ext4.raw') / s('triage ext4.E01'):.2f}× | ≥ 0.70× |")
+print(f"| the same, `--no-image-file-hashes` on both | {s('triage ext4.raw' + n) / s('triage ext4.E01' + n):.2f}× | ≥ 0.70× |")
+if "triage ext4.Ex01" in t:
+    print(f"| triage ext4.Ex01 (EWF v2, compressed) vs triage ext4.raw | {s('triage ext4.raw') / s('triage ext4.Ex01'):.2f}× | ≥ 0.70× |")
 peer = min(s("pytsk3 lister ext4.raw"), s("tsk_recover+hashdeep ext4.raw"))
 print(f"| triage ext4.raw (4 digests) vs the faster TSK path ({'pytsk3' if peer == s('pytsk3 lister ext4.raw') else 'tsk_recover+hashdeep'}, 3 digests) | {peer / s('triage ext4.raw'):.2f}× | ≥ 3× |")
+print(f"| the same, `--no-image-file-hashes` (files only, as TSK) | {peer / s('triage ext4.raw' + n):.2f}× | ≥ 3× |")
 print(f"| triage ntfs.raw vs pytsk3 lister ntfs.raw | {s('pytsk3 lister ntfs.raw') / s('triage ntfs.raw'):.2f}× | ≥ 3× |")
+print(f"| the same, `--no-image-file-hashes` | {s('pytsk3 lister ntfs.raw') / s('triage ntfs.raw' + n):.2f}× | ≥ 3× |")
 print(f"| triage verify-image (MD5+SHA-1) vs ewfverify (MD5) | {s('ewfverify E01') / s('triage verify-image E01'):.2f}× | ≥ 1.5× |")
 print(f"| triage verify-image vs ewfverify -d sha1 (both MD5+SHA-1) | {s('ewfverify -d sha1 E01') / s('triage verify-image E01'):.2f}× | ≥ 1.5× |")
 print(f"| peak RSS, triage (max of the image scans) | {max(t[k][1] for k in t if k.startswith('triage ')) / 1024:.1f} MiB | bounded |")

@@ -47,6 +47,17 @@ const MAX_SEGMENTS: usize = 20_000;
 
 /// Adler-32 (RFC 1950), as EWF uses for descriptors, tables and chunks.
 pub fn adler32(data: &[u8]) -> u32 {
+    // SIMD (AVX2/SSSE3, detected at run time) by the crate the `png`
+    // decoder already uses; checked against [`adler32_reference`].
+    let mut a = simd_adler32::Adler32::new();
+    a.write(data);
+    a.finish()
+}
+
+/// Adler-32 one byte at a time: the reference the fast path is checked
+/// against.
+#[cfg(test)]
+fn adler32_reference(data: &[u8]) -> u32 {
     let (mut a, mut b) = (1u32, 0u32);
     // 5552: the most bytes summed before the 32-bit sums can overflow.
     for block in data.chunks(5552) {
@@ -720,6 +731,27 @@ impl Source for Ewf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adler32_fast_path_equals_the_reference() {
+        // Lengths around the SIMD widths and the 5552-byte reduction
+        // blocks, every byte value, and runs of 0xFF (largest sums).
+        let mut data = Vec::new();
+        let mut x = 0x9E37_79B9u32;
+        for _ in 0..70_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            data.push((x >> 24) as u8);
+        }
+        for len in (0..200).chain([5551, 5552, 5553, 11104, 32768, 65536, 70_000]) {
+            assert_eq!(adler32(&data[..len]), adler32_reference(&data[..len]), "{len}");
+            let ones = vec![0xFFu8; len];
+            assert_eq!(adler32(&ones), adler32_reference(&ones), "0xFF × {len}");
+        }
+        for start in 1..64 {
+            let d = &data[start..start + 4099];
+            assert_eq!(adler32(d), adler32_reference(d), "offset {start}");
+        }
+    }
 
     #[test]
     fn adler32_matches_rfc1950_examples() {
