@@ -1421,6 +1421,61 @@ fn hfsplus_agrees_with_the_sleuth_kit() {
     assert_eq!(tree, image_files);
 }
 
+/// HFS+ file hard links (make_hfsplus.py lays them out as macOS does):
+/// TSK 4.11 lists each name with the indirect node's bytes, and the link
+/// whose creation date is not the private folder's as the empty file it
+/// is; triage reads the node once, at its first name in the walk (the
+/// private folder's `iNode18`: NUL sorts first), and records both user
+/// names as hard links to it.
+#[test]
+fn hfsplus_hard_links_agree_with_the_sleuth_kit() {
+    let Some(dir) = built() else { return };
+    let image = dir.join("hfsplus-links.img");
+    let Some(tsk) = tsk_cli_rows(&image, 0) else {
+        return;
+    };
+    let (ours, extra) = triage_rows(&image);
+    // TSK shows the private folder's NULs as '^'.
+    let ours: BTreeSet<Row> = ours
+        .into_iter()
+        .map(|mut r| {
+            r.1 = r.1.replace('\0', "^");
+            r
+        })
+        .collect();
+    assert_same("hfsplus-links.img", &tsk, &ours);
+    let mut links = extra.hard_links.clone();
+    links.sort();
+    let node = "/\0\0\0\0HFS+ Private Data/iNode18".to_string();
+    assert_eq!(
+        links,
+        [
+            ("/docs/copy of photo.png".to_string(), node.clone()),
+            ("/photo.png".to_string(), node.clone()),
+        ]
+    );
+    let photo = ours.iter().find(|r| r.1 == "/photo.png").unwrap();
+    let picture = std::fs::read_dir(dir.join("trees/ext/DCIM/100CANON"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .min()
+        .unwrap();
+    {
+        use md5::Digest;
+        assert_eq!(
+            photo.4,
+            hex(&md5::Md5::digest(std::fs::read(&picture).unwrap()))
+        );
+    }
+    let broken = ours.iter().find(|r| r.1 == "/broken link.png").unwrap();
+    assert_eq!(
+        broken.2, 0,
+        "a link that fails the rule is its own empty file"
+    );
+}
+
 /// `scan --verify-image`: the medium's MD5 (the raw disk's, as md5 of the
 /// file computes it) against the one ewfacquire stored, recorded in the
 /// log's summary with the image files' SHA-256; a damaged chunk makes it

@@ -16,15 +16,27 @@
 //! Resource forks are items of their own, `name:rsrc` (as NTFS streams
 //! are `name:stream`), read through their extents like data forks.
 //!
+//! File hard links are followed as macOS makes them and The Sleuth Kit
+//! follows them: a file record of type `hlnk`, creator `hfs+`, whose
+//! creation date is that of the private folder `\0\0\0\0HFS+ Private
+//! Data` (or of the directory-link folder, or of the root) stands for the
+//! indirect node file whose catalog node ID is in its BSD `special` field
+//! (`iNode<ID>` in the private folder, which holds the data and the link
+//! count). Every name of it then has that node's address, so the scan
+//! reads it once. A record typed `hlnk` that fails the rule is read as
+//! what it is (an empty file), as TSK reads it.
+//!
 //! Not read (the file fails with why, never a wrong digest): files
 //! compressed with `decmpfs` (their data is in an attribute or the
-//! resource fork; the resource fork itself is read), hard links (resolved
-//! through the private `iNode<n>` files). Deleted files are not recovered
+//! resource fork; the resource fork itself is read); directory hard
+//! links (`fdrp`/`MACS`) are listed as the alias files they are.
+//! Deleted files are not recovered
 //! (HFS+ reuses catalog nodes; TSK does not recover them either). The
 //! journal is not replayed. An HFS wrapper around HFS+ is refused.
 
 use std::collections::HashSet;
 use std::io;
+use std::sync::OnceLock;
 
 use super::{FileSystem, Node, Run, RunFile, Volume, damaged};
 use crate::item::FileMeta;
@@ -108,7 +120,22 @@ pub struct HfsPlus {
     catalog: BTree,
     extents: Option<BTree>,
     notes: Vec<String>,
+    /// What file hard links need, found on first use.
+    links: OnceLock<Links>,
 }
+
+/// The private folder of file hard links and the creation dates a link
+/// must carry (the two private folders' and the root's: TSK's rule).
+#[derive(Default)]
+struct Links {
+    folder: Option<u64>,
+    dates: Vec<u32>,
+}
+
+/// The private folder of file hard links' indirect nodes, in the root.
+const PRIVATE_FILES: &str = "\0\0\0\0HFS+ Private Data";
+/// The private folder of directory hard links, in the root.
+const PRIVATE_DIRS: &str = ".HFS+ Private Directory Data\r";
 
 impl HfsPlus {
     /// Whether `vol` holds an HFS+ or HFSX volume header at byte 1024.
@@ -144,6 +171,7 @@ impl HfsPlus {
             blocks,
             catalog: BTree::empty(),
             extents: None,
+            links: OnceLock::new(),
             header: h,
             vol,
             notes,
@@ -416,6 +444,53 @@ impl HfsPlus {
             })
     }
 
+    /// The private folder and the creation dates that make an `hlnk`
+    /// record a hard link; without the private folder, no dates.
+    fn links(&self) -> &Links {
+        self.links.get_or_init(|| {
+            let Ok(root) = self.children(ROOT) else {
+                return Links::default();
+            };
+            let folder = |wanted: &str| {
+                let units: Vec<u16> = wanted.encode_utf16().collect();
+                root.iter()
+                    .find(|r| {
+                        rec_type(r) == REC_FOLDER
+                            && be16(r, 6) as usize == units.len()
+                            && (0..units.len()).all(|k| be16(r, 8 + 2 * k) == units[k])
+                    })
+                    .map(|r| (be32(data(r), 8) as u64, be32(data(r), 12)))
+            };
+            let Some((files, date)) = folder(PRIVATE_FILES) else {
+                return Links::default();
+            };
+            let mut dates = vec![date];
+            dates.extend(folder(PRIVATE_DIRS).map(|f| f.1));
+            if let Ok(r) = self.record(ROOT) {
+                dates.push(be32(data(&r), 12));
+            }
+            Links {
+                folder: Some(files),
+                dates,
+            }
+        })
+    }
+
+    /// The indirect node a file record stands for, if it is a hard link.
+    fn link_of(&self, d: &[u8]) -> Option<u64> {
+        (d.get(48..56) == Some(b"hlnkhfs+") && self.links().dates.contains(&be32(d, 12)))
+            .then(|| be32(d, 44) as u64)
+    }
+
+    /// A file's metadata with its number of names: an indirect node's
+    /// link count is its BSD `special` field.
+    fn linked_meta(&self, id: u64, r: &[u8]) -> FileMeta {
+        FileMeta {
+            nlink: (be32(data(r), 44) as u64).max(1),
+            ..self.meta(id, r)
+        }
+    }
+
     fn meta(&self, id: u64, r: &[u8]) -> FileMeta {
         let d = data(r);
         let folder = rec_type(r) == REC_FOLDER;
@@ -502,6 +577,12 @@ fn data_fork(d: &[u8]) -> Fork {
     Fork::parse(d.get(88..168).unwrap_or(&[]))
 }
 
+/// Whether a catalog name is an indirect node's (`iNode<digits>`).
+fn d_is_indirect(name: &[u8]) -> bool {
+    name.strip_prefix(b"iNode")
+        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
 /// A file record's resource fork.
 fn rsrc_fork(d: &[u8]) -> Fork {
     Fork::parse(d.get(168..248).unwrap_or(&[]))
@@ -576,10 +657,32 @@ impl FileSystem for HfsPlus {
             if !matches!(t, REC_FOLDER | REC_FILE) {
                 continue;
             }
-            let id = be32(data(&r), 8) as u64;
+            let mut id = be32(data(&r), 8) as u64;
             // A folder record is 88 bytes, a file record 248.
             let short = data(&r).len() < if t == REC_FILE { 248 } else { 88 };
-            let meta = (!short).then(|| self.meta(id, &r));
+            let mut meta = (!short).then(|| self.meta(id, &r));
+            let mut error =
+                short.then(|| format!("the HFS+ catalog record of node {id} is truncated"));
+            if t == REC_FILE && !short {
+                if let Some(target) = self.link_of(data(&r)) {
+                    // A hard link: the name of its indirect node.
+                    match self.record(target) {
+                        Ok(n) if rec_type(&n) == REC_FILE && data(&n).len() >= 248 => {
+                            id = target;
+                            meta = Some(self.linked_meta(target, &n));
+                        }
+                        _ => {
+                            meta = None;
+                            error = Some(format!(
+                                "an HFS+ hard link to iNode{target}, which is not a file on the volume"
+                            ));
+                        }
+                    }
+                } else if self.links().folder == Some(addr) && d_is_indirect(&name(&r)) {
+                    // An indirect node itself: all its names count.
+                    meta = Some(self.linked_meta(id, &r));
+                }
+            }
             let rsrc = (t == REC_FILE && !short).then(|| rsrc_fork(data(&r)));
             if let (Some(m), Some(fork)) = (&meta, rsrc.filter(|f| f.size > 0)) {
                 let mut name = name(&r);
@@ -600,7 +703,7 @@ impl FileSystem for HfsPlus {
                 meta,
                 deleted: false,
                 skip: None,
-                error: short.then(|| format!("the HFS+ catalog record of node {id} is truncated")),
+                error,
                 name_times: None,
             });
         }
@@ -643,19 +746,29 @@ impl FileSystem for HfsPlus {
             return Err(damaged(format!("HFS+ catalog node {addr} is not a file")));
         }
         let d = data(&r);
-        // Finder info: file type and creator.
-        if d.get(48..56) == Some(b"hlnkhfs+") {
-            return Err(damaged(format!(
-                "an HFS+ hard link (to iNode{}): hard links are not resolved yet",
-                be32(d, 44)
-            )));
+        if let Some(target) = self.link_of(d) {
+            // Opened by its own ID (`list` gives links their target's):
+            // the indirect node's data, never a link of a link.
+            let n = self.record(target)?;
+            if rec_type(&n) != REC_FILE || self.link_of(data(&n)).is_some() {
+                return Err(damaged(format!(
+                    "an HFS+ hard link to iNode{target}, which is not a file on the volume"
+                )));
+            }
+            return self.open(target);
         }
         if d.get(41).is_some_and(|f| f & 0x20 != 0) {
             return Err(damaged(
                 "an HFS+ compressed file (decmpfs): compressed files are not read yet",
             ));
         }
-        let meta = self.meta(addr, &r);
+        // An indirect node (a file in the private folder) has all its
+        // links' names.
+        let meta = if self.links().folder == Some(be32(&r, 2) as u64) {
+            self.linked_meta(addr, &r)
+        } else {
+            self.meta(addr, &r)
+        };
         let fork = data_fork(d);
         let runs = self.fork_runs(&fork, addr, FORK_DATA)?;
         Ok((

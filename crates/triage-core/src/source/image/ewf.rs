@@ -743,7 +743,11 @@ mod tests {
             data.push((x >> 24) as u8);
         }
         for len in (0..200).chain([5551, 5552, 5553, 11104, 32768, 65536, 70_000]) {
-            assert_eq!(adler32(&data[..len]), adler32_reference(&data[..len]), "{len}");
+            assert_eq!(
+                adler32(&data[..len]),
+                adler32_reference(&data[..len]),
+                "{len}"
+            );
             let ones = vec![0xFFu8; len];
             assert_eq!(adler32(&ones), adler32_reference(&ones), "0xFF × {len}");
         }
