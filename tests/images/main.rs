@@ -1421,14 +1421,17 @@ fn hfsplus_agrees_with_the_sleuth_kit() {
     assert_eq!(tree, image_files);
 }
 
-/// HFS+ file hard links (make_hfsplus.py lays them out as macOS does):
-/// TSK 4.11 lists each name with the indirect node's bytes, and the link
-/// whose creation date is not the private folder's as the empty file it
-/// is; triage reads the node once, at its first name in the walk (the
-/// private folder's `iNode18`: NUL sorts first), and records both user
-/// names as hard links to it.
+/// HFS+ file hard links and decmpfs-compressed files (make_hfsplus.py
+/// lays them out as macOS does): TSK 4.11 lists each link's name with the
+/// indirect node's bytes, the link whose creation date is not the private
+/// folder's as the empty file it is, and compressed files (zlib inline,
+/// stored inline, zlib units in the resource fork) decompressed; triage
+/// reads the node once, at its first name in the walk (the private
+/// folder's `iNode18`: NUL sorts first), records both user names as hard
+/// links to it, and gives the same bytes for the compressed files (and
+/// the type-4 file's resource fork as `:rsrc`, as `icat` reads it).
 #[test]
-fn hfsplus_hard_links_agree_with_the_sleuth_kit() {
+fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
     let Some(dir) = built() else { return };
     let image = dir.join("hfsplus-links.img");
     let Some(tsk) = tsk_cli_rows(&image, 0) else {
@@ -1474,6 +1477,35 @@ fn hfsplus_hard_links_agree_with_the_sleuth_kit() {
         broken.2, 0,
         "a link that fails the rule is its own empty file"
     );
+    // The compressed files, by the bytes they decompress to.
+    let source = std::fs::read(repo().join("fixtures/disks/make_hfsplus.py")).unwrap();
+    let text = ours.iter().find(|r| r.1 == "/compressed.txt").unwrap();
+    assert_eq!(text.2, source.len() as u64);
+    {
+        use md5::Digest;
+        assert_eq!(text.4, hex(&md5::Md5::digest(&source)));
+    }
+    assert!(ours.iter().any(|r| r.1 == "/stored.txt" && r.2 == 23));
+    assert!(
+        ours.iter()
+            .any(|r| r.1 == "/compressed big.bin" && r.2 == 150_000)
+    );
+    let rsrc = Command::new("icat")
+        .arg(&image)
+        .arg("26-4353-1")
+        .output()
+        .unwrap()
+        .stdout;
+    {
+        use md5::Digest;
+        assert_eq!(
+            extra.streams,
+            [(
+                "/compressed big.bin:rsrc".to_string(),
+                hex(&md5::Md5::digest(&rsrc))
+            )]
+        );
+    }
 }
 
 /// `scan --verify-image`: the medium's MD5 (the raw disk's, as md5 of the

@@ -1,5 +1,6 @@
 //! HFS+ and HFSX, read-only: the catalog B-tree, data forks with their
-//! overflow extents, the special files as TSK names them.
+//! overflow extents, resource forks, hard links, zlib-compressed files,
+//! the special files as TSK names them.
 //!
 //! Layout (Apple's Technical Note TN1150): a volume header at byte 1024
 //! (`H+`, or `HX` for the case-sensitive variant) giving the allocation
@@ -26,10 +27,16 @@
 //! reads it once. A record typed `hlnk` that fails the rule is read as
 //! what it is (an empty file), as TSK reads it.
 //!
+//! Compressed files (`UF_COMPRESSED`, an empty data fork and a
+//! `com.apple.decmpfs` attribute in the attributes B-tree) are read
+//! decompressed when zlib holds them: type 3 inline after the record's
+//! 16-byte header, type 4 in 64 KiB units listed in the resource fork,
+//! each stored as it is after a byte with low nibble 0xF or as a zlib
+//! stream (TSK's decmpfs rules).
+//!
 //! Not read (the file fails with why, never a wrong digest): files
-//! compressed with `decmpfs` (their data is in an attribute or the
-//! resource fork; the resource fork itself is read); directory hard
-//! links (`fdrp`/`MACS`) are listed as the alias files they are.
+//! compressed with LZVN or LZFSE (decmpfs types 7, 8, 11, 12); directory
+//! hard links (`fdrp`/`MACS`) are listed as the alias files they are.
 //! Deleted files are not recovered
 //! (HFS+ reuses catalog nodes; TSK does not recover them either). The
 //! journal is not replayed. An HFS wrapper around HFS+ is refused.
@@ -38,10 +45,10 @@ use std::collections::HashSet;
 use std::io;
 use std::sync::OnceLock;
 
-use super::{FileSystem, Node, Run, RunFile, Volume, damaged};
+use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le32, le64};
 use crate::item::FileMeta;
 use crate::source::bytes::{be16, be32, be64};
-use crate::source::tree::Source;
+use crate::source::tree::{MemSource, Source};
 use crate::time::Timestamp;
 
 /// Seconds from 1904-01-01 (HFS+) to 1970-01-01 (Unix).
@@ -119,6 +126,8 @@ pub struct HfsPlus {
     header: Vec<u8>,
     catalog: BTree,
     extents: Option<BTree>,
+    /// The attributes B-tree (extended attributes, `decmpfs` records).
+    attributes: Option<BTree>,
     notes: Vec<String>,
     /// What file hard links need, found on first use.
     links: OnceLock<Links>,
@@ -171,6 +180,7 @@ impl HfsPlus {
             blocks,
             catalog: BTree::empty(),
             extents: None,
+            attributes: None,
             links: OnceLock::new(),
             header: h,
             vol,
@@ -182,6 +192,19 @@ impl HfsPlus {
         let cat_fork = Fork::parse(&fs.header[272..352]);
         let cat_runs = fs.fork_runs(&cat_fork, 4, FORK_DATA)?;
         fs.catalog = fs.btree(cat_runs, cat_fork.size, "catalog")?;
+        let attr_fork = Fork::parse(&fs.header[352..432]);
+        if attr_fork.size > 0 {
+            // Without it, compressed files fail (with why); the rest reads.
+            match fs
+                .fork_runs(&attr_fork, 8, FORK_DATA)
+                .and_then(|runs| fs.btree(runs, attr_fork.size, "attributes"))
+            {
+                Ok(t) => fs.attributes = Some(t),
+                Err(e) => fs.notes.push(format!(
+                    "HFS+: the attributes file cannot be read ({e}): compressed files are not read"
+                )),
+            }
+        }
         Ok(fs)
     }
 
@@ -391,12 +414,40 @@ impl HfsPlus {
     /// The catalog records of folder `parent`'s children (and its thread
     /// record), in key order.
     fn children(&self, parent: u64) -> io::Result<Vec<Vec<u8>>> {
-        let tree = &self.catalog;
         let parent_of = |r: &[u8]| be32(r, 2) as u64;
         // At or before (parent, ""): a smaller parent, or the parent's own
         // thread record (the one key with an empty name).
         let le = |r: &[u8]| parent_of(r) < parent || (parent_of(r) == parent && be16(r, 6) == 0);
-        let Some(mut n) = self.descend(tree, &le)? else {
+        self.leaf_records(&self.catalog, &le, &parent_of, parent, "catalog")
+    }
+
+    /// The attribute records of file `id` (key: length, pad, file ID,
+    /// start block, name), in key order; none without an attributes file.
+    fn attributes_of(&self, id: u64) -> io::Result<Vec<Vec<u8>>> {
+        let Some(tree) = &self.attributes else {
+            return Ok(Vec::new());
+        };
+        let file_of = |r: &[u8]| be32(r, 4) as u64;
+        self.leaf_records(
+            tree,
+            &|r: &[u8]| file_of(r) < id,
+            &file_of,
+            id,
+            "attributes",
+        )
+    }
+
+    /// The leaf records of `tree` whose `id_of` is `id`: from the leaf
+    /// `le` descends to, along the leaf chain until a larger ID.
+    fn leaf_records(
+        &self,
+        tree: &BTree,
+        le: &dyn Fn(&[u8]) -> bool,
+        id_of: &dyn Fn(&[u8]) -> u64,
+        id: u64,
+        what: &str,
+    ) -> io::Result<Vec<Vec<u8>>> {
+        let Some(mut n) = self.descend(tree, le)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -404,17 +455,17 @@ impl HfsPlus {
         while n != 0 && seen.len() < MAX_NODES {
             if !seen.insert(n) {
                 return Err(damaged(format!(
-                    "the HFS+ catalog's leaf chain loops at node {n}"
+                    "the HFS+ {what} B-tree's leaf chain loops at node {n}"
                 )));
             }
             let node = self.node(tree, n)?;
             if node.kind != -1 {
                 return Err(damaged(format!(
-                    "HFS+ catalog node {n} in the leaf chain is not a leaf"
+                    "HFS+ {what} node {n} in the leaf chain is not a leaf"
                 )));
             }
             for r in node.recs {
-                match parent_of(&r).cmp(&parent) {
+                match id_of(&r).cmp(&id) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => out.push(r),
                     std::cmp::Ordering::Greater => return Ok(out),
@@ -480,6 +531,47 @@ impl HfsPlus {
     fn link_of(&self, d: &[u8]) -> Option<u64> {
         (d.get(48..56) == Some(b"hlnkhfs+") && self.links().dates.contains(&be32(d, 12)))
             .then(|| be32(d, 44) as u64)
+    }
+
+    /// A compressed file's `decmpfs` record (the `com.apple.decmpfs`
+    /// attribute's inline data), if the file is compressed (`UF_COMPRESSED`).
+    fn decmpfs(&self, id: u64, d: &[u8]) -> Option<io::Result<Decmpfs>> {
+        if d.get(41).is_none_or(|f| f & UF_COMPRESSED == 0) {
+            return None;
+        }
+        Some(self.decmpfs_record(id))
+    }
+
+    fn decmpfs_record(&self, id: u64) -> io::Result<Decmpfs> {
+        let name: Vec<u16> = "com.apple.decmpfs".encode_utf16().collect();
+        let rec = self
+            .attributes_of(id)?
+            .into_iter()
+            .find(|r| {
+                be16(r, 12) as usize == name.len()
+                    && (0..name.len()).all(|k| be16(r, 14 + 2 * k) == name[k])
+            })
+            .ok_or_else(|| {
+                damaged(format!(
+                    "HFS+ file {id} is compressed (decmpfs) but has no com.apple.decmpfs attribute"
+                ))
+            })?;
+        // The data after the key, at an even offset: type, 8 reserved
+        // bytes, size, then the bytes.
+        let at = (2 + be16(&rec, 0) as usize).next_multiple_of(2);
+        let body = rec.get(at..).unwrap_or(&[]);
+        if be32(body, 0) != ATTR_INLINE {
+            return Err(damaged(format!(
+                "HFS+ file {id}: its decmpfs attribute is not inline data"
+            )));
+        }
+        let len = be32(body, 12) as usize;
+        let bytes = body.get(16..16 + len).ok_or_else(|| {
+            damaged(format!(
+                "HFS+ file {id}: its decmpfs attribute is truncated"
+            ))
+        })?;
+        Decmpfs::parse(id, bytes)
     }
 
     /// A file's metadata with its number of names: an indirect node's
@@ -575,6 +667,168 @@ fn rec_type(r: &[u8]) -> u16 {
 /// damaged record, caught by the length check in `list`).
 fn data_fork(d: &[u8]) -> Fork {
     Fork::parse(d.get(88..168).unwrap_or(&[]))
+}
+
+/// `ownerFlags` bit of a compressed file (`UF_COMPRESSED`).
+const UF_COMPRESSED: u8 = 0x20;
+/// An attribute record holding its data inline.
+const ATTR_INLINE: u32 = 0x10;
+/// Bytes of a decmpfs compression unit (a block of a compressed file).
+const UNIT: u64 = 64 * 1024;
+/// The largest inline (type 3) file: its data sits in one B-tree node,
+/// and zlib inflates at most ~1,000×.
+const MAX_INLINE: u64 = 16 << 20;
+
+/// A `decmpfs` record: how a compressed file's bytes are stored.
+struct Decmpfs {
+    kind: u32,
+    size: u64,
+    /// Type 3: the bytes after the 16-byte header.
+    inline: Vec<u8>,
+}
+
+impl Decmpfs {
+    /// The 16-byte header (`fpmc`, type, size; little-endian) and the
+    /// inline bytes.
+    fn parse(id: u64, b: &[u8]) -> io::Result<Decmpfs> {
+        if b.len() < 16 || &b[..4] != b"fpmc" {
+            return Err(damaged(format!(
+                "HFS+ file {id}: its decmpfs record has no fpmc header"
+            )));
+        }
+        Ok(Decmpfs {
+            kind: le32(b, 4),
+            size: le64(b, 8),
+            inline: b[16..].to_vec(),
+        })
+    }
+}
+
+/// One decmpfs unit as stored: a first byte with low nibble 0xF marks
+/// bytes stored as they are (after that byte); anything else is a zlib
+/// stream. `want`: the unit's uncompressed size.
+fn decmpfs_unit(id: u64, stored: &[u8], want: u64) -> io::Result<Vec<u8>> {
+    let out = match stored.first() {
+        None => Vec::new(),
+        Some(b) if b & 0x0F == 0x0F => stored[1..].to_vec(),
+        Some(_) => {
+            // Room for one byte more than wanted, so that a longer
+            // stream shows as one (the vector never grows past it).
+            let mut out = Vec::with_capacity(want as usize + 1);
+            let mut z = flate2::Decompress::new(true);
+            let status = z
+                .decompress_vec(stored, &mut out, flate2::FlushDecompress::Finish)
+                .map_err(|e| {
+                    damaged(format!(
+                        "HFS+ file {id}: a compressed unit cannot be inflated ({e})"
+                    ))
+                })?;
+            if status != flate2::Status::StreamEnd {
+                return Err(damaged(format!(
+                    "HFS+ file {id}: a compressed unit is truncated or longer than {want} bytes"
+                )));
+            }
+            out
+        }
+    };
+    if out.len() as u64 != want {
+        return Err(damaged(format!(
+            "HFS+ file {id}: a compressed unit gives {} bytes, not {want}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// A type-4 compressed file: its units are in the resource fork, after
+/// a table of (offset, length) pairs; each is inflated when read, the
+/// last one kept.
+struct RsrcUnits<'a> {
+    id: u64,
+    fork: RunFile<'a>,
+    size: u64,
+    /// Where the table starts in the fork (offsets count from there).
+    table_at: u64,
+    table: Vec<(u32, u32)>,
+    last: std::sync::Mutex<Option<(u64, std::sync::Arc<Vec<u8>>)>>,
+}
+
+impl<'a> RsrcUnits<'a> {
+    fn new(id: u64, fork: RunFile<'a>, size: u64) -> io::Result<RsrcUnits<'a>> {
+        let mut head = [0u8; 4];
+        crate::source::tree::read_exact(&fork, &mut head, 0)?;
+        let table_at = u32::from_be_bytes(head) as u64 + 4;
+        let mut n = [0u8; 4];
+        crate::source::tree::read_exact(&fork, &mut n, table_at)?;
+        let count = u32::from_le_bytes(n) as u64;
+        // The table must lie in the fork (bounds what is allocated for it).
+        if count != size.div_ceil(UNIT) || table_at + 4 + count * 8 > fork.size {
+            return Err(damaged(format!(
+                "HFS+ file {id}: its resource fork lists {count} compressed units for {size} bytes"
+            )));
+        }
+        let mut raw = vec![0u8; count as usize * 8];
+        crate::source::tree::read_exact(&fork, &mut raw, table_at + 4)?;
+        let table = raw
+            .chunks(8)
+            .map(|e| (le32(e, 0), le32(e, 4)))
+            .collect();
+        Ok(RsrcUnits {
+            id,
+            fork,
+            size,
+            table_at,
+            table,
+            last: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn unit(&self, k: u64) -> io::Result<std::sync::Arc<Vec<u8>>> {
+        if let Some((n, u)) = &*self.last.lock().unwrap_or_else(|e| e.into_inner())
+            && *n == k
+        {
+            return Ok(u.clone());
+        }
+        let (off, len) = self.table[k as usize];
+        if len as u64 > UNIT + 1 {
+            return Err(damaged(format!(
+                "HFS+ file {}: compressed unit {k} claims {len} bytes",
+                self.id
+            )));
+        }
+        let mut stored = vec![0u8; len as usize];
+        crate::source::tree::read_exact(&self.fork, &mut stored, self.table_at + off as u64)?;
+        let want = (self.size - k * UNIT).min(UNIT);
+        let u = std::sync::Arc::new(decmpfs_unit(self.id, &stored, want)?);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((k, u.clone()));
+        Ok(u)
+    }
+}
+
+impl Source for RsrcUnits<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if offset >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let k = offset / UNIT;
+        let u = self.unit(k)?;
+        let from = (offset - k * UNIT) as usize;
+        let n = buf.len().min(u.len() - from);
+        buf[..n].copy_from_slice(&u[from..from + n]);
+        Ok(n)
+    }
+
+    fn next_data(&self, offset: u64) -> io::Result<Option<u64>> {
+        Ok((offset < self.size).then_some(offset))
+    }
+
+    fn next_hole(&self, _offset: u64) -> io::Result<u64> {
+        Ok(self.size)
+    }
+
+    fn size_now(&self) -> io::Result<u64> {
+        Ok(self.size)
+    }
 }
 
 /// Whether a catalog name is an indirect node's (`iNode<digits>`).
@@ -682,6 +936,11 @@ impl FileSystem for HfsPlus {
                     // An indirect node itself: all its names count.
                     meta = Some(self.linked_meta(id, &r));
                 }
+                // A compressed file's size is its decmpfs record's (its
+                // data fork is empty); a bad record fails it when opened.
+                if let (Some(m), Some(Ok(c))) = (&mut meta, self.decmpfs(id, data(&r))) {
+                    m.size = c.size;
+                }
             }
             let rsrc = (t == REC_FILE && !short).then(|| rsrc_fork(data(&r)));
             if let (Some(m), Some(fork)) = (&meta, rsrc.filter(|f| f.size > 0)) {
@@ -757,10 +1016,46 @@ impl FileSystem for HfsPlus {
             }
             return self.open(target);
         }
-        if d.get(41).is_some_and(|f| f & 0x20 != 0) {
-            return Err(damaged(
-                "an HFS+ compressed file (decmpfs): compressed files are not read yet",
-            ));
+        if let Some(c) = self.decmpfs(addr, d) {
+            let c = c?;
+            let mut meta = self.meta(addr, &r);
+            meta.size = c.size;
+            match c.kind {
+                3 => {
+                    if c.size > MAX_INLINE {
+                        return Err(damaged(format!(
+                            "HFS+ file {addr}: an inline compressed file of {} bytes (at most {MAX_INLINE})",
+                            c.size
+                        )));
+                    }
+                    let bytes = decmpfs_unit(addr, &c.inline, c.size)?;
+                    return Ok((Box::new(MemSource(bytes)), meta));
+                }
+                4 => {
+                    let fork = rsrc_fork(d);
+                    let runs = self.fork_runs(&fork, addr, FORK_RSRC)?;
+                    let file = RunFile {
+                        vol: &self.vol,
+                        runs: runs.into(),
+                        size: fork.size,
+                    };
+                    return Ok((Box::new(RsrcUnits::new(addr, file, c.size)?), meta));
+                }
+                k => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!(
+                            "an HFS+ compressed file of decmpfs type {k} ({}): not read; only zlib (types 3 and 4) is",
+                            match k {
+                                7 | 8 => "LZVN",
+                                11 | 12 => "LZFSE",
+                                1 => "uncompressed in the attribute",
+                                _ => "unknown",
+                            }
+                        ),
+                    ));
+                }
+            }
         }
         // An indirect node (a file in the private folder) has all its
         // links' names.
@@ -811,6 +1106,28 @@ mod tests {
         assert_eq!(hfs_time(HFS_EPOCH as u32).secs, 0);
         assert_eq!(hfs_time(3_782_844_800).secs, 1_700_000_000);
         assert_eq!(hfs_time(0).secs, 0);
+    }
+
+    #[test]
+    fn decmpfs_units_are_stored_or_zlib_and_exactly_their_size() {
+        use std::io::Write;
+        let text = b"a compressed unit, a compressed unit, a compressed unit".repeat(50);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&text).unwrap();
+        let zlib = z.finish().unwrap();
+        assert_ne!(zlib[0] & 0x0F, 0x0F, "a zlib header never looks stored");
+        assert_eq!(decmpfs_unit(1, &zlib, text.len() as u64).unwrap(), text);
+        let mut stored = vec![0xFF];
+        stored.extend_from_slice(b"as it is");
+        assert_eq!(decmpfs_unit(1, &stored, 8).unwrap(), b"as it is");
+        // Shorter or longer than the record says, or cut: an error.
+        assert!(decmpfs_unit(1, &zlib, text.len() as u64 - 1).is_err());
+        assert!(decmpfs_unit(1, &zlib, text.len() as u64 + 1).is_err());
+        assert!(decmpfs_unit(1, &zlib[..zlib.len() / 2], text.len() as u64).is_err());
+        assert!(decmpfs_unit(1, &stored, 9).is_err());
+        assert!(Decmpfs::parse(1, b"fpmX\x03\0\0\0\x08\0\0\0\0\0\0\0").is_err());
+        let d = Decmpfs::parse(1, b"fpmc\x04\0\0\0\x10\x27\0\0\0\0\0\0").unwrap();
+        assert_eq!((d.kind, d.size), (4, 10_000));
     }
 
     #[test]
