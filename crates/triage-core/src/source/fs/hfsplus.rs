@@ -769,10 +769,7 @@ impl<'a> RsrcUnits<'a> {
         }
         let mut raw = vec![0u8; count as usize * 8];
         crate::source::tree::read_exact(&fork, &mut raw, table_at + 4)?;
-        let table = raw
-            .chunks(8)
-            .map(|e| (le32(e, 0), le32(e, 4)))
-            .collect();
+        let table = raw.chunks(8).map(|e| (le32(e, 0), le32(e, 4))).collect();
         Ok(RsrcUnits {
             id,
             fork,
