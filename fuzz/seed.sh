@@ -73,5 +73,8 @@ start=34, size=128, type=%s
             && cp "$t/fat12-ewf.E01" "$c/image_container/"
     fi
 fi
+# HFS+ with hard links and compressed files (python3 only).
+python3 "$repo/fixtures/disks/make_hfsplus.py" "$c/disk_image/hfsplus" \
+    "$repo/fixtures/images/tiny-5x5.png" "$repo/fixtures/disks/hfs_rsrc.py" || true
 rm -rf "$t"
 echo "seeded: $(for t in "$c"/*/; do printf '%s=%s ' "$(basename "$t")" "$(ls "$t" | wc -l)"; done)"
