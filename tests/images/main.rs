@@ -394,6 +394,17 @@ fn built_images_agree_with_the_sleuth_kit() {
             .cloned()
             .partition(|l| l.0 == "/Downloads/photo hard link.png");
         if has_ntfs {
+            // LZNT1-compressed files ntfs_edit wrote (in the TSK rows
+            // above, compared byte for byte): text, zeros, a picture.
+            for (name, size) in [
+                ("/Packed/text.txt", 988_890),
+                ("/Packed/zeros.bin", 300_003),
+            ] {
+                assert!(
+                    ours.iter().any(|r| r.1 == name && r.2 == size),
+                    "{image}: {name}"
+                );
+            }
             // The stream ntfscp wrote: "a hidden stream\n".
             assert!(
                 extra.streams.contains(&(
