@@ -46,6 +46,9 @@ const INCOMPAT_64BIT: u32 = 0x80;
 const INCOMPAT_FLEX_BG: u32 = 0x200;
 const INCOMPAT_INLINE_DATA: u32 = 0x8000;
 const RO_COMPAT_HUGE_FILE: u32 = 0x8;
+/// Group descriptors carry checksums, and so a trusted `bg_itable_unused`.
+const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const COMPAT_SPARSE_SUPER2: u32 = 0x200;
 /// `bg_flags`: the group's block bitmap was never written.
@@ -104,6 +107,9 @@ struct Group {
     block_bitmap: u64,
     /// `bg_flags`: 0x2 is BLOCK_UNINIT (the block bitmap is not written).
     flags: u16,
+    /// Inodes at the end of the group's table never used
+    /// (`bg_itable_unused`; 0 without group-descriptor checksums).
+    itable_unused: u64,
 }
 
 /// An inode's fields this reader uses.
@@ -199,15 +205,22 @@ impl Ext {
             )));
         }
         let gdt = vol.bytes_at((first_data_block + 1) * block_size, gdt_bytes as usize)?;
+        let csum = ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0;
         let groups = gdt
             .chunks(desc_size as usize)
             .map(|d| {
                 let hi = |at| if bit64 { (le32(d, at) as u64) << 32 } else { 0 };
+                let hi16 = |at| if bit64 { (le16(d, at) as u64) << 16 } else { 0 };
                 Group {
                     inode_bitmap: le32(d, 4) as u64 | hi(0x24),
                     inode_table: le32(d, 8) as u64 | hi(0x28),
                     block_bitmap: le32(d, 0) as u64 | hi(0x20),
                     flags: le16(d, 0x12),
+                    itable_unused: if csum {
+                        le16(d, 0x1C) as u64 | hi16(0x32)
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();
@@ -328,7 +341,8 @@ impl Ext {
     /// free in its bitmap, was used (its ctime is set) and is named by no
     /// deleted name under the root, nor inside an orphan directory listed
     /// before it; in inode order. Groups whose inode table was never
-    /// written (`INODE_UNINIT`) hold none.
+    /// written (`INODE_UNINIT`) hold none, nor the inodes a group never
+    /// used (`bg_itable_unused`, where descriptors carry checksums).
     fn find_orphans(&self) -> io::Result<Vec<u64>> {
         // Inodes named by deleted names (or names inside deleted
         // directories), reached from the root through every directory.
@@ -342,7 +356,15 @@ impl Ext {
             if grp.flags & BG_INODE_UNINIT != 0 || first > self.inodes_count {
                 continue;
             }
-            let count = self.inodes_per_group.min(self.inodes_count - first + 1);
+            // Inodes at the table's end never used hold no orphan: not
+            // read (on a large volume, most of the inode tables).
+            let count = self
+                .inodes_per_group
+                .min(self.inodes_count - first + 1)
+                .saturating_sub(grp.itable_unused);
+            if count == 0 {
+                continue;
+            }
             // Checks the group's bitmap and table lie in the volume.
             self.group_of(first + count - 1)?;
             let bitmap = self.vol.bytes_at(
