@@ -1467,9 +1467,18 @@ fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
     assert_eq!(
         links,
         [
+            (
+                "/docs/compressed link.txt".to_string(),
+                "/\0\0\0\0HFS+ Private Data/iNode27".to_string()
+            ),
             ("/docs/copy of photo.png".to_string(), node.clone()),
             ("/photo.png".to_string(), node.clone()),
         ]
+    );
+    // A link to a compressed node: its decompressed bytes (TSK's too).
+    assert!(
+        ours.iter()
+            .any(|r| r.1 == "/docs/compressed link.txt" && r.2 == 23)
     );
     let photo = ours.iter().find(|r| r.1 == "/photo.png").unwrap();
     let picture = std::fs::read_dir(dir.join("trees/ext/DCIM/100CANON"))

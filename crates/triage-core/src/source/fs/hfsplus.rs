@@ -574,11 +574,12 @@ impl HfsPlus {
         Decmpfs::parse(id, bytes)
     }
 
-    /// A file's metadata with its number of names: an indirect node's
-    /// link count is its BSD `special` field.
+    /// An indirect node's metadata with its number of names: its links
+    /// (the BSD `special` field, as macOS counts them) and its own name in
+    /// the private folder, which this reader lists too.
     fn linked_meta(&self, id: u64, r: &[u8]) -> FileMeta {
         FileMeta {
-            nlink: (be32(data(r), 44) as u64).max(1),
+            nlink: (be32(data(r), 44) as u64).max(1) + 1,
             ..self.meta(id, r)
         }
     }
@@ -920,7 +921,11 @@ impl FileSystem for HfsPlus {
                     match self.record(target) {
                         Ok(n) if rec_type(&n) == REC_FILE && data(&n).len() >= 248 => {
                             id = target;
-                            meta = Some(self.linked_meta(target, &n));
+                            let mut m = self.linked_meta(target, &n);
+                            if let Some(Ok(c)) = self.decmpfs(target, data(&n)) {
+                                m.size = c.size;
+                            }
+                            meta = Some(m);
                         }
                         _ => {
                             meta = None;
@@ -935,7 +940,10 @@ impl FileSystem for HfsPlus {
                 }
                 // A compressed file's size is its decmpfs record's (its
                 // data fork is empty); a bad record fails it when opened.
-                if let (Some(m), Some(Ok(c))) = (&mut meta, self.decmpfs(id, data(&r))) {
+                // (A link's target was looked at above.)
+                if id == be32(data(&r), 8) as u64
+                    && let (Some(m), Some(Ok(c))) = (&mut meta, self.decmpfs(id, data(&r)))
+                {
                     m.size = c.size;
                 }
             }
@@ -1013,9 +1021,15 @@ impl FileSystem for HfsPlus {
             }
             return self.open(target);
         }
+        // An indirect node (a file in the private folder) has all its
+        // links' names.
+        let mut meta = if self.links().folder == Some(be32(&r, 2) as u64) {
+            self.linked_meta(addr, &r)
+        } else {
+            self.meta(addr, &r)
+        };
         if let Some(c) = self.decmpfs(addr, d) {
             let c = c?;
-            let mut meta = self.meta(addr, &r);
             meta.size = c.size;
             match c.kind {
                 3 => {
@@ -1054,13 +1068,6 @@ impl FileSystem for HfsPlus {
                 }
             }
         }
-        // An indirect node (a file in the private folder) has all its
-        // links' names.
-        let meta = if self.links().folder == Some(be32(&r, 2) as u64) {
-            self.linked_meta(addr, &r)
-        } else {
-            self.meta(addr, &r)
-        };
         let fork = data_fork(d);
         let runs = self.fork_runs(&fork, addr, FORK_DATA)?;
         Ok((
