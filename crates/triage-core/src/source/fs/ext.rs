@@ -912,28 +912,7 @@ impl FileSystem for Ext {
         }
         let mut out = self.entries(addr)?;
         if addr == ROOT_INODE {
-            out.push(Node {
-                name: b"$OrphanFiles".to_vec(),
-                addr: self.orphan_dir(),
-                meta: Some(FileMeta {
-                    size: 0,
-                    mode: libc::S_IFDIR | 0o555,
-                    dev: 0,
-                    ino: self.orphan_dir(),
-                    nlink: 1,
-                    uid: 0,
-                    gid: 0,
-                    mtime: Timestamp::new(0, 0),
-                    atime: Timestamp::new(0, 0),
-                    ctime: Timestamp::new(0, 0),
-                    btime: None,
-                    blocks: 0,
-                }),
-                deleted: false,
-                skip: None,
-                error: None,
-                name_times: None,
-            });
+            out.push(Node::orphan_dir(self.orphan_dir()));
         }
         Ok(out)
     }

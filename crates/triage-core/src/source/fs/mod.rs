@@ -175,6 +175,35 @@ impl Node {
     pub fn kind(&self) -> FileKind {
         self.meta.as_ref().map_or(FileKind::Unknown, FileMeta::kind)
     }
+
+    /// The virtual `$OrphanFiles` directory at `addr` (an address no record
+    /// has), where a reader lists files whose names or parents are gone, as
+    /// The Sleuth Kit does.
+    pub(crate) fn orphan_dir(addr: u64) -> Node {
+        let zero = crate::time::Timestamp::new(0, 0);
+        Node {
+            name: b"$OrphanFiles".to_vec(),
+            addr,
+            meta: Some(FileMeta {
+                size: 0,
+                mode: libc::S_IFDIR | 0o555,
+                dev: 0,
+                ino: addr,
+                nlink: 1,
+                uid: 0,
+                gid: 0,
+                mtime: zero,
+                atime: zero,
+                ctime: zero,
+                btime: None,
+                blocks: 0,
+            }),
+            deleted: false,
+            skip: None,
+            error: None,
+            name_times: None,
+        }
+    }
 }
 
 /// A file system, read-only.

@@ -781,28 +781,7 @@ impl FileSystem for Ntfs {
             }
         }
         if addr == ROOT {
-            out.push(Node {
-                name: b"$OrphanFiles".to_vec(),
-                addr: ORPHANS,
-                meta: Some(FileMeta {
-                    size: 0,
-                    mode: libc::S_IFDIR | 0o555,
-                    dev: 0,
-                    ino: ORPHANS,
-                    nlink: 1,
-                    uid: 0,
-                    gid: 0,
-                    mtime: Timestamp::new(0, 0),
-                    atime: Timestamp::new(0, 0),
-                    ctime: Timestamp::new(0, 0),
-                    btime: None,
-                    blocks: 0,
-                }),
-                deleted: false,
-                skip: None,
-                error: None,
-                name_times: None,
-            });
+            out.push(Node::orphan_dir(ORPHANS));
         }
         Ok(out)
     }
