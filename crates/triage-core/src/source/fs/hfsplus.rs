@@ -254,6 +254,15 @@ impl HfsPlus {
         Ok(runs)
     }
 
+    /// A fork of file `id` as a source of its bytes.
+    fn fork_file(&self, f: &Fork, id: u64, kind: u8) -> io::Result<RunFile<'_>> {
+        Ok(RunFile {
+            vol: &self.vol,
+            runs: self.fork_runs(f, id, kind)?.into(),
+            size: f.size,
+        })
+    }
+
     /// Overflow extents of fork `kind` of file `id` from block `from` on.
     fn overflow(&self, tree: &BTree, id: u64, kind: u8, from: u64) -> io::Result<Vec<(u64, u64)>> {
         let mut out = Vec::new();
@@ -574,6 +583,16 @@ impl HfsPlus {
         Decmpfs::parse(id, bytes)
     }
 
+    /// A file record's metadata; an indirect node (a file in the private
+    /// folder: the record's key names its parent) has all its names.
+    fn file_meta(&self, id: u64, r: &[u8]) -> FileMeta {
+        if self.links().folder == Some(be32(r, 2) as u64) {
+            self.linked_meta(id, r)
+        } else {
+            self.meta(id, r)
+        }
+    }
+
     /// An indirect node's metadata with its number of names: its links
     /// (the BSD `special` field, as macOS counts them) and its own name in
     /// the private folder, which this reader lists too.
@@ -829,12 +848,6 @@ impl Source for RsrcUnits<'_> {
     }
 }
 
-/// Whether a catalog name is an indirect node's (`iNode<digits>`).
-fn d_is_indirect(name: &[u8]) -> bool {
-    name.strip_prefix(b"iNode")
-        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
-}
-
 /// A file record's resource fork.
 fn rsrc_fork(d: &[u8]) -> Fork {
     Fork::parse(d.get(168..248).unwrap_or(&[]))
@@ -934,9 +947,8 @@ impl FileSystem for HfsPlus {
                             ));
                         }
                     }
-                } else if self.links().folder == Some(addr) && d_is_indirect(&name(&r)) {
-                    // An indirect node itself: all its names count.
-                    meta = Some(self.linked_meta(id, &r));
+                } else {
+                    meta = Some(self.file_meta(id, &r));
                 }
                 // A compressed file's size is its decmpfs record's (its
                 // data fork is empty); a bad record fails it when opened.
@@ -977,13 +989,8 @@ impl FileSystem for HfsPlus {
     fn open(&self, addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)> {
         if let Some(&(id, _, at)) = SPECIAL.iter().find(|s| s.0 == addr) {
             let fork = self.special_fork(at);
-            let runs = self.fork_runs(&fork, id, FORK_DATA)?;
             return Ok((
-                Box::new(RunFile {
-                    vol: &self.vol,
-                    runs: runs.into(),
-                    size: fork.size,
-                }),
+                Box::new(self.fork_file(&fork, id, FORK_DATA)?),
                 self.special_meta(id, &fork),
             ));
         }
@@ -995,15 +1002,7 @@ impl FileSystem for HfsPlus {
             }
             let fork = rsrc_fork(data(&r));
             let meta = rsrc_meta(&self.meta(id, &r), &fork, self.block);
-            let runs = self.fork_runs(&fork, id, FORK_RSRC)?;
-            return Ok((
-                Box::new(RunFile {
-                    vol: &self.vol,
-                    runs: runs.into(),
-                    size: fork.size,
-                }),
-                meta,
-            ));
+            return Ok((Box::new(self.fork_file(&fork, id, FORK_RSRC)?), meta));
         }
         let r = self.record(addr)?;
         if rec_type(&r) != REC_FILE {
@@ -1021,13 +1020,7 @@ impl FileSystem for HfsPlus {
             }
             return self.open(target);
         }
-        // An indirect node (a file in the private folder) has all its
-        // links' names.
-        let mut meta = if self.links().folder == Some(be32(&r, 2) as u64) {
-            self.linked_meta(addr, &r)
-        } else {
-            self.meta(addr, &r)
-        };
+        let mut meta = self.file_meta(addr, &r);
         if let Some(c) = self.decmpfs(addr, d) {
             let c = c?;
             meta.size = c.size;
@@ -1043,13 +1036,7 @@ impl FileSystem for HfsPlus {
                     return Ok((Box::new(MemSource(bytes)), meta));
                 }
                 4 => {
-                    let fork = rsrc_fork(d);
-                    let runs = self.fork_runs(&fork, addr, FORK_RSRC)?;
-                    let file = RunFile {
-                        vol: &self.vol,
-                        runs: runs.into(),
-                        size: fork.size,
-                    };
+                    let file = self.fork_file(&rsrc_fork(d), addr, FORK_RSRC)?;
                     return Ok((Box::new(RsrcUnits::new(addr, file, c.size)?), meta));
                 }
                 k => {
@@ -1068,14 +1055,8 @@ impl FileSystem for HfsPlus {
                 }
             }
         }
-        let fork = data_fork(d);
-        let runs = self.fork_runs(&fork, addr, FORK_DATA)?;
         Ok((
-            Box::new(RunFile {
-                vol: &self.vol,
-                runs: runs.into(),
-                size: fork.size,
-            }),
+            Box::new(self.fork_file(&data_fork(d), addr, FORK_DATA)?),
             meta,
         ))
     }
