@@ -385,7 +385,9 @@ pub enum SkipReason {
     CharDevice,
     /// A file type the OS does not name.
     UnknownType,
-    /// A directory that is its own ancestor (bind mount, loop); not entered again.
+    /// A directory that is its own ancestor (bind mount, loop; in a disk
+    /// image, a damaged entry naming an ancestor's record); not entered
+    /// again.
     DirectoryLoop {
         /// The ancestor with the same (device, inode).
         ancestor: RawPath,
@@ -403,9 +405,11 @@ pub enum SkipReason {
     /// as the volume, empty but for clusters the disk reported bad.
     BadClusterMap,
     /// In a disk image: another name (hard link) of a file already read
-    /// at `first`, earlier in the walk (the same MFT record or inode). A
-    /// file is read once, whatever its number of names; every name is
-    /// recorded.
+    /// at `first`, earlier in the walk (the same MFT record, inode or
+    /// catalog node), or of a directory already walked there (an HFS+
+    /// directory hard link, or a damaged or deleted entry naming a live
+    /// directory). A file is read and a directory walked once, whatever
+    /// its number of names; every name is recorded.
     HardLink {
         /// The name it was read at.
         first: RawPath,
@@ -479,10 +483,13 @@ impl fmt::Display for SkipReason {
             SkipReason::CharDevice => f.write_str("character device (not opened)"),
             SkipReason::UnknownType => f.write_str("unknown file type (not opened)"),
             SkipReason::DirectoryLoop { ancestor } if ancestor.as_bytes().is_empty() => {
-                f.write_str("directory loop: same device and inode as the evidence root")
+                f.write_str("directory loop: the same directory (device and inode, or record in an image) as the evidence root")
             }
             SkipReason::DirectoryLoop { ancestor } => {
-                write!(f, "directory loop: same device and inode as '{ancestor}'")
+                write!(
+                    f,
+                    "directory loop: the same directory (device and inode, or record in an image) as '{ancestor}'"
+                )
             }
             SkipReason::OtherFileSystem => {
                 f.write_str("on another file system (--one-file-system)")
@@ -498,7 +505,7 @@ impl fmt::Display for SkipReason {
             ),
             SkipReason::HardLink { first } => write!(
                 f,
-                "another name of the file read at '{first}' (a hard link: the same record); not read twice"
+                "another name of what was read at '{first}' (a hard link: the same record); not read twice"
             ),
         }
     }

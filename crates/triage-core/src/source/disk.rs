@@ -14,7 +14,7 @@
 //! the file now bearing its name) the allocated one first, then by
 //! address. Memory is bounded by the listings on the current path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,7 +159,7 @@ impl Tree for DiskTree {
             tree: self,
             part: 0,
             stack: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             first_names: HashMap::new(),
             directories: 0,
         })
@@ -314,10 +314,14 @@ struct DiskWalk<'a> {
     /// The next partition to start.
     part: usize,
     stack: Vec<Frame>,
-    /// Directories entered in the current file system, by address: a
-    /// directory reached twice (damage, or a deleted name pointing at a
-    /// live directory) is not entered again.
-    seen: HashSet<u64>,
+    /// Directories entered in the current file system, by address, with
+    /// the path each was entered at: a directory reached again (an HFS+
+    /// directory hard link, damage, a deleted name pointing at a live
+    /// directory) is not entered twice; that name is recorded as a
+    /// [`SkipReason::HardLink`] to the first path, or a
+    /// [`SkipReason::DirectoryLoop`] when the first is its ancestor. One
+    /// path per directory (the walk's only state growing with the tree).
+    seen: HashMap<u64, RawPath>,
     /// Files with more than one name (hard links) in the current file
     /// system, by address: the name each was read at, so that its other
     /// names are recorded as [`SkipReason::HardLink`] instead of read
@@ -392,9 +396,6 @@ impl DiskWalk<'_> {
         dir: RawPath,
         deleted: bool,
     ) -> Option<Walked> {
-        if !self.seen.insert(addr) {
-            return None;
-        }
         if self.stack.len() >= MAX_DEPTH {
             return Some(Walked {
                 path: dir,
@@ -408,6 +409,7 @@ impl DiskWalk<'_> {
             });
         }
         self.directories += 1;
+        self.seen.insert(addr, dir.clone());
         match fs.list(addr, deleted) {
             Ok(nodes) => {
                 self.stack.push(Frame {
@@ -465,6 +467,23 @@ fn implausible_size(meta: Option<&FileMeta>, volume: u64) -> Option<String> {
     })
 }
 
+/// Why a directory already entered at `first` is not entered again at
+/// `path`: a loop when `first` is one of `path`'s ancestors, else another
+/// name of it.
+fn reached_again(first: &RawPath, path: &RawPath) -> SkipReason {
+    let (f, p) = (first.as_bytes(), path.as_bytes());
+    let ancestor = f.is_empty() || (p.starts_with(f) && p.get(f.len()) == Some(&b'/'));
+    if ancestor {
+        SkipReason::DirectoryLoop {
+            ancestor: first.clone(),
+        }
+    } else {
+        SkipReason::HardLink {
+            first: first.clone(),
+        }
+    }
+}
+
 fn damage(stage: Stage, message: String) -> Failure {
     Failure {
         stage,
@@ -507,10 +526,15 @@ impl Iterator for DiskWalk<'_> {
                 } else if meta.is_none() {
                     Next::Done(NotRead::Failed(damage(Stage::Stat, "no metadata".into())))
                 } else if kind == FileKind::Directory {
-                    if let Some(w) = self.enter(&**fs, node.addr, path, deleted) {
-                        return Some(w);
+                    match self.seen.get(&node.addr) {
+                        Some(first) => Next::Done(NotRead::Skipped(reached_again(first, &path))),
+                        None => {
+                            if let Some(w) = self.enter(&**fs, node.addr, path, deleted) {
+                                return Some(w);
+                            }
+                            continue;
+                        }
                     }
-                    continue;
                 } else if kind == FileKind::Regular
                     && let Some(why) = implausible_size(meta.as_ref(), part.extent.length)
                 {
@@ -577,5 +601,126 @@ impl Iterator for DiskWalk<'_> {
 impl Walk for DiskWalk<'_> {
     fn directories(&self) -> u64 {
         self.directories
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::tree::MemSource;
+
+    /// A file system of directories only, by address: (name, address)
+    /// children; address 1 is the root.
+    struct Dirs(Vec<(u64, &'static str, u64)>);
+
+    fn dir_meta(addr: u64) -> FileMeta {
+        FileMeta {
+            size: 0,
+            mode: libc::S_IFDIR | 0o755,
+            dev: 0,
+            ino: addr,
+            nlink: 2,
+            uid: 0,
+            gid: 0,
+            mtime: crate::time::Timestamp::new(0, 0),
+            atime: crate::time::Timestamp::new(0, 0),
+            ctime: crate::time::Timestamp::new(0, 0),
+            btime: None,
+            blocks: 0,
+        }
+    }
+
+    impl FileSystem for Dirs {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn root(&self) -> u64 {
+            1
+        }
+        fn list(&self, addr: u64, _deleted: bool) -> io::Result<Vec<Node>> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|c| c.0 == addr)
+                .map(|&(_, name, to)| Node {
+                    name: name.as_bytes().to_vec(),
+                    addr: to,
+                    meta: Some(dir_meta(to)),
+                    deleted: false,
+                    skip: None,
+                    error: None,
+                    name_times: None,
+                })
+                .collect())
+        }
+        fn open(&self, _addr: u64) -> io::Result<(Box<dyn Source + '_>, FileMeta)> {
+            Err(io::Error::other("no files"))
+        }
+    }
+
+    /// A directory reached again is recorded at that name, never left out:
+    /// a second name of it as a hard link to the first, a name of one of
+    /// its own ancestors as a loop.
+    #[test]
+    fn a_directory_reached_twice_is_recorded_not_dropped() {
+        let fs = Dirs(vec![
+            (1, "a", 2),
+            (1, "b", 2),
+            (2, "up", 1),
+            (2, "self", 2),
+            (2, "c", 3),
+        ]);
+        let media: Arc<dyn Source> = Arc::new(MemSource(Vec::new()));
+        let tree = DiskTree {
+            root: PathBuf::from("/test.img"),
+            image: Image {
+                format: "raw",
+                media,
+                size: 0,
+                segments: Vec::new(),
+                metadata: Vec::new(),
+                stored_digests: Vec::new(),
+                notes: Vec::new(),
+            },
+            layout: Layout::default(),
+            parts: vec![Part {
+                extent: Extent {
+                    partition: None,
+                    offset: 0,
+                    length: 1 << 20,
+                },
+                fs: Ok(Some(Box::new(fs))),
+                unallocated: std::sync::OnceLock::new(),
+            }],
+        };
+        let got: Vec<(String, String)> = tree
+            .walk()
+            .map(|w| {
+                let what = match w.next {
+                    Next::Done(NotRead::Skipped(r)) => format!("{}: {r}", r.code()),
+                    _ => "other".into(),
+                };
+                (w.path.to_string(), what)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "a/self".to_string(),
+                    "directory_loop: directory loop: the same directory (device and inode, or record in an image) as 'a'".to_string()
+                ),
+                (
+                    "a/up".to_string(),
+                    "directory_loop: directory loop: the same directory (device and inode, or record in an image) as the evidence root"
+                        .to_string()
+                ),
+                (
+                    "b".to_string(),
+                    "hard_link: another name of what was read at 'a' (a hard link: the same record); not read twice"
+                        .to_string()
+                ),
+            ]
+        );
     }
 }
