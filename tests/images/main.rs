@@ -33,7 +33,7 @@ use std::process::Command;
 
 use paths::{repo, shared};
 use skip::skip;
-use triage_core::item::Allocation;
+use triage_core::item::{Allocation, FileKind};
 use triage_core::{Algorithm, Entry, Outcome, ScanConfig, Scanner, SkipReason};
 
 /// One regular file as TSK lists it: (file-system offset, path from the
@@ -65,6 +65,9 @@ struct Extra {
     /// Names of a file read at another name (path, first name): TSK lists
     /// each with the file's digests; triage reads it once.
     hard_links: Vec<(String, String)>,
+    /// Names of a directory walked at another name (path, first name):
+    /// TSK lists its files under each; triage walks it once.
+    dir_links: Vec<(String, String)>,
     /// Files under `$OrphanFiles/` (TSK's virtual directory, which the
     /// lister does not walk): (path, MD5).
     orphans: Vec<(String, String)>,
@@ -84,7 +87,8 @@ fn fs_path(path: &[u8], partitioned: bool) -> String {
 
 /// triage's listing in TSK's terms, and what it lists beyond it. A name
 /// recorded as a hard link to another gets the other's digests, as TSK
-/// lists every name.
+/// lists every name; the files under a directory's other name are those
+/// under its first.
 fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
     let mut rows = BTreeSet::new();
     let mut extra = Extra::default();
@@ -113,6 +117,14 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
                 read.insert((loc.fs_offset, rel.clone()), (h.bytes_read, digests));
                 links.push((loc.fs, loc.fs_offset, rel.clone(), rel, state));
             }
+            Outcome::Skipped(SkipReason::HardLink { first })
+                if e.meta
+                    .as_ref()
+                    .is_some_and(|m| m.kind() == FileKind::Directory) =>
+            {
+                let first = fs_path(first.as_bytes(), partitioned);
+                extra.dir_links.push((rel, first));
+            }
             Outcome::Skipped(SkipReason::HardLink { first }) => {
                 let first = fs_path(first.as_bytes(), partitioned);
                 extra.hard_links.push((rel.clone(), first.clone()));
@@ -123,6 +135,16 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
             Outcome::Skipped(_) => {}
             Outcome::Failed(f) => panic!("{}: '{}' failed: {}", path.display(), e.path, f.kind),
         }
+    }
+    for (dir, first) in &extra.dir_links {
+        let under: Vec<_> = links
+            .iter()
+            .filter_map(|l| {
+                let rest = l.2.strip_prefix(first.as_str())?.strip_prefix('/')?;
+                Some((l.0, l.1, format!("{dir}/{rest}"), l.3.clone(), l.4))
+            })
+            .collect();
+        links.extend(under);
     }
     for (fs, fs_offset, name, first, state) in links {
         let Some((bytes, [md5, sha1, sha256])) = read.get(&(fs_offset, first.clone())) else {
@@ -1435,15 +1457,19 @@ fn hfsplus_agrees_with_the_sleuth_kit() {
     assert_eq!(tree, image_files);
 }
 
-/// HFS+ file hard links and decmpfs-compressed files (make_hfsplus.py
-/// lays them out as macOS does): TSK 4.11 lists each link's name with the
-/// indirect node's bytes, the link whose creation date is not the private
-/// folder's as the empty file it is, and compressed files (zlib inline,
-/// stored inline, zlib units in the resource fork) decompressed; triage
-/// reads the node once, at its first name in the walk (the private
-/// folder's `iNode18`: NUL sorts first), records both user names as hard
-/// links to it, and gives the same bytes for the compressed files (and
-/// the type-4 file's resource fork as `:rsrc`, as `icat` reads it).
+/// HFS+ file and directory hard links and decmpfs-compressed files
+/// (make_hfsplus.py lays them out as macOS does): TSK 4.11 lists each
+/// link's name with the indirect node's bytes, each directory link with
+/// the linked folder's files under it, the links whose creation date is
+/// not a private folder's as the empty files they are, and compressed
+/// files (zlib and LZVN, inline, stored inline, units in the resource
+/// fork) decompressed; triage reads the node once, at its first name in
+/// the walk (the private folder's `iNode18`: NUL sorts first), records
+/// both user names as hard links to it, walks the linked folder once (at
+/// `dir_40` in its private folder: '.' sorts before the links' names) and
+/// records the two links' names as hard links to it, and gives the same
+/// bytes for the compressed files (and the resource forks as `:rsrc`, as
+/// `icat` reads them).
 #[test]
 fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
     let Some(dir) = built() else { return };
@@ -1452,11 +1478,11 @@ fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
         return;
     };
     let (ours, extra) = triage_rows(&image);
-    // TSK shows the private folder's NULs as '^'.
+    // TSK shows the private folders' NULs and CR as '^'.
     let ours: BTreeSet<Row> = ours
         .into_iter()
         .map(|mut r| {
-            r.1 = r.1.replace('\0', "^");
+            r.1 = r.1.replace(['\0', '\r'], "^");
             r
         })
         .collect();
@@ -1475,6 +1501,21 @@ fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
             ("/photo.png".to_string(), node.clone()),
         ]
     );
+    let album = "/.HFS+ Private Directory Data\r/dir_40".to_string();
+    assert_eq!(
+        extra.dir_links,
+        [
+            ("/album".to_string(), album.clone()),
+            ("/docs/album link".to_string(), album)
+        ]
+    );
+    assert!(
+        ours.iter()
+            .any(|r| r.1 == "/album/inner/deep.txt" && r.2 == 31),
+        "the LZVN file in a linked directory"
+    );
+    let broken = ours.iter().find(|r| r.1 == "/broken album").unwrap();
+    assert_eq!(broken.2, 0, "a directory link that fails the rule");
     // A link to a compressed node: its decompressed bytes (TSK's too).
     assert!(
         ours.iter()
@@ -1509,26 +1550,30 @@ fn hfsplus_links_and_compression_agree_with_the_sleuth_kit() {
         assert_eq!(text.4, hex(&md5::Md5::digest(&source)));
     }
     assert!(ours.iter().any(|r| r.1 == "/stored.txt" && r.2 == 23));
-    assert!(
-        ours.iter()
-            .any(|r| r.1 == "/compressed big.bin" && r.2 == 150_000)
-    );
-    let rsrc = Command::new("icat")
-        .arg(&image)
-        .arg("26-4353-1")
-        .output()
-        .unwrap()
-        .stdout;
-    {
-        use md5::Digest;
-        assert_eq!(
-            extra.streams,
-            [(
-                "/compressed big.bin:rsrc".to_string(),
-                hex(&md5::Md5::digest(&rsrc))
-            )]
-        );
+    assert!(ours.iter().any(|r| r.1 == "/lzvn stored.txt" && r.2 == 23));
+    assert!(ours.iter().any(|r| r.1 == "/lzvn.txt" && r.2 == 2220));
+    for big in ["/compressed big.bin", "/lzvn big.bin"] {
+        assert!(ours.iter().any(|r| r.1 == big && r.2 == 150_000), "{big}");
     }
+    let rsrc = |inode: &str| {
+        use md5::Digest;
+        let bytes = Command::new("icat")
+            .arg(&image)
+            .arg(format!("{inode}-4353-1"))
+            .output()
+            .unwrap()
+            .stdout;
+        hex(&md5::Md5::digest(&bytes))
+    };
+    let mut streams = extra.streams.clone();
+    streams.sort();
+    assert_eq!(
+        streams,
+        [
+            ("/compressed big.bin:rsrc".to_string(), rsrc("26")),
+            ("/lzvn big.bin:rsrc".to_string(), rsrc("31")),
+        ]
+    );
 }
 
 /// `scan --verify-image`: the medium's MD5 (the raw disk's, as md5 of the

@@ -27,16 +27,26 @@
 //! reads it once. A record typed `hlnk` that fails the rule is read as
 //! what it is (an empty file), as TSK reads it.
 //!
+//! Directory hard links are followed as TSK follows them: a file record
+//! of type `fdrp`, creator `MACS`, with one of those creation dates,
+//! stands for the folder whose ID is in its `special` field
+//! (`dir_<ID>` in `.HFS+ Private Directory Data\r`). The walk enters that
+//! folder once, at the name it reaches first, and records every other
+//! name as a hard link to it (TSK lists the folder's contents under each
+//! name).
+//!
 //! Compressed files (`UF_COMPRESSED`, an empty data fork and a
 //! `com.apple.decmpfs` attribute in the attributes B-tree) are read
-//! decompressed when zlib holds them: type 3 inline after the record's
-//! 16-byte header, type 4 in 64 KiB units listed in the resource fork,
-//! each stored as it is after a byte with low nibble 0xF or as a zlib
-//! stream (TSK's decmpfs rules).
+//! decompressed when zlib or LZVN holds them: type 3 (zlib) and 7 (LZVN)
+//! inline after the record's 16-byte header; type 4 (zlib) in 64 KiB units
+//! listed after the resource fork's header, type 8 (LZVN) in units listed
+//! by offsets at the fork's start. A unit is stored as it is after a
+//! marker byte (low nibble 0xF for zlib, 0x06 for LZVN) or compressed
+//! (TSK's decmpfs rules).
 //!
 //! Not read (the file fails with why, never a wrong digest): files
-//! compressed with LZVN or LZFSE (decmpfs types 7, 8, 11, 12); directory
-//! hard links (`fdrp`/`MACS`) are listed as the alias files they are.
+//! compressed with LZFSE (decmpfs types 11, 12; TSK does not read them
+//! either) or stored raw in the attribute or resource fork (types 9, 10).
 //! Deleted files are not recovered
 //! (HFS+ reuses catalog nodes; TSK does not recover them either). The
 //! journal is not replayed. An HFS wrapper around HFS+ is refused.
@@ -45,7 +55,7 @@ use std::collections::HashSet;
 use std::io;
 use std::sync::OnceLock;
 
-use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le32, le64};
+use super::{FileSystem, Node, Run, RunFile, Volume, damaged, le32, le64, lzvn};
 use crate::item::FileMeta;
 use crate::source::bytes::{be16, be32, be64};
 use crate::source::tree::{MemSource, Source};
@@ -133,11 +143,14 @@ pub struct HfsPlus {
     links: OnceLock<Links>,
 }
 
-/// The private folder of file hard links and the creation dates a link
-/// must carry (the two private folders' and the root's: TSK's rule).
+/// The private folders of file and directory hard links and the
+/// creation dates a link must carry (the two private folders' and the
+/// root's: TSK's rule). A kind of link is followed only where its
+/// private folder exists.
 #[derive(Default)]
 struct Links {
     folder: Option<u64>,
+    dirs: Option<u64>,
     dates: Vec<u32>,
 }
 
@@ -521,16 +534,17 @@ impl HfsPlus {
                     })
                     .map(|r| (be32(data(r), 8) as u64, be32(data(r), 12)))
             };
-            let Some((files, date)) = folder(PRIVATE_FILES) else {
+            let (files, dirs) = (folder(PRIVATE_FILES), folder(PRIVATE_DIRS));
+            let mut dates: Vec<u32> = files.iter().chain(&dirs).map(|f| f.1).collect();
+            if dates.is_empty() {
                 return Links::default();
-            };
-            let mut dates = vec![date];
-            dates.extend(folder(PRIVATE_DIRS).map(|f| f.1));
+            }
             if let Ok(r) = self.record(ROOT) {
                 dates.push(be32(data(&r), 12));
             }
             Links {
-                folder: Some(files),
+                folder: files.map(|f| f.0),
+                dirs: dirs.map(|f| f.0),
                 dates,
             }
         })
@@ -538,8 +552,22 @@ impl HfsPlus {
 
     /// The indirect node a file record stands for, if it is a hard link.
     fn link_of(&self, d: &[u8]) -> Option<u64> {
-        (d.get(48..56) == Some(b"hlnkhfs+") && self.links().dates.contains(&be32(d, 12)))
-            .then(|| be32(d, 44) as u64)
+        let links = self.links();
+        (links.folder.is_some() && self.linked(d, b"hlnkhfs+")).then(|| be32(d, 44) as u64)
+    }
+
+    /// The folder a file record stands for, if it is a directory hard
+    /// link (type `fdrp`, creator `MACS`: `dir_<ID>` in the directory
+    /// links' private folder).
+    fn dir_link_of(&self, d: &[u8]) -> Option<u64> {
+        let links = self.links();
+        (links.dirs.is_some() && self.linked(d, b"fdrpMACS")).then(|| be32(d, 44) as u64)
+    }
+
+    /// Whether a file record has this type and creator and a creation
+    /// date that makes it a link.
+    fn linked(&self, d: &[u8], type_creator: &[u8; 8]) -> bool {
+        d.get(48..56) == Some(type_creator) && self.links().dates.contains(&be32(d, 12))
     }
 
     /// A compressed file's `decmpfs` record (the `com.apple.decmpfs`
@@ -724,13 +752,42 @@ impl Decmpfs {
     }
 }
 
-/// One decmpfs unit as stored: a first byte with low nibble 0xF marks
-/// bytes stored as they are (after that byte); anything else is a zlib
-/// stream. `want`: the unit's uncompressed size.
-fn decmpfs_unit(id: u64, stored: &[u8], want: u64) -> io::Result<Vec<u8>> {
+/// How a compressed file's units are coded.
+#[derive(Clone, Copy)]
+enum Codec {
+    /// Types 3 and 4.
+    Zlib,
+    /// Types 7 and 8.
+    Lzvn,
+}
+
+impl Codec {
+    /// Whether a unit starting with `first` is stored as it is (after
+    /// that byte): a low nibble 0xF for zlib (no zlib header has it),
+    /// 0x06 for LZVN (the end-of-stream opcode, which no stream starts
+    /// with).
+    fn stored(self, first: u8) -> bool {
+        match self {
+            Codec::Zlib => first & 0x0F == 0x0F,
+            Codec::Lzvn => first == 0x06,
+        }
+    }
+}
+
+/// One decmpfs unit as stored: a marker byte (see [`Codec::stored`])
+/// before bytes stored as they are, or a compressed stream. `want`: the
+/// unit's uncompressed size.
+fn decmpfs_unit(id: u64, codec: Codec, stored: &[u8], want: u64) -> io::Result<Vec<u8>> {
     let out = match stored.first() {
         None => Vec::new(),
-        Some(b) if b & 0x0F == 0x0F => stored[1..].to_vec(),
+        Some(&b) if codec.stored(b) => stored[1..].to_vec(),
+        Some(_) if matches!(codec, Codec::Lzvn) => {
+            lzvn::decode(stored, want as usize).map_err(|e| {
+                damaged(format!(
+                    "HFS+ file {id}: a compressed unit cannot be decompressed ({e})"
+                ))
+            })?
+        }
         Some(_) => {
             // Room for one byte more than wanted, so that a longer
             // stream shows as one (the vector never grows past it).
@@ -760,11 +817,13 @@ fn decmpfs_unit(id: u64, stored: &[u8], want: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A type-4 compressed file: its units are in the resource fork, after
-/// a table of (offset, length) pairs; each is inflated when read, the
-/// last one kept.
+/// A compressed file whose units are in the resource fork: type 4 (zlib)
+/// after a resource header and a table of (offset, length) pairs, type 8
+/// (LZVN) after a table of offsets at the fork's start. Each unit is
+/// decompressed when read, the last one kept.
 struct RsrcUnits<'a> {
     id: u64,
+    codec: Codec,
     fork: RunFile<'a>,
     size: u64,
     /// Where the table starts in the fork (offsets count from there).
@@ -774,7 +833,17 @@ struct RsrcUnits<'a> {
 }
 
 impl<'a> RsrcUnits<'a> {
-    fn new(id: u64, fork: RunFile<'a>, size: u64) -> io::Result<RsrcUnits<'a>> {
+    fn new(id: u64, codec: Codec, fork: RunFile<'a>, size: u64) -> io::Result<RsrcUnits<'a>> {
+        match codec {
+            Codec::Zlib => Self::zlib(id, fork, size),
+            Codec::Lzvn => Self::lzvn(id, fork, size),
+        }
+    }
+
+    /// Type 4: a resource header whose first word is where the data
+    /// starts (less 4), then a count and (offset, length) pairs, offsets
+    /// from the count.
+    fn zlib(id: u64, fork: RunFile<'a>, size: u64) -> io::Result<RsrcUnits<'a>> {
         let mut head = [0u8; 4];
         crate::source::tree::read_exact(&fork, &mut head, 0)?;
         let table_at = u32::from_be_bytes(head) as u64 + 4;
@@ -792,9 +861,47 @@ impl<'a> RsrcUnits<'a> {
         let table = raw.chunks(8).map(|e| (le32(e, 0), le32(e, 4))).collect();
         Ok(RsrcUnits {
             id,
+            codec: Codec::Zlib,
             fork,
             size,
             table_at,
+            table,
+            last: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Type 8: little-endian offsets from the fork's start, one per unit
+    /// and one for the end; the first is the table's own size (TSK's
+    /// reading).
+    fn lzvn(id: u64, fork: RunFile<'a>, size: u64) -> io::Result<RsrcUnits<'a>> {
+        let count = size.div_ceil(UNIT);
+        let mut first = [0u8; 4];
+        crate::source::tree::read_exact(&fork, &mut first, 0)?;
+        let table_size = u32::from_le_bytes(first) as u64;
+        if table_size != 4 * (count + 1) || table_size > fork.size {
+            return Err(damaged(format!(
+                "HFS+ file {id}: its resource fork's table of {table_size} bytes does not list {count} compressed units for {size} bytes"
+            )));
+        }
+        let mut raw = vec![0u8; table_size as usize];
+        crate::source::tree::read_exact(&fork, &mut raw, 0)?;
+        let offsets: Vec<u32> = raw.chunks(4).map(|e| le32(e, 0)).collect();
+        let mut table = Vec::with_capacity(count as usize);
+        for w in offsets.windows(2) {
+            if w[1] < w[0] || w[1] as u64 > fork.size {
+                return Err(damaged(format!(
+                    "HFS+ file {id}: its resource fork's unit offsets {} and {} are out of order or past its end",
+                    w[0], w[1]
+                )));
+            }
+            table.push((w[0], w[1] - w[0]));
+        }
+        Ok(RsrcUnits {
+            id,
+            codec: Codec::Lzvn,
+            fork,
+            size,
+            table_at: 0,
             table,
             last: std::sync::Mutex::new(None),
         })
@@ -816,7 +923,7 @@ impl<'a> RsrcUnits<'a> {
         let mut stored = vec![0u8; len as usize];
         crate::source::tree::read_exact(&self.fork, &mut stored, self.table_at + off as u64)?;
         let want = (self.size - k * UNIT).min(UNIT);
-        let u = std::sync::Arc::new(decmpfs_unit(self.id, &stored, want)?);
+        let u = std::sync::Arc::new(decmpfs_unit(self.id, self.codec, &stored, want)?);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((k, u.clone()));
         Ok(u)
     }
@@ -928,6 +1035,38 @@ impl FileSystem for HfsPlus {
             let mut meta = (!short).then(|| self.meta(id, &r));
             let mut error =
                 short.then(|| format!("the HFS+ catalog record of node {id} is truncated"));
+            if t == REC_FILE
+                && !short
+                && let Some(target) = self.dir_link_of(data(&r))
+            {
+                // A directory hard link: the folder's name, walked once
+                // (the walk records its other names).
+                match self.record(target) {
+                    Ok(n) if rec_type(&n) == REC_FOLDER && data(&n).len() >= 88 => {
+                        out.push(Node {
+                            name: name(&r),
+                            addr: target,
+                            meta: Some(self.meta(target, &n)),
+                            deleted: false,
+                            skip: None,
+                            error: None,
+                            name_times: None,
+                        });
+                    }
+                    _ => out.push(Node {
+                        name: name(&r),
+                        addr: id,
+                        meta: None,
+                        deleted: false,
+                        skip: None,
+                        error: Some(format!(
+                            "an HFS+ directory hard link to dir_{target}, which is not a folder on the volume"
+                        )),
+                        name_times: None,
+                    }),
+                }
+                continue;
+            }
             if t == REC_FILE && !short {
                 if let Some(target) = self.link_of(data(&r)) {
                     // A hard link: the name of its indirect node.
@@ -1025,28 +1164,38 @@ impl FileSystem for HfsPlus {
             let c = c?;
             meta.size = c.size;
             match c.kind {
-                3 => {
+                3 | 7 => {
                     if c.size > MAX_INLINE {
                         return Err(damaged(format!(
                             "HFS+ file {addr}: an inline compressed file of {} bytes (at most {MAX_INLINE})",
                             c.size
                         )));
                     }
-                    let bytes = decmpfs_unit(addr, &c.inline, c.size)?;
+                    let codec = if c.kind == 3 {
+                        Codec::Zlib
+                    } else {
+                        Codec::Lzvn
+                    };
+                    let bytes = decmpfs_unit(addr, codec, &c.inline, c.size)?;
                     return Ok((Box::new(MemSource(bytes)), meta));
                 }
-                4 => {
+                4 | 8 => {
+                    let codec = if c.kind == 4 {
+                        Codec::Zlib
+                    } else {
+                        Codec::Lzvn
+                    };
                     let file = self.fork_file(&rsrc_fork(d), addr, FORK_RSRC)?;
-                    return Ok((Box::new(RsrcUnits::new(addr, file, c.size)?), meta));
+                    return Ok((Box::new(RsrcUnits::new(addr, codec, file, c.size)?), meta));
                 }
                 k => {
                     return Err(io::Error::new(
                         io::ErrorKind::Unsupported,
                         format!(
-                            "an HFS+ compressed file of decmpfs type {k} ({}): not read; only zlib (types 3 and 4) is",
+                            "an HFS+ compressed file of decmpfs type {k} ({}): not read; only zlib and LZVN (types 3, 4, 7, 8) are",
                             match k {
-                                7 | 8 => "LZVN",
                                 11 | 12 => "LZFSE",
+                                9 | 10 => "uncompressed, in the attribute or resource fork",
                                 1 => "uncompressed in the attribute",
                                 _ => "unknown",
                             }
@@ -1101,15 +1250,28 @@ mod tests {
         z.write_all(&text).unwrap();
         let zlib = z.finish().unwrap();
         assert_ne!(zlib[0] & 0x0F, 0x0F, "a zlib header never looks stored");
-        assert_eq!(decmpfs_unit(1, &zlib, text.len() as u64).unwrap(), text);
+        assert_eq!(
+            decmpfs_unit(1, Codec::Zlib, &zlib, text.len() as u64).unwrap(),
+            text
+        );
         let mut stored = vec![0xFF];
         stored.extend_from_slice(b"as it is");
-        assert_eq!(decmpfs_unit(1, &stored, 8).unwrap(), b"as it is");
+        assert_eq!(
+            decmpfs_unit(1, Codec::Zlib, &stored, 8).unwrap(),
+            b"as it is"
+        );
         // Shorter or longer than the record says, or cut: an error.
-        assert!(decmpfs_unit(1, &zlib, text.len() as u64 - 1).is_err());
-        assert!(decmpfs_unit(1, &zlib, text.len() as u64 + 1).is_err());
-        assert!(decmpfs_unit(1, &zlib[..zlib.len() / 2], text.len() as u64).is_err());
-        assert!(decmpfs_unit(1, &stored, 9).is_err());
+        assert!(decmpfs_unit(1, Codec::Zlib, &zlib, text.len() as u64 - 1).is_err());
+        assert!(decmpfs_unit(1, Codec::Zlib, &zlib, text.len() as u64 + 1).is_err());
+        assert!(decmpfs_unit(1, Codec::Zlib, &zlib[..zlib.len() / 2], text.len() as u64).is_err());
+        assert!(decmpfs_unit(1, Codec::Zlib, &stored, 9).is_err());
+        // LZVN: 0x06 marks a stored unit; anything else is a stream.
+        let mut lz = b"\x06as it is".to_vec();
+        assert_eq!(decmpfs_unit(1, Codec::Lzvn, &lz, 8).unwrap(), b"as it is");
+        assert!(decmpfs_unit(1, Codec::Zlib, &lz, 8).is_err());
+        lz = vec![0xE3, b'a', b'b', b'c', 6, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(decmpfs_unit(1, Codec::Lzvn, &lz, 3).unwrap(), b"abc");
+        assert!(decmpfs_unit(1, Codec::Lzvn, &lz, 4).is_err());
         assert!(Decmpfs::parse(1, b"fpmX\x03\0\0\0\x08\0\0\0\0\0\0\0").is_err());
         let d = Decmpfs::parse(1, b"fpmc\x04\0\0\0\x10\x27\0\0\0\0\0\0").unwrap();
         assert_eq!((d.kind, d.size), (4, 10_000));

@@ -26,6 +26,7 @@ pub mod ext;
 pub mod fat;
 pub mod hfsplus;
 pub mod iso9660;
+mod lzvn;
 pub mod ntfs;
 
 /// A volume: the bytes of one partition (or of a whole image), read at
