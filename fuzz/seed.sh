@@ -5,8 +5,11 @@ set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$fuzz/.." && pwd)"
 c="$fuzz/corpus"
-mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container,md5_lanes}
+mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container,md5_lanes,expand}
 cp "$fuzz"/regressions/md5_lanes/* "$c/md5_lanes/"
+# expand: the hostile and nested archives of the CLI tests (first byte:
+# 0 zip, 1 tar, 2 gzip), from the committed regression inputs.
+cp "$fuzz"/regressions/expand/* "$c/expand/"
 i=0
 # hashset_import: the first byte forces a format (index into Format::ALL,
 # 8 and up = detect); seed each list with "detect".

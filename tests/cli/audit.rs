@@ -13,14 +13,6 @@ fn verify(log: &Path, args: &[&str]) -> Output {
     run(cmd, Duration::from_secs(120))
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// A key pair under the evidence's output dir: (private, public).
 fn keypair(ev: &Evidence, name: &str) -> (PathBuf, PathBuf) {
     let key = ev.out(name);
@@ -461,7 +453,7 @@ fn killed_scans_verify_and_resume_to_the_same_records() {
 }
 
 /// Entry records of a log without their chain keys, in log order.
-fn entry_lines(log: &Path) -> Vec<String> {
+pub(crate) fn entry_lines(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap()
         .lines()

@@ -9,10 +9,6 @@ use std::time::Duration;
 
 use crate::testenv::*;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// `mkdir` + `open` one level down, relative to `dir` (never a long path).
 fn descend(dir: &OwnedFd, name: &str) -> OwnedFd {
     let c = CString::new(name).unwrap();

@@ -17,10 +17,6 @@ fn in_repo(args: &[&str]) -> std::process::Output {
     run(cmd, Duration::from_secs(120))
 }
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Every hit of a scan as one comparable line:
 /// `path set alg [distance] [transform] [category] [empty]`.
 fn hits(stdout: &[u8]) -> Vec<String> {
@@ -194,7 +190,12 @@ fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
     args.extend(sets);
     let o = in_repo(&args);
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.lines().next().unwrap().ends_with(",matches"));
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",matches,parent,member,container,depth,expanded")
+    );
     assert!(
         text.contains("sample-alert:md5:projectvic 1;sample-alert:sha1:projectvic 1"),
         "{text}"

@@ -7,6 +7,7 @@
 
 mod audit;
 mod exits;
+mod expand;
 mod filesystems;
 mod hashsets;
 mod images;

@@ -10,10 +10,6 @@ use triage_core::report::dfxml;
 
 use crate::testenv::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn report(log: &Path, format: &str, out: &Path, extra: &[&str]) -> Output {
     let mut cmd = triage();
     cmd.arg("report")

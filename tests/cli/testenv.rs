@@ -265,6 +265,16 @@ pub fn entry<'a>(entries: &'a [serde_json::Value], path: &str) -> &'a serde_json
         .unwrap_or_else(|| panic!("no record for '{path}' in {entries:#?}"))
 }
 
+/// A run's standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A run's standard output, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// The exit code, asserting the process was not killed by a signal.
 pub fn code(o: &Output) -> i32 {
     o.status

@@ -49,7 +49,7 @@ enum Command {
     /// Every entry ends as a record: hashed, skipped (with the reason) or
     /// failed (with the OS error and the bytes read). Records come in byte
     /// order of their paths, so two scans of the same tree are identical.
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
 
     /// Check an audit log: hash chain, sequence, seals, signatures and
     /// totals; optionally re-hash the evidence and compare.
@@ -201,7 +201,7 @@ fn tune_allocator() {
 
 fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
-        Command::Scan(args) => scan::scan(args),
+        Command::Scan(args) => scan::scan(*args),
         Command::Verify(args) => audit::verify(args),
         Command::Keygen(args) => audit::keygen(args),
         Command::Report(args) => report::report(args),

@@ -102,7 +102,7 @@ pub struct ScanArgs {
     /// Continue the unfinished scan whose log is LOG (killed or
     /// interrupted): its prefix is verified, files it recorded are not read
     /// again, and the same chain goes on. Options come from its header.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image"], help_heading = "Audit log")]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image", "expand", "max_depth", "max_member_bytes", "max_expand_bytes", "max_members", "max_ratio"], help_heading = "Audit log")]
     resume: Option<PathBuf>,
 
     /// Also write the records as CSV to FILE ('-': stdout, when the log
@@ -163,6 +163,55 @@ pub struct ScanArgs {
     /// are approximate (recorded as image.decoded_scale). Never the default.
     #[arg(long)]
     fast_decode: bool,
+
+    /// Look inside these containers, comma-separated (zip, tar, gzip), or
+    /// all, or none: each member is hashed, typed, perceptually hashed and
+    /// matched like a file, and recorded after its container (`within`).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "all",
+        help_heading = "Inside files"
+    )]
+    expand: String,
+
+    /// Nesting levels looked inside at most (a zip's members are level 1).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        help_heading = "Inside files"
+    )]
+    max_depth: u32,
+
+    /// Bytes one member may decompress to; more fails that member.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 30, help_heading = "Inside files")]
+    max_member_bytes: u64,
+
+    /// Bytes all members of one file may decompress to.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30, help_heading = "Inside files")]
+    max_expand_bytes: u64,
+
+    /// Members listed per container at most.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        help_heading = "Inside files"
+    )]
+    max_members: u64,
+
+    /// Decompressed bytes per compressed byte a member may reach past its
+    /// first MiB; more fails it [default: 0, no limit: deflate stays under
+    /// ~1,032 to 1, and the byte limits bound a bomb's work].
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true,
+        help_heading = "Inside files"
+    )]
+    max_ratio: u64,
 
     /// Hashing threads [default: number of CPUs].
     #[arg(long, value_name = "N")]
@@ -275,6 +324,17 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
         hash_image_files: !args.no_image_file_hashes,
         verify_image: args.verify_image,
         matcher,
+        expand: triage_core::expand::ExpandConfig {
+            kinds: triage_core::expand::ExpandConfig::parse_kinds(&args.expand).map_err(usage)?,
+            max_depth: args.max_depth,
+            limits: triage_core::expand::Limits {
+                member_bytes: args.max_member_bytes,
+                item_bytes: args.max_expand_bytes,
+                members: args.max_members,
+                ratio: args.max_ratio,
+                ..Default::default()
+            },
+        },
         ..ScanConfig::new(&root)
     };
     let scanner = new_scanner(config)?;

@@ -19,7 +19,7 @@ use crate::record::jsonl::{Reader, tally_line};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("hashset_import", hashset_import),
     ("tset_open", tset_open),
     ("audit_log", audit_log),
@@ -28,6 +28,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("disk_image", disk_image),
     ("image_container", image_container),
     ("md5_lanes", md5_lanes),
+    ("expand", expand),
 ];
 
 /// Multi-buffer MD5, SHA-256 and SHA-1 on every kernel this CPU runs
@@ -188,6 +189,61 @@ pub fn disk_image(data: &[u8]) {
             drain(&*src, meta.size);
         }
     }
+}
+
+/// The bytes as a container (the first byte picks zip, tar or gzip; the
+/// rest is the container): every member listed and read to a small
+/// budget, and members that are containers looked inside, two levels.
+pub fn expand(data: &[u8]) {
+    use crate::expand::{Body, Budget, Kind, Limits};
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        member_bytes: 1 << 20,
+        item_bytes: 8 << 20,
+        scan_bytes: 8 << 20,
+        members: 2_000,
+        ratio: 0,
+        in_memory: 1 << 20,
+    };
+    let budget = Budget::new(&limits, Budget::scan_total(&limits));
+    fn walk(kind: Kind, src: &dyn crate::source::Source, size: u64, depth: u32, budget: &Budget) {
+        let path = crate::path::RawPath::from_bytes(b"fuzz.bin".to_vec());
+        let Ok(members) = crate::expand::members(kind, src, size, &path, budget) else {
+            return;
+        };
+        for m in members.take(2_000) {
+            let Ok(m) = m else { break };
+            let Body::Read { src, .. } = m.body else {
+                continue;
+            };
+            // Read as the scan reads: from the start, in order, to the end.
+            let mut bytes = Vec::new();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match src.read_at(&mut buf, bytes.len() as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) if bytes.len() + n <= 1 << 20 => bytes.extend_from_slice(&buf[..n]),
+                    Ok(_) => break,
+                }
+            }
+            let inner = Kind::of(crate::identify::sniff(&bytes, bytes.len() as u64));
+            if let (Some(inner), true) = (inner, depth < 2) {
+                let n = bytes.len() as u64;
+                walk(
+                    inner,
+                    &crate::source::tree::MemSource(bytes),
+                    n,
+                    depth + 1,
+                    budget,
+                );
+            }
+        }
+    }
+    let kind = Kind::ALL[pick as usize % Kind::ALL.len()];
+    let src = crate::source::tree::MemSource(body.to_vec());
+    walk(kind, &src, body.len() as u64, 0, &budget);
 }
 
 /// The bytes as an image file of any container (EWF, QCOW2, VHD, VMDK,

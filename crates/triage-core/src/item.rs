@@ -143,6 +143,65 @@ pub struct Location {
     pub name_times: Option<NameTimes>,
 }
 
+/// Where a child item was found: inside another item (an archive's
+/// member, a compressed stream's content). Its entry comes right after
+/// its parent's (and its siblings' and their children's) in the log; its
+/// path is the parent's, `!`, and the member's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Within {
+    /// The path of the item holding it (an earlier entry of the log).
+    pub parent: RawPath,
+    /// Its name inside the parent, as the container stores it (a member
+    /// path such as `DCIM/a.jpg`, `../etc/x` or `/abs`: recorded, never
+    /// used as a path on disk); empty for the parent's own listing.
+    pub member: RawPath,
+    /// What found it: `zip`, `tar`, `gzip`.
+    pub container: &'static str,
+    /// Where its bytes start in the parent (a stored member's data, a
+    /// tar member's data), when they lie there as they are.
+    pub offset: Option<u64>,
+    /// 1 inside a walked item, 2 inside that, and so on.
+    pub depth: u32,
+    /// The CRC-32 the container stores for it, when it stores one.
+    pub crc32: Option<Crc32>,
+}
+
+/// The containers child items are found in, by the name the log uses.
+pub const CONTAINERS: [&str; 3] = ["zip", "tar", "gzip"];
+
+/// The static name of a container the log names.
+pub fn container_name(name: &str) -> Option<&'static str> {
+    CONTAINERS.iter().copied().find(|c| *c == name)
+}
+
+/// A stored CRC-32 and what the bytes read gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crc32 {
+    /// As the container stores it.
+    pub stored: u32,
+    /// Of the bytes read (`None` when they were not read to the end).
+    pub computed: Option<u32>,
+}
+
+/// Whether a hashed item was looked inside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expansion {
+    /// Its child items follow it in the log (`container`: `zip`, …).
+    Expanded {
+        /// What looked inside.
+        container: &'static str,
+    },
+    /// It holds child items that were not looked for, and why (the depth
+    /// limit, the expander not chosen, the same bytes as an item it is
+    /// inside).
+    NotExpanded {
+        /// What would have looked inside.
+        container: &'static str,
+        /// Why not.
+        why: String,
+    },
+}
+
 /// The four times an NTFS `$FILE_NAME` attribute keeps for one name of a
 /// file (set when the name was made or last renamed, and harder to change
 /// with tools than `$STANDARD_INFORMATION`'s): recorded when they differ
@@ -414,6 +473,9 @@ pub enum SkipReason {
         /// The name it was read at.
         first: RawPath,
     },
+    /// An archive member stored encrypted: its bytes are not read (never
+    /// guessed at); its name, sizes and times are recorded.
+    Encrypted,
 }
 
 impl SkipReason {
@@ -432,6 +494,7 @@ impl SkipReason {
             SkipReason::NotRecoverable => "not_recoverable",
             SkipReason::BadClusterMap => "bad_cluster_map",
             SkipReason::HardLink { .. } => "hard_link",
+            SkipReason::Encrypted => "encrypted",
         }
     }
 
@@ -454,6 +517,7 @@ impl SkipReason {
             "hard_link" => SkipReason::HardLink {
                 first: RawPath::default(),
             },
+            "encrypted" => SkipReason::Encrypted,
             _ => return None,
         })
     }
@@ -507,6 +571,9 @@ impl fmt::Display for SkipReason {
                 f,
                 "another name of what was read at '{first}' (a hard link: the same record); not read twice"
             ),
+            SkipReason::Encrypted => {
+                f.write_str("an encrypted archive member: not decrypted, not guessed at")
+            }
         }
     }
 }

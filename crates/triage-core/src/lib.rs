@@ -60,6 +60,7 @@
 )]
 #![deny(missing_docs)]
 
+pub mod expand;
 pub(crate) mod files;
 #[doc(hidden)]
 pub mod fuzzing;

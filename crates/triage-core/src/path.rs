@@ -52,6 +52,17 @@ impl RawPath {
         RawPath(v)
     }
 
+    /// A child item's path: `self!member` (`photos.zip!DCIM/a.jpg`). The
+    /// parts are recorded apart too ([`crate::item::Within`]): a `!` in a
+    /// name does not make this ambiguous there.
+    pub fn join_member(&self, member: &RawPath) -> RawPath {
+        let mut v = Vec::with_capacity(self.0.len() + 1 + member.0.len());
+        v.extend_from_slice(&self.0);
+        v.push(b'!');
+        v.extend_from_slice(&member.0);
+        RawPath(v)
+    }
+
     /// `root/self` as an OS path.
     pub fn under(&self, root: &Path) -> PathBuf {
         if self.0.is_empty() {

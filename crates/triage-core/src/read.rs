@@ -22,6 +22,11 @@ use std::io;
 use crate::item::{Failure, FailureKind, FileMeta, Stage};
 pub use crate::source::{Source, read_whole};
 
+/// A size at open meaning "to the source's end": for a decompressed
+/// stream, whose size is known only once read (an archive member's
+/// budget bounds it).
+pub const TO_END: u64 = u64::MAX;
+
 /// Zeros fed to the sink for holes; static so holes cost no allocation.
 static ZEROS: [u8; 256 * 1024] = [0; 256 * 1024];
 
@@ -216,6 +221,10 @@ impl Chunks {
                     if n > 0 {
                         self.pos += n as u64;
                         return Ok(Some(Piece::Read(n)));
+                    }
+                    if self.size == TO_END {
+                        self.mode = Mode::Done;
+                        return Ok(None);
                     }
                     // At the size seen at open: one more byte means the file
                     // grew. Short of it: it shrank. Either way fstat gives

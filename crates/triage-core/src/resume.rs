@@ -219,12 +219,23 @@ pub fn resume(log: &mut File, key: Option<&SigningKey>) -> Result<Resumption, Re
     let mut recorded = Recorded::default();
     log.rewind()?;
     let prefix = BufReader::new(&mut *log).take(check.verified_bytes);
+    // The last walked item, if it was looked inside: its members may have
+    // been cut off.
+    let mut last_container = None;
     for line in jsonl::Reader::new(prefix) {
         if let Line::Entry(e) =
             line.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
         {
             recorded.insert(&e.path, e.location.as_ref());
+            if e.within.is_none() {
+                let expanded = matches!(&e.outcome, crate::record::Outcome::Hashed(h)
+                    if matches!(h.expansion.as_deref(), Some(crate::item::Expansion::Expanded { .. })));
+                last_container = expanded.then(|| (e.path.clone(), e.location.clone()));
+            }
         }
+    }
+    if let Some((path, location)) = &last_container {
+        recorded.set_partial(path, location.as_ref());
     }
     let config = ScanConfig {
         algorithms: header.algorithms,
@@ -232,6 +243,7 @@ pub fn resume(log: &mut File, key: Option<&SigningKey>) -> Result<Resumption, Re
         perceptual,
         no_link_targets: !header.link_targets,
         matcher,
+        expand: header.expand.clone(),
         recorded: Arc::new(recorded),
         // A disk image scanned as one file stays one file.
         image_as_file: header.image.is_none() && header.root.is_file(),

@@ -20,8 +20,12 @@ use crate::perceptual::Perceptual;
 /// space-separated `tag:hash` (PDQ: `tag:hash:quality`); `perceptual_error`
 /// the decode error's kind and message; `matches` the hash-set hits as
 /// `set:alg[:distance][:transform][:category code]`, `;`-separated (the
-/// JSON Lines form has every detail).
-pub const COLUMNS: [&str; 25] = [
+/// JSON Lines form has every detail). For a child item (an archive
+/// member), `parent` is the path of the entry it is inside, `member` its
+/// name there, `container` what it is in (`zip`) and `depth` its nesting
+/// level; for a container, `expanded` says what looked inside it (`zip`)
+/// or why nothing did (`zip: not looked inside: …`).
+pub const COLUMNS: [&str; 30] = [
     "record",
     "path",
     "path_b64",
@@ -47,6 +51,11 @@ pub const COLUMNS: [&str; 25] = [
     "perceptual",
     "perceptual_error",
     "matches",
+    "parent",
+    "member",
+    "container",
+    "depth",
+    "expanded",
 ];
 
 /// Writes entries as CSV rows.
@@ -209,6 +218,26 @@ impl<W: Write> RecordWriter for Writer<W> {
                 row.extend([String::new(), String::new(), String::new()]);
             }
         }
+        let (parent, member, container, depth) = match &e.within {
+            Some(w) => (
+                w.parent.to_string(),
+                w.member.to_string(),
+                w.container.to_string(),
+                w.depth.to_string(),
+            ),
+            None => Default::default(),
+        };
+        let expanded = match &e.outcome {
+            Outcome::Hashed(h) => match h.expansion.as_deref() {
+                Some(crate::item::Expansion::Expanded { container }) => container.to_string(),
+                Some(crate::item::Expansion::NotExpanded { container, why }) => {
+                    format!("{container}: not looked inside: {why}")
+                }
+                None => String::new(),
+            },
+            _ => String::new(),
+        };
+        row.extend([parent, member, container, depth, expanded]);
         debug_assert_eq!(row.len(), COLUMNS.len());
         self.out.write_record(safe_row(&row))?;
         Ok(())

@@ -54,8 +54,11 @@ pub struct Entry {
     pub path: RawPath,
     /// Metadata from the walk; `None` only when `lstat` itself failed.
     pub meta: Option<FileMeta>,
-    /// Where in a disk image the item is; `None` in a directory tree.
+    /// Where in a disk image the item is; `None` in a directory tree and
+    /// for a child item (its parent's entry has it).
     pub location: Option<Location>,
+    /// For a child item (an archive member…): the item it is inside.
+    pub within: Option<crate::item::Within>,
     /// Hashed, skipped or failed.
     pub outcome: Outcome,
 }
@@ -116,6 +119,9 @@ pub struct Hashed {
     pub matches: Vec<Match>,
     /// Why near matching was not done for this file (PDQ quality too low).
     pub near_skipped: Option<String>,
+    /// For a container (an archive…): whether its child items follow
+    /// (boxed: most entries have none).
+    pub expansion: Option<Box<crate::item::Expansion>>,
 }
 
 /// What the scan was asked to do: written before the first entry.
@@ -154,6 +160,8 @@ pub struct ScanHeader {
     pub matching: MatchConfig,
     /// Whether large JPEGs were decoded at reduced scale (approximate PDQ).
     pub fast_decode: bool,
+    /// Which containers were looked inside, how deep, with what budgets.
+    pub expand: crate::expand::ExpandConfig,
     /// This run's identifier (a random UUID).
     pub run_id: String,
     /// The case, as the examiner gave it; `None` when the scan was run

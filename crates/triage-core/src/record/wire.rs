@@ -285,6 +285,9 @@ pub(crate) struct WireHeader {
     matching: Option<WireMatchConfig>,
     #[serde(default)]
     fast_decode: bool,
+    /// Absent in logs written before expansion existed: nothing expanded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expand: Option<WireExpand>,
     #[serde(default)]
     checkpoints: Option<WireCheckpoints>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,6 +458,8 @@ path_keys!(EntryPathKeys, "path", "path_b64");
 path_keys!(TargetKeys, "target", "target_b64");
 path_keys!(AncestorKeys, "ancestor", "ancestor_b64");
 path_keys!(FirstKeys, "first", "first_b64");
+path_keys!(ParentKeys, "parent", "parent_b64");
+path_keys!(MemberKeys, "member", "member_b64");
 
 /// A raw path stored losslessly under one of two keys (see [`PathKeys`]), so
 /// the same rule serves `path`, `target`, `ancestor`, `first` and `root`.
@@ -557,6 +562,8 @@ pub(crate) struct WireEntry {
     blocks: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     location: Option<WireLocation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    within: Option<WireWithin>,
     // Hashed.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     file_type: Option<String>,
@@ -584,6 +591,10 @@ pub(crate) struct WireEntry {
     matches: Option<Vec<WireMatch>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     near_skipped: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expanded: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_expanded: Option<WireNotExpanded>,
     // Skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
@@ -747,6 +758,7 @@ impl WireLine {
                 img_distance: h.matching.img_distance,
             }),
             fast_decode: h.fast_decode,
+            expand: Some(WireExpand::of(&h.expand)),
             checkpoints: Some(WireCheckpoints {
                 every_entries: h.checkpoints.every_entries,
                 every_secs: h.checkpoints.every_secs,
@@ -852,6 +864,10 @@ impl WireHeader {
                     img_distance: m.img_distance,
                 }),
             fast_decode: self.fast_decode,
+            expand: match self.expand {
+                None => crate::expand::ExpandConfig::none(),
+                Some(e) => e.into_config()?,
+            },
             run_id: self.run_id,
             case: self.case,
             host: self.host,
@@ -929,6 +945,118 @@ struct WireLocation {
     state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name_times: Option<WireNameTimes>,
+}
+
+/// The header's `expand`: what was looked inside.
+#[derive(Serialize, Deserialize, Debug)]
+struct WireExpand {
+    kinds: Vec<String>,
+    max_depth: u32,
+    max_member_bytes: u64,
+    max_item_bytes: u64,
+    max_scan_bytes: u64,
+    max_members: u64,
+    max_ratio: u64,
+    in_memory: u64,
+}
+
+impl WireExpand {
+    fn of(c: &crate::expand::ExpandConfig) -> WireExpand {
+        let l = &c.limits;
+        WireExpand {
+            kinds: c.kinds.iter().map(|k| k.name().to_string()).collect(),
+            max_depth: c.max_depth,
+            max_member_bytes: l.member_bytes,
+            max_item_bytes: l.item_bytes,
+            max_scan_bytes: l.scan_bytes,
+            max_members: l.members,
+            max_ratio: l.ratio,
+            in_memory: l.in_memory,
+        }
+    }
+
+    fn into_config(self) -> Result<crate::expand::ExpandConfig, String> {
+        Ok(crate::expand::ExpandConfig {
+            kinds: self
+                .kinds
+                .iter()
+                .map(|k| {
+                    crate::expand::Kind::from_name(k)
+                        .ok_or_else(|| format!("unknown expander '{k}' in 'expand'"))
+                })
+                .collect::<Result<_, _>>()?,
+            max_depth: self.max_depth,
+            limits: crate::expand::Limits {
+                member_bytes: self.max_member_bytes,
+                item_bytes: self.max_item_bytes,
+                scan_bytes: self.max_scan_bytes,
+                members: self.max_members,
+                ratio: self.max_ratio,
+                in_memory: self.in_memory,
+            },
+        })
+    }
+}
+
+/// Where a child item was found (`within`).
+#[derive(Serialize, Deserialize, Debug)]
+struct WireWithin {
+    #[serde(flatten)]
+    parent: WirePath<ParentKeys>,
+    #[serde(flatten)]
+    member: WirePath<MemberKeys>,
+    container: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    depth: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32_read: Option<String>,
+}
+
+impl WireWithin {
+    fn of(w: &crate::item::Within) -> WireWithin {
+        WireWithin {
+            parent: WirePath::of(Some(w.parent.clone())),
+            member: WirePath::of(Some(w.member.clone())),
+            container: w.container.to_string(),
+            offset: w.offset,
+            depth: w.depth,
+            crc32: w.crc32.map(|c| format!("{:08x}", c.stored)),
+            crc32_read: w.crc32.and_then(|c| c.computed.map(|v| format!("{v:08x}"))),
+        }
+    }
+
+    fn into_within(self) -> Result<crate::item::Within, String> {
+        let container = crate::item::container_name(&self.container)
+            .ok_or_else(|| format!("unknown container '{}'", self.container))?;
+        let crc = |hex: &String| {
+            u32::from_str_radix(hex, 16).map_err(|_| format!("'{hex}' is not a CRC-32"))
+        };
+        let crc32 = match &self.crc32 {
+            None => None,
+            Some(hex) => Some(crate::item::Crc32 {
+                stored: crc(hex)?,
+                computed: self.crc32_read.as_ref().map(crc).transpose()?,
+            }),
+        };
+        Ok(crate::item::Within {
+            parent: self.parent.0.ok_or("'within.parent' missing")?,
+            member: self.member.0.ok_or("'within.member' missing")?,
+            container,
+            offset: self.offset,
+            depth: self.depth,
+            crc32,
+        })
+    }
+}
+
+/// A container not looked inside (`not_expanded`).
+#[derive(Serialize, Deserialize, Debug)]
+struct WireNotExpanded {
+    container: String,
+    why: String,
 }
 
 /// NTFS `$FILE_NAME` times (`location.name_times`).
@@ -1044,6 +1172,7 @@ impl WireEntry {
             w.blocks = Some(m.blocks);
         }
         w.location = e.location.as_ref().map(WireLocation::of);
+        w.within = e.within.as_ref().map(WireWithin::of);
         match &e.outcome {
             Outcome::Hashed(h) => {
                 w.file_type = Some(h.file_type.name().to_string());
@@ -1073,6 +1202,18 @@ impl WireEntry {
                     w.matches = Some(h.matches.iter().map(WireMatch::from).collect());
                 }
                 w.near_skipped = h.near_skipped.clone();
+                match h.expansion.as_deref() {
+                    None => {}
+                    Some(crate::item::Expansion::Expanded { container }) => {
+                        w.expanded = Some(container.to_string())
+                    }
+                    Some(crate::item::Expansion::NotExpanded { container, why }) => {
+                        w.not_expanded = Some(WireNotExpanded {
+                            container: container.to_string(),
+                            why: why.clone(),
+                        })
+                    }
+                }
             }
             Outcome::Skipped(r) => {
                 w.reason = Some(r.code().to_string());
@@ -1140,6 +1281,25 @@ impl WireEntry {
             .take()
             .map(WireLocation::into_location)
             .transpose()?;
+        let within = self
+            .within
+            .take()
+            .map(WireWithin::into_within)
+            .transpose()?;
+        let container = |c: &str| {
+            crate::item::container_name(c).ok_or_else(|| format!("unknown container '{c}'"))
+        };
+        let expansion = match (self.expanded.take(), self.not_expanded.take()) {
+            (Some(c), None) => Some(Box::new(crate::item::Expansion::Expanded {
+                container: container(&c)?,
+            })),
+            (None, Some(n)) => Some(Box::new(crate::item::Expansion::NotExpanded {
+                container: container(&n.container)?,
+                why: n.why,
+            })),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err("both 'expanded' and 'not_expanded'".into()),
+        };
         let outcome = match record {
             "file" => {
                 let mut digests = Digests::default();
@@ -1192,6 +1352,7 @@ impl WireEntry {
                         .map(WireMatch::into_match)
                         .collect::<Result<_, _>>()?,
                     near_skipped: self.near_skipped,
+                    expansion,
                 })
             }
             "skipped" => {
@@ -1250,6 +1411,7 @@ impl WireEntry {
             path,
             meta,
             location,
+            within,
             outcome,
         })
     }

@@ -235,8 +235,19 @@ pub fn write<W: Write>(
     // others, by that name, to show beside a match.
     let mut other_names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
+    // Containers looked inside, by path: how to find a member's bytes
+    // again for its thumbnail.
+    let mut containers: BTreeMap<crate::path::RawPath, crate::record::Entry> = BTreeMap::new();
     for e in log.entries()? {
         let e = e?;
+        if let Outcome::Hashed(h) = &e.outcome
+            && matches!(
+                h.expansion.as_deref(),
+                Some(crate::item::Expansion::Expanded { .. })
+            )
+        {
+            containers.insert(e.path.clone(), e.clone());
+        }
         match &e.outcome {
             Outcome::Hashed(hashed) if hashed.matches.iter().any(|m| m.is_find()) => {
                 let worst = most_serious(&hashed.matches);
@@ -245,14 +256,18 @@ pub fn write<W: Write>(
                     worst.map_or_else(|| "uncategorised".to_string(), |c| c.to_string()),
                 );
                 let thumb = if options.thumbnails {
-                    thumbnail(tree.as_ref(), &e, hashed)
+                    thumbnail(tree.as_ref(), &e, hashed, &containers)
                 } else {
                     Err("--thumbnails not given".to_string())
                 };
+                let mut shown = e.path.escaped();
+                if let Some(w) = &e.within {
+                    shown = format!("{shown}\u{0}{}\u{0}{}", w.parent.escaped(), w.container);
+                }
                 groups
                     .entry(key)
                     .or_default()
-                    .push((e.path.escaped(), hashed.clone(), thumb));
+                    .push((shown, hashed.clone(), thumb));
             }
             Outcome::Skipped(SkipReason::HardLink { first }) => other_names
                 .entry(first.escaped())
@@ -285,9 +300,15 @@ pub fn write<W: Write>(
             esc(category),
             rows.len()
         )?;
-        for (path, hashed, thumb) in rows {
+        for (shown, hashed, thumb) in rows {
+            // A member: its path, then the container it is inside.
+            let mut parts = shown.split('\u{0}');
+            let path = parts.next().unwrap_or_default();
+            let inside = parts
+                .next()
+                .map(|parent| (parent, parts.next().unwrap_or_default()));
             let names = other_names.get(path).map_or(&[][..], Vec::as_slice);
-            writeln!(out, "{}", match_row(path, names, hashed, thumb))?;
+            writeln!(out, "{}", match_row(path, inside, names, hashed, thumb))?;
         }
         writeln!(out, "</table>")?;
     }
@@ -389,8 +410,15 @@ fn hit_line(m: &crate::matching::Match, h: &Hashed) -> String {
     s
 }
 
-/// One matched file: `names`, its other names (hard links), if any.
-fn match_row(path: &str, names: &[String], h: &Hashed, thumb: &Result<String, String>) -> String {
+/// One matched file: `inside`, the container it is a member of (path,
+/// kind); `names`, its other names (hard links), if any.
+fn match_row(
+    path: &str,
+    inside: Option<(&str, &str)>,
+    names: &[String],
+    h: &Hashed,
+    thumb: &Result<String, String>,
+) -> String {
     let hits: Vec<String> = h.matches.iter().map(|m| hit_line(m, h)).collect();
     let cell = match thumb {
         Ok(data) => format!(
@@ -398,10 +426,17 @@ fn match_row(path: &str, names: &[String], h: &Hashed, thumb: &Result<String, St
         ),
         Err(why) => format!("<span class=\"note\">{}</span>", esc(why)),
     };
-    let also: String = names
+    let mut also: String = names
         .iter()
         .map(|n| format!("<br>also named <code>{}</code> (hard link)", esc(n)))
         .collect();
+    if let Some((parent, kind)) = inside {
+        also.push_str(&format!(
+            "<br>inside <code>{}</code> ({} member)",
+            esc(parent),
+            esc(kind)
+        ));
+    }
     format!(
         "<tr><td><code>{}</code>{also}<br><span class=\"note\">SHA-256 {}</span></td><td>{}</td><td>{cell}</td></tr>",
         esc(path),
@@ -416,6 +451,7 @@ fn thumbnail(
     tree: Option<&Result<Box<dyn Tree>, String>>,
     e: &crate::record::Entry,
     h: &Hashed,
+    containers: &BTreeMap<crate::path::RawPath, crate::record::Entry>,
 ) -> Result<String, String> {
     let tree = match tree {
         None => return Err("--thumbnails not given".to_string()),
@@ -425,18 +461,36 @@ fn thumbnail(
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
+    // A member is found again through its containers, from the walked
+    // file that holds them all.
+    let mut top = e;
+    let mut chain = Vec::new();
+    while let Some(w) = &top.within {
+        let kind = crate::expand::Kind::from_name(w.container)
+            .ok_or_else(|| format!("not shown: unknown container {}", w.container))?;
+        chain.push((kind, w.member.clone()));
+        top = containers
+            .get(&w.parent)
+            .ok_or("not shown: its container is not in the log")?;
+    }
+    chain.reverse();
     let item = ItemRef {
-        path: &e.path,
+        path: &top.path,
         expect: None,
-        location: e.location.as_ref(),
+        location: top.location.as_ref(),
     };
     let (src, meta) = tree
         .open(item, None)
         .map_err(|f| format!("not shown: {}", f.kind))?;
-    if meta.size > THUMB_FILE_MAX {
-        return Err("not shown: file too large for a thumbnail".to_string());
-    }
-    let bytes = crate::read::read_whole(&*src, meta.size).map_err(|e| format!("not shown: {e}"))?;
+    let bytes = if chain.is_empty() {
+        if meta.size > THUMB_FILE_MAX {
+            return Err("not shown: file too large for a thumbnail".to_string());
+        }
+        crate::read::read_whole(&*src, meta.size).map_err(|e| format!("not shown: {e}"))?
+    } else {
+        crate::expand::read_member(&*src, meta.size, &top.path, &chain, THUMB_FILE_MAX)
+            .map_err(|e| format!("not shown: {e}"))?
+    };
     if hash_bytes(h.digests.algorithms(), &bytes) != h.digests {
         return Err("not shown: the file no longer has the digests in the log".to_string());
     }

@@ -32,6 +32,10 @@ pub(super) struct JobContext<'a> {
     pub(super) matcher: &'a Matcher,
     pub(super) progress: &'a Progress,
     pub(super) cancel: &'a CancelHandle,
+    /// What to look inside ([`super::children`]).
+    pub(super) expand: &'a crate::expand::ExpandConfig,
+    /// Decompressed bytes the scan's members may still produce.
+    pub(super) expand_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 thread_local! {
@@ -75,6 +79,7 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
         path,
         meta,
         location,
+        within: None,
         outcome,
     })
 }
@@ -88,6 +93,9 @@ pub(super) struct Kept {
     image: Option<Vec<u8>>,
     want_image: bool,
     size: u64,
+    /// The most picture bytes kept (a member whose size is known only once
+    /// read may be longer than its size said: past this it is not kept).
+    max: u64,
 }
 
 impl Kept {
@@ -97,6 +105,7 @@ impl Kept {
             image: None,
             want_image: perceptual.enabled() && meta.size <= perceptual.max_file_bytes,
             size: meta.size,
+            max: perceptual.max_file_bytes,
         }
     }
 
@@ -116,7 +125,14 @@ impl Kept {
             }
         });
         if keep.capacity() > 0 {
-            keep.extend_from_slice(chunk);
+            if (keep.len() + chunk.len()) as u64 > self.max {
+                // Longer than its size said and over the decoding limit:
+                // `finish` records it as too large to decode.
+                *keep = Vec::new();
+                self.want_image = false;
+            } else {
+                keep.extend_from_slice(chunk);
+            }
         }
     }
 
@@ -146,10 +162,11 @@ pub(super) fn finish(
     let file_type = sniff(&head, bytes_read);
     let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
         (ImageHashes::default(), None)
-    } else if size > ctx.perceptual.max_file_bytes {
+    } else if size.max(bytes_read) > ctx.perceptual.max_file_bytes {
         let detail = format!(
             "file of {} bytes is over the {}-byte limit for decoding",
-            size, ctx.perceptual.max_file_bytes
+            size.max(bytes_read),
+            ctx.perceptual.max_file_bytes
         );
         (
             ImageHashes::default(),
@@ -182,6 +199,7 @@ pub(super) fn finish(
         perceptual_error,
         matches: Vec::new(),
         near_skipped: None,
+        expansion: None,
     };
     if !ctx.matcher.is_empty() {
         (hashed.matches, hashed.near_skipped) =
@@ -198,14 +216,38 @@ fn hash_file(
     preopened: Option<std::fs::File>,
     ctx: &JobContext<'_>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
-    let (progress, cancel) = (ctx.progress, ctx.cancel);
     let (src, meta) = match ctx.tree.open(ItemRef::of(w), preopened) {
         Ok(r) => r,
         Err(f) => return Some((w.meta.clone(), Outcome::Failed(f))),
     };
-    let src: &dyn Source = &*src;
+    let (outcome, _) = hash_source(
+        &w.path,
+        &*src,
+        &meta,
+        meta.size,
+        looks_sparse(&meta),
+        false,
+        ctx,
+    )?;
+    Some((Some(meta), outcome))
+}
+
+/// Reads `src` once and gives its outcome (and, with `crc`, the CRC-32 of
+/// the bytes read, when read to the end): `read_size` bytes, or to the
+/// end with [`crate::read::TO_END`]. `None` when cancelled mid-read.
+pub(super) fn hash_source(
+    path: &RawPath,
+    src: &dyn Source,
+    meta: &FileMeta,
+    read_size: u64,
+    sparse: bool,
+    crc: bool,
+    ctx: &JobContext<'_>,
+) -> Option<(Outcome, Option<u32>)> {
+    let (progress, cancel) = (ctx.progress, ctx.cancel);
     let mut hasher = MultiHasher::new(ctx.algorithms);
-    let mut kept = Kept::new(&meta, ctx.perceptual);
+    let mut kept = Kept::new(meta, ctx.perceptual);
+    let mut crc = crc.then(crc32fast::Hasher::new);
     let parallel = meta.size >= PARALLEL_MIN;
     let take = || {
         BUFFERS
@@ -214,13 +256,15 @@ fn hash_file(
     };
     let (mut buf_a, mut buf_b) = (take(), take());
     let bufs = [&mut buf_a[..], &mut buf_b[..]];
-    let sparse = looks_sparse(&meta);
-    let result = read_all(src, meta.size, sparse, bufs, &mut |chunk, prefetch| {
+    let result = read_all(src, read_size, sparse, bufs, &mut |chunk, prefetch| {
         // Checked per chunk, holes included, so a long file stops at once.
         if cancel.is_cancelled() {
             return Err(io::Error::other("scan cancelled"));
         }
         kept.take(chunk);
+        if let Some(c) = crc.as_mut() {
+            c.update(chunk);
+        }
         if parallel {
             // The next read runs beside the lighter hashers.
             hasher.update_parallel_with(chunk, prefetch);
@@ -235,9 +279,12 @@ fn hash_file(
     if cancel.is_cancelled() && result.is_err() {
         return None;
     }
-    let outcome = match result {
-        Err(f) => Outcome::Failed(f),
-        Ok(bytes_read) => finish(ctx, &w.path, src, kept, hasher.finalize(), bytes_read),
+    let (outcome, crc) = match result {
+        Err(f) => (Outcome::Failed(f), None),
+        Ok(bytes_read) => (
+            finish(ctx, path, src, kept, hasher.finalize(), bytes_read),
+            crc.map(|c| c.finalize()),
+        ),
     };
-    Some((Some(meta), outcome))
+    Some((outcome, crc))
 }

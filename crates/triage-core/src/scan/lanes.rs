@@ -249,6 +249,7 @@ fn entry(w: Walked, meta: Option<FileMeta>, outcome: Outcome) -> Entry {
         path: w.path,
         meta,
         location: w.location,
+        within: None,
         outcome,
     }
 }

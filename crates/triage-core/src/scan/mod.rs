@@ -45,6 +45,7 @@ use crate::source::dir::walk::{RootError, WalkOptions};
 use crate::source::{Next, SourceOptions, Tree, Walked};
 use crate::time::Timestamp;
 
+mod children;
 mod gate;
 mod job;
 mod lanes;
@@ -100,6 +101,9 @@ pub struct ScanConfig {
     pub verify_image: bool,
     /// Hash sets to match every file against (none by default).
     pub matcher: Matcher,
+    /// Which containers to look inside, and how far (all expanders, four
+    /// levels, by default).
+    pub expand: crate::expand::ExpandConfig,
     /// Paths an earlier, unfinished run already recorded (`--resume`):
     /// walked, but neither read again nor handed to the sink.
     pub recorded: Arc<Recorded>,
@@ -127,6 +131,7 @@ impl ScanConfig {
             hash_image_files: true,
             verify_image: false,
             matcher: Matcher::default(),
+            expand: crate::expand::ExpandConfig::default(),
             recorded: Arc::default(),
             faults: Faults::default(),
         }
@@ -321,6 +326,7 @@ impl Scanner {
                 .collect(),
             matching: self.config.matcher.config(),
             fast_decode: self.config.perceptual.fast_decode,
+            expand: self.config.expand.clone(),
             run_id: crate::record::provenance::new_run_id(),
             case: None,
             host: crate::record::provenance::HostInfo::current(),
@@ -384,7 +390,8 @@ impl Scanner {
             ..Summary::default()
         };
         let mut sink_error = None;
-        let (tx, rx) = mpsc::channel::<(u64, Option<Entry>)>();
+        let (tx, rx) = mpsc::channel::<(u64, Out)>();
+        let expand_total = crate::expand::Budget::scan_total(&config.expand.limits);
 
         let segments = if config.hash_image_files {
             tree.segments()
@@ -427,20 +434,22 @@ impl Scanner {
                     matcher: &config.matcher,
                     progress: &progress,
                     cancel,
+                    expand: &config.expand,
+                    expand_total: expand_total.clone(),
                 };
                 let mut walker = tree.walk();
                 let recorded = &config.recorded;
                 pool.in_place_scope(|scope| {
                     let todo = walker
                         .by_ref()
-                        .filter(|w| !recorded.contains(&w.path, w.location.as_ref()));
+                        .filter(|w| !recorded.skips(&w.path, w.location.as_ref()));
                     let mut grouping = Grouping::new(algorithms, policy.readers);
                     let spawn_group = |files: Vec<(u64, Walked)>| {
                         readers.enter();
                         let tx = tx.clone();
                         scope.spawn(move |_| {
                             lanes::process_group(files, ctx, &mut |seq, e| {
-                                let _ = tx.send((seq, e));
+                                hand_over(seq, e, ctx, &tx);
                             });
                             readers.leave();
                         });
@@ -462,9 +471,10 @@ impl Scanner {
                                     path: w.path,
                                     meta: w.meta,
                                     location: w.location,
+                                    within: None,
                                     outcome: outcome.into(),
                                 };
-                                let _ = tx.send((seq, Some(e)));
+                                let _ = tx.send((seq, Out::End(Some(e))));
                             }
                             Next::Read if grouping.takes(&w) => {
                                 if let Some(files) = grouping.add(seq, w) {
@@ -489,7 +499,7 @@ impl Scanner {
                                     if holds_fd {
                                         opened.leave();
                                     }
-                                    let _ = tx.send((seq, e));
+                                    hand_over(seq, e, ctx, &tx);
                                 });
                             }
                         }
@@ -503,7 +513,7 @@ impl Scanner {
             });
 
             // The sink side: restore walk order, hand over, release the window.
-            let mut pending: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, Slot> = BTreeMap::new();
             let mut next = 0u64;
             let mut stopped = false;
             // Wake-ups cost more than a small file: after a small batch, let
@@ -513,12 +523,40 @@ impl Scanner {
                 batch.push(first);
                 batch.extend(rx.try_iter());
                 let small = batch.len() < 64;
-                for (seq, e) in batch.drain(..) {
-                    pending.insert(seq, e);
-                    while let Some(e) = pending.remove(&next) {
-                        next += 1;
-                        window.leave();
+                for (seq, out) in batch.drain(..) {
+                    let slot = pending.entry(seq).or_default();
+                    match out {
+                        Out::Part(e) => slot.entries.push_back(e),
+                        Out::End(e) => {
+                            slot.entries.extend(e);
+                            slot.end = Some(false);
+                        }
+                        Out::Abandoned => slot.end = Some(true),
+                    }
+                    // An item's entries go out as they come while it is the
+                    // next in walk order; the next item waits for its end.
+                    while let Some(slot) = pending.get_mut(&next) {
+                        let e = match slot.entries.pop_front() {
+                            Some(e) => Some(e),
+                            None => match slot.end {
+                                None => break,
+                                Some(abandoned) => {
+                                    pending.remove(&next);
+                                    next += 1;
+                                    window.leave();
+                                    if abandoned {
+                                        stopped = true;
+                                    }
+                                    continue;
+                                }
+                            },
+                        };
                         match e {
+                            // A resumed scan's container cut off among its
+                            // members: what the log has is not written twice.
+                            Some(e)
+                                if !config.recorded.is_empty()
+                                    && config.recorded.contains(&e.path, e.location.as_ref()) => {}
                             Some(e) if !stopped => {
                                 summary.count(&e);
                                 if matches!(e.outcome, Outcome::Failed(_)) {
@@ -582,6 +620,39 @@ impl Scanner {
         summary.duration_secs = t0.elapsed().as_secs_f64();
         Ok(summary)
     }
+}
+
+/// What a job sends the sink for its item (by walk position): entries
+/// as they are ready (the item's, then its members'), then its end.
+enum Out {
+    /// An entry, more of this item's to follow.
+    Part(Entry),
+    /// The item's last entry, or (`None`) no more.
+    End(Option<Entry>),
+    /// Given up on cancellation: nothing from here on is handed over.
+    Abandoned,
+}
+
+/// An item's entries waiting for their turn in walk order, and whether
+/// its job has ended (`Some(true)`: abandoned).
+#[derive(Default)]
+struct Slot {
+    entries: std::collections::VecDeque<Entry>,
+    end: Option<bool>,
+}
+
+/// Sends a file job's result: its entry and, for a container, its
+/// members' entries after it ([`children`]); `None` (cancelled) abandons.
+fn hand_over(seq: u64, e: Option<Entry>, ctx: &JobContext<'_>, tx: &mpsc::Sender<(u64, Out)>) {
+    let Some(e) = e else {
+        let _ = tx.send((seq, Out::Abandoned));
+        return;
+    };
+    // Panics while looking inside are caught there, as entries.
+    let last = children::expand(e, ctx, &mut |part| {
+        let _ = tx.send((seq, Out::Part(part)));
+    });
+    let _ = tx.send((seq, Out::End(last)));
 }
 
 /// Walked files collected for a lane group ([`lanes`]): runs of files in

@@ -8,8 +8,13 @@ use crate::path::RawPath;
 /// A set of entry paths, kept as 128-bit BLAKE3 prefixes so a million
 /// paths cost 16 MB however long they are. A collision (odds about
 /// n²/2¹²⁹) would make a resumed scan skip one unrecorded path.
+///
+/// A container recorded last may have been cut off among its members
+/// (the log ends inside its family): it is [`Recorded::set_partial`], read
+/// and looked inside again, and only its members not yet recorded are
+/// handed over.
 #[derive(Clone, Debug, Default)]
-pub struct Recorded(std::collections::HashSet<[u8; 16]>);
+pub struct Recorded(std::collections::HashSet<[u8; 16]>, Option<[u8; 16]>);
 
 impl Recorded {
     /// The key of an item: its path, and in a disk image its location too
@@ -37,6 +42,20 @@ impl Recorded {
     /// Whether an item was added.
     pub fn contains(&self, path: &RawPath, location: Option<&Location>) -> bool {
         !self.0.is_empty() && self.0.contains(&Self::key(path, location))
+    }
+
+    /// Marks a recorded walked item whose members may not all be
+    /// recorded: the walk gives it again, for its missing members.
+    pub fn set_partial(&mut self, path: &RawPath, location: Option<&Location>) {
+        self.1 = Some(Self::key(path, location));
+    }
+
+    /// Whether the walk skips a walked item: recorded, and not partial.
+    pub fn skips(&self, path: &RawPath, location: Option<&Location>) -> bool {
+        !self.0.is_empty() && {
+            let k = Self::key(path, location);
+            self.1 != Some(k) && self.0.contains(&k)
+        }
     }
 
     /// Paths added.

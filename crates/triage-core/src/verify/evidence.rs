@@ -113,6 +113,8 @@ pub fn audit_evidence<R: BufRead>(
         threads,
         perceptual: PerceptualConfig::off(),
         no_link_targets: true,
+        // The same members looked inside, so they are compared too.
+        expand: header.expand.clone(),
         ..ScanConfig::new(root)
     };
     let scanner = Scanner::new(config).map_err(AuditError::Scan)?;

@@ -1,0 +1,396 @@
+//! Looking inside files: archive members as child items, matched like
+//! files, recorded after their container; hostile archives failing only
+//! themselves. The archives are written by Python's standard library
+//! (zipfile, tarfile, gzip), an outside writer; the oracle for each
+//! member is the bytes it was made from.
+
+use std::path::Path;
+use std::process::Command;
+
+use std::time::Duration;
+
+use crate::testenv::*;
+
+/// Runs `fixtures/archives/make.py` (Python's standard library only).
+fn make(args: &[&str]) {
+    let o = Command::new("python3")
+        .arg(repo().join("fixtures/archives/make.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        o.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A picture no other test uses: smooth bands and a few shapes, so PDQ
+/// has something to see (`seed` changes it).
+fn picture(w: u32, h: u32, seed: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let band = ((fx * 6.0 + fy * 3.0 + seed as f32).sin() * 120.0 + 128.0) as u8;
+        let disc = ((fx - 0.3).powi(2) + (fy - 0.6).powi(2) < 0.04) as u8 * 200;
+        image::Rgb([
+            band,
+            disc.max(band / 2),
+            ((fx * fy * 255.0) as u8) ^ (seed as u8),
+        ])
+    })
+}
+
+fn png(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A zip holding an exact copy (stored) and a resized copy (deflated) of
+/// two known pictures: each member is an entry after the zip, with its
+/// container, offset and CRC, and matches the set built from the
+/// originals (exactly, and by PDQ distance); the next file comes after
+/// the zip's members.
+#[test]
+fn a_zips_members_are_matched_and_recorded_after_it() {
+    let ev = Evidence::new();
+    let originals = Evidence::new();
+    let (a, b) = (picture(320, 240, 1), picture(300, 300, 5));
+    originals.file("a.png", png(&a)).file("b.png", png(&b));
+    let small = image::imageops::resize(&b, 150, 150, image::imageops::FilterType::Triangle);
+    let (a_png, small_png) = (png(&a), png(&small));
+    let work = ev.out("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("a.png"), &a_png).unwrap();
+    std::fs::write(work.join("small.png"), &small_png).unwrap();
+    ev.dir("zz");
+    ev.file("zz/after.txt", "after the zip's members");
+    make(&["photos", s(&ev.path(b"photos.zip")), s(&work)]);
+    // The set: a scan of the originals, imported.
+    let known_log = ev.out("known.jsonl");
+    let o = scan(originals.root(), &["-q", "-o", s(&known_log)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let set = ev.out("known.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "-q", "--name", "known", "-o"])
+        .arg(&set)
+        .arg(&known_log);
+    let o = run(cmd, Duration::from_secs(60));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = scan(ev.root(), &["-q", "--hashset", s(&set)]);
+    assert_eq!(code(&o), 1, "matches found: {}", stderr(&o));
+    let got = entries(&o.stdout);
+    let paths: Vec<&str> = got.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "photos.zip",
+            "photos.zip!DCIM/a.png",
+            "photos.zip!DCIM/b small.png",
+            "photos.zip!notes.txt",
+            "zz/after.txt"
+        ],
+        "members right after their container, in its order; no directory entry"
+    );
+    let zip = entry(&got, "photos.zip");
+    assert_eq!(zip["type"], "zip");
+    assert_eq!(zip["expanded"], "zip");
+    let exact = entry(&got, "photos.zip!DCIM/a.png");
+    assert_eq!(exact["sha256"], sha256_hex(&a_png));
+    assert_eq!(exact["size"], a_png.len());
+    assert_eq!(exact["within"]["parent"], "photos.zip");
+    assert_eq!(exact["within"]["member"], "DCIM/a.png");
+    assert_eq!(exact["within"]["container"], "zip");
+    assert_eq!(exact["within"]["depth"], 1);
+    assert_eq!(exact["within"]["crc32"], exact["within"]["crc32_read"]);
+    // Stored: its bytes are in the zip at the recorded offset.
+    let bytes = std::fs::read(ev.path(b"photos.zip")).unwrap();
+    let at = exact["within"]["offset"].as_u64().unwrap() as usize;
+    assert_eq!(&bytes[at..at + a_png.len()], &a_png[..]);
+    let m = &exact["matches"][0];
+    assert_eq!(
+        (m["set"].as_str(), m["kind"].as_str()),
+        (Some("known"), Some("alert"))
+    );
+    assert!(
+        exact["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["alg"] == "sha256")
+    );
+    let resized = entry(&got, "photos.zip!DCIM/b small.png");
+    assert_eq!(resized["sha256"], sha256_hex(&small_png));
+    assert!(resized["within"]["offset"].is_null(), "deflated: no offset");
+    let near: Vec<&serde_json::Value> = resized["matches"]
+        .as_array()
+        .expect("the resized copy matches")
+        .iter()
+        .filter(|m| m["alg"] == "pdq/1")
+        .collect();
+    assert!(
+        !near.is_empty() && near[0]["distance"].as_u64().unwrap() <= 31,
+        "{resized:#}"
+    );
+    let summary = records(&o.stdout).last().unwrap().clone();
+    assert_eq!(summary["files_hashed"], 5);
+
+    // The reports show the nesting; the HTML report finds a member's
+    // bytes again, inside its zip, for its thumbnail.
+    let log = ev.out("scan.jsonl");
+    let o = scan(ev.root(), &["-q", "--hashset", s(&set), "-o", s(&log)]);
+    assert_eq!(code(&o), 1);
+    let html = ev.out("report.html");
+    let mut cmd = triage();
+    cmd.arg("report")
+        .arg(&log)
+        .args(["--format", "html", "--thumbnails", "-o"])
+        .arg(&html);
+    assert_eq!(code(&run(cmd, Duration::from_secs(60))), 0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("inside <code>photos.zip</code> (zip member)"),
+        "{page}"
+    );
+    assert_eq!(page.matches("data:image/png;base64,").count(), 2, "{page}");
+    let csv = ev.out("report.csv");
+    let mut cmd = triage();
+    cmd.arg("report")
+        .arg(&log)
+        .args(["--format", "csv", "-o"])
+        .arg(&csv);
+    assert_eq!(code(&run(cmd, Duration::from_secs(60))), 0);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.contains("photos.zip!DCIM/a.png,") && text.contains(",photos.zip,DCIM/a.png,zip,1,"),
+        "{text}"
+    );
+}
+
+/// Nesting: a zip in a zip in … six deep is looked inside to
+/// `--max-depth` (4 by default), the deepest container recorded with why
+/// it was not opened; a tar.gz's tar and a zip inside it are opened
+/// through the decompressor; `--expand none` opens nothing.
+#[test]
+fn nesting_stops_at_the_depth_limit_and_streams_are_followed() {
+    let ev = Evidence::new();
+    make(&[
+        "nested",
+        s(&ev.path(b"nested.zip")),
+        s(&ev.path(b"backup.tgz")),
+    ]);
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let paths: Vec<&str> = got.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "backup.tgz",
+            "backup.tgz!backup.tar",
+            "backup.tgz!backup.tar!x/../../escape.txt",
+            "backup.tgz!backup.tar!/etc/abs.txt",
+            "backup.tgz!backup.tar!inner.zip",
+            "backup.tgz!backup.tar!inner.zip!in/zip.txt",
+            "backup.tgz!backup.tar!hard",
+            "backup.tgz!backup.tar!soft",
+            "nested.zip",
+            "nested.zip!level1.zip",
+            "nested.zip!level1.zip!level2.zip",
+            "nested.zip!level1.zip!level2.zip!level3.zip",
+            "nested.zip!level1.zip!level2.zip!level3.zip!level4.zip",
+        ]
+    );
+    let deepest = entry(
+        &got,
+        "nested.zip!level1.zip!level2.zip!level3.zip!level4.zip",
+    );
+    assert_eq!(deepest["within"]["depth"], 4);
+    assert!(
+        deepest["not_expanded"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("--max-depth"),
+        "{deepest:#}"
+    );
+    let escape = entry(&got, "backup.tgz!backup.tar!x/../../escape.txt");
+    assert_eq!(escape["sha256"], sha256_hex(b"up and out"));
+    assert_eq!(escape["mtime"], "2023-11-14T22:13:20.000000000Z");
+    assert!(!ev.out("escape.txt").exists() && !ev.path(b"../escape.txt").exists());
+    let inner = entry(&got, "backup.tgz!backup.tar!inner.zip!in/zip.txt");
+    assert_eq!(
+        inner["sha256"],
+        sha256_hex(b"inside a zip inside a tar inside gzip")
+    );
+    assert_eq!(inner["within"]["depth"], 3);
+    let hard = entry(&got, "backup.tgz!backup.tar!hard");
+    assert_eq!(
+        (hard["reason"].as_str(), hard["first"].as_str()),
+        (Some("hard_link"), Some("inner.zip"))
+    );
+    let soft = entry(&got, "backup.tgz!backup.tar!soft");
+    assert_eq!(
+        (soft["reason"].as_str(), soft["target"].as_str()),
+        (Some("symlink"), Some("/etc/passwd"))
+    );
+
+    // Deeper on request; nothing with --expand none.
+    let o = scan(ev.root(), &["-q", "--max-depth", "8"]);
+    assert!(entries(&o.stdout).iter().any(|e| e["path"]
+        == "nested.zip!level1.zip!level2.zip!level3.zip!level4.zip!level5.zip!deep.txt"));
+    let o = scan(ev.root(), &["-q", "--expand", "none"]);
+    let got = entries(&o.stdout);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got[0]["not_expanded"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("--expand")
+    );
+    let o = scan(ev.root(), &["-q", "--expand", "rar"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("'rar' is not an expander"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Hostile archives fail their members, never the scan: an
+/// overlapping-entry zip (the non-recursive bomb), a gzip of zeros past
+/// the member limit, a zip cut short, a member whose CRC is wrong (hashed,
+/// recorded as not matching), an encrypted member (not guessed), a tar
+/// whose last member is truncated.
+#[test]
+fn hostile_archives_fail_only_themselves() {
+    let ev = Evidence::new();
+    make(&["hostile", s(ev.root())]);
+    let o = scan(ev.root(), &["-q", "--max-member-bytes", "10000000"]);
+    assert_eq!(code(&o), 3, "done, some entries failed: {}", stderr(&o));
+    let got = entries(&o.stdout);
+    let error = |p: &str| {
+        entry(&got, p)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for member in ["bomb.zip!kernel.bin", "bomb.zip!kernel.bix"] {
+        assert_eq!(entry(&got, member)["record"], "failed");
+        assert!(
+            error(member).contains("overlaps member"),
+            "{}",
+            error(member)
+        );
+    }
+    let zeros = entry(&got, "zeros.gz!zeros");
+    assert_eq!(zeros["record"], "failed");
+    assert!(
+        error("zeros.gz!zeros").contains("limit for one member"),
+        "{}",
+        error("zeros.gz!zeros")
+    );
+    assert!(zeros["bytes_read"].as_u64().unwrap() <= 10_000_000);
+    let cut = entry(&got, "cut.zip!");
+    assert_eq!(cut["record"], "failed");
+    assert!(
+        error("cut.zip!").contains("no end-of-central-directory"),
+        "{}",
+        error("cut.zip!")
+    );
+    let bad = entry(&got, "damaged.zip!stored.txt");
+    assert_eq!(bad["record"], "file", "hashed though its CRC fails");
+    assert_ne!(bad["within"]["crc32"], bad["within"]["crc32_read"]);
+    let mut flipped = b"stored bytes ".repeat(100);
+    flipped[0] ^= 0x20;
+    assert_eq!(bad["sha256"], sha256_hex(&flipped));
+    let good = entry(&got, "damaged.zip!deflated.txt");
+    assert_eq!(good["within"]["crc32"], good["within"]["crc32_read"]);
+    let secret = entry(&got, "damaged.zip!secret.txt");
+    assert_eq!(secret["reason"], "encrypted");
+    assert_eq!(secret["size"], 17);
+    assert_eq!(
+        entry(&got, "cut.tar!whole.txt")["sha256"],
+        sha256_hex(&[b'w'; 700])
+    );
+    assert!(
+        error("cut.tar!cut.bin").contains("truncated"),
+        "{}",
+        error("cut.tar!cut.bin")
+    );
+    // A ratio limit, when given, stops it sooner.
+    let o = scan(ev.root(), &["-q", "--max-ratio", "100"]);
+    let zeros = entries(&o.stdout)
+        .into_iter()
+        .find(|e| e["path"] == "zeros.gz!zeros")
+        .unwrap();
+    assert!(
+        zeros["error"].as_str().unwrap().contains("--max-ratio"),
+        "{zeros:#}"
+    );
+    // Every walked file is there too, hashed whole.
+    for f in ["bomb.zip", "cut.tar", "cut.zip", "damaged.zip", "zeros.gz"] {
+        assert_eq!(entry(&got, f)["record"], "file", "{f}");
+    }
+}
+
+/// `verify --evidence` looks inside as the scan did: an unchanged tree
+/// with an archive is unchanged; a member changed inside it is found.
+#[test]
+fn verify_evidence_compares_members_too() {
+    let ev = Evidence::new();
+    make(&["one", s(&ev.path(b"x.zip")), "first"]);
+    let log = ev.out("x.jsonl");
+    assert_eq!(code(&scan(ev.root(), &["-q", "-o", s(&log)])), 0);
+    let verify = |ev: &Evidence| {
+        let mut cmd = triage();
+        cmd.args(["verify", "--evidence"]).arg(ev.root()).arg(&log);
+        run(cmd, Duration::from_secs(60))
+    };
+    let o = verify(&ev);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    make(&["one", s(&ev.path(b"x.zip")), "other"]);
+    let o = verify(&ev);
+    assert_ne!(code(&o), 0);
+    assert!(stdout(&o).contains("x.zip!a.txt"), "{}", stdout(&o));
+}
+
+/// A scan killed among a zip's members resumes to the same records as an
+/// uninterrupted one: the zip is looked inside again and only the members
+/// the log lacks are written.
+#[test]
+fn a_scan_cut_among_members_resumes_to_the_same_records() {
+    let ev = Evidence::new();
+    make(&[
+        "nested",
+        s(&ev.path(b"a nested.zip")),
+        s(&ev.path(b"b backup.tgz")),
+    ]);
+    ev.file("c after.txt", "after");
+    let full = ev.out("full.jsonl");
+    assert_eq!(code(&scan(ev.root(), &["-q", "-o", s(&full)])), 0);
+    let want = crate::audit::entry_lines(&full);
+    let text = std::fs::read_to_string(&full).unwrap();
+    // Cut after each line from the zip's first member on to the tar's.
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let first_member = lines
+        .iter()
+        .position(|l| l.contains("a nested.zip!"))
+        .unwrap();
+    let mut cuts = 0;
+    for keep in first_member..lines.len() - 2 {
+        let log = ev.out(&format!("cut-{keep}.jsonl"));
+        std::fs::write(&log, lines[..keep].concat()).unwrap();
+        let mut cmd = triage();
+        cmd.args(["scan", "-q", "--resume"]).arg(&log);
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(code(&o), 0, "cut at line {keep}: {}", stderr(&o));
+        assert_eq!(crate::audit::entry_lines(&log), want, "cut at line {keep}");
+        cuts += 1;
+    }
+    assert!(cuts >= 8, "{cuts} cuts");
+}
