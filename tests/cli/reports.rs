@@ -27,6 +27,16 @@ fn scanned() -> (Evidence, PathBuf, PathBuf) {
     copy_fixture_evidence(&ev);
     ev.file(b"odd/new\nline, \"quoted\"", "x")
         .file(b"odd/latin-\xe9", "y");
+    // A known file inside a zip: a member, matched, in every report.
+    let o = Command::new("python3")
+        .arg(repo().join("fixtures/archives/make.py"))
+        .arg("wrap")
+        .arg(ev.path(b"odd/backup.zip"))
+        .arg(ev.path(b"Windows/System32/checker.dll"))
+        .arg("saved/checker.dll")
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", stderr(&o));
     let key = ev.out("lab.key");
     let mut cmd = triage();
     cmd.arg("keygen").arg("-o").arg(&key);
@@ -377,8 +387,11 @@ fn html_report_is_self_contained_and_thumbnails_are_guarded() {
         .skip(1)
         .map(|s| &s[..s.find('"').unwrap()])
         .collect();
-    // The matched images of the fixtures: shapes.bmp and checker.dll (a PNG).
-    assert_eq!(thumbs.len(), 2, "{html}");
+    // The matched images of the fixtures: shapes.bmp and checker.dll (a
+    // PNG), and checker.dll's copy inside odd/backup.zip, read again from
+    // the zip.
+    assert_eq!(thumbs.len(), 3, "{html}");
+    assert!(html.contains("inside <code>odd/backup.zip</code> (zip member)"));
     use base64::Engine as _;
     for t in &thumbs {
         let png = base64::engine::general_purpose::STANDARD.decode(t).unwrap();
@@ -394,7 +407,7 @@ fn html_report_is_self_contained_and_thumbnails_are_guarded() {
     std::fs::write(&checker, bytes).unwrap();
     assert_eq!(code(&report(&log, "html", &out, &["--thumbnails"])), 0);
     let html = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(html.matches("data:image/png;base64,").count(), 1);
+    assert_eq!(html.matches("data:image/png;base64,").count(), 2);
     assert!(html.contains("no longer has the digests in the log"));
 }
 

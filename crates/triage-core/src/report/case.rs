@@ -188,13 +188,19 @@ pub fn write<W: Write>(log: &VerifiedLog, out: &mut W) -> Result<(), ReportError
         let e = e?;
         let file = id("file", e.path.as_bytes());
         node(out, file_node(&e, &file, &|k| id(k, e.path.as_bytes())))?;
+        // A member (of a zip, a tar…) is contained within its container's
+        // file, which is contained within the evidence.
+        let within = match &e.within {
+            Some(w) => id("file", w.parent.as_bytes()),
+            None => root.clone(),
+        };
         node(
             out,
             json!({
                 "@id": id("relationship", e.path.as_bytes()),
                 "@type": "uco-core:Relationship",
                 "uco-core:source": {"@id": file},
-                "uco-core:target": {"@id": root},
+                "uco-core:target": {"@id": within},
                 "uco-core:kindOfRelationship": "Contained_Within",
                 "uco-core:isDirectional": true,
             }),

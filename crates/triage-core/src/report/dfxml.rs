@@ -160,6 +160,29 @@ fn fileobject<W: Write>(out: &mut W, e: &Entry) -> std::io::Result<()> {
             B64.encode(e.path.as_bytes())
         )?;
     }
+    // A member of a container: DFXML's `parent_object` names a parent
+    // directory by inode, which a zip member has not; triage's element
+    // names the container's fileobject by its filename.
+    if let Some(w) = &e.within {
+        write!(
+            out,
+            r#"{I}<triage:within parent="{}" member="{}" container="{}" depth="{}""#,
+            escape(&w.parent.escaped()),
+            escape(&w.member.escaped()),
+            w.container,
+            w.depth
+        )?;
+        if let Some(at) = w.offset {
+            write!(out, r#" offset="{at}""#)?;
+        }
+        if let Some(c) = w.crc32 {
+            write!(out, r#" crc32="{:08x}""#, c.stored)?;
+            if let Some(v) = c.computed {
+                write!(out, r#" crc32_read="{v:08x}""#)?;
+            }
+        }
+        writeln!(out, "/>")?;
+    }
     match &e.outcome {
         Outcome::Hashed(h) => {
             writeln!(
