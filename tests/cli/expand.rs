@@ -231,7 +231,7 @@ fn nesting_stops_at_the_depth_limit_and_streams_are_followed() {
     let hard = entry(&got, "backup.tgz!backup.tar!hard");
     assert_eq!(
         (hard["reason"].as_str(), hard["first"].as_str()),
-        (Some("hard_link"), Some("inner.zip"))
+        (Some("hard_link"), Some("backup.tgz!backup.tar!inner.zip"))
     );
     let soft = entry(&got, "backup.tgz!backup.tar!soft");
     assert_eq!(
@@ -393,4 +393,43 @@ fn a_scan_cut_among_members_resumes_to_the_same_records() {
         cuts += 1;
     }
     assert!(cuts >= 8, "{cuts} cuts");
+}
+
+/// bzip2, xz and zstd streams (a tar inside the zstd one) and zip members
+/// compressed with bzip2, LZMA (Python's zipfile), xz and zstd (by hand):
+/// each content has the digests of the bytes it was made from.
+#[test]
+fn every_compression_decodes_to_the_bytes_it_was_made_from() {
+    if !have("zstd") {
+        crate::skip::skip("the zstd command is not installed (apt-get install zstd)");
+        return;
+    }
+    let ev = Evidence::new();
+    let orig = ev.out("orig");
+    std::fs::create_dir_all(&orig).unwrap();
+    make(&["streams", s(ev.root()), s(&orig)]);
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    for (path, original) in [
+        ("a.txt.bz2!a.txt", "a.txt"),
+        ("b.log.xz!b.log", "b.log"),
+        ("c.tar.zst!c.tar!inside/zstd.txt", "zstd in tar.txt"),
+        ("methods.zip!bzip2.txt", "bzip2.txt"),
+        ("methods.zip!lzma.txt", "lzma.txt"),
+        ("more methods.zip!xz.txt", "xz.txt"),
+        ("more methods.zip!zstd.txt", "zstd.txt"),
+    ] {
+        let want = std::fs::read(orig.join(original)).unwrap();
+        let e = entry(&got, path);
+        assert_eq!(e["sha256"], sha256_hex(&want), "{path}");
+        assert_eq!(e["size"], want.len(), "{path}");
+    }
+    for container in ["a.txt.bz2", "b.log.xz", "c.tar.zst"] {
+        assert_eq!(
+            entry(&got, container)["expanded"],
+            entry(&got, container)["type"],
+            "{container}"
+        );
+    }
 }

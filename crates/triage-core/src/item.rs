@@ -167,7 +167,7 @@ pub struct Within {
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 3] = ["zip", "tar", "gzip"];
+pub const CONTAINERS: [&str; 6] = ["zip", "tar", "gzip", "bzip2", "xz", "zstd"];
 
 /// The static name of a container the log names.
 pub fn container_name(name: &str) -> Option<&'static str> {

@@ -49,7 +49,7 @@ pub(crate) fn members<'a>(
         let base = n.rsplit(|&c| c == b'/').next().unwrap_or(&[]).to_vec();
         name = (!base.is_empty()).then_some(base);
     }
-    let name = name.unwrap_or_else(|| content_name(parent));
+    let name = name.unwrap_or_else(|| super::single::content_name(parent, super::Kind::Gzip));
     let budget_ref = budget;
     let member = Member {
         name: RawPath::from_bytes(name),
@@ -87,46 +87,4 @@ fn isize_hint(src: &dyn Source, size: u64) -> u64 {
         return 0;
     }
     u32::from_le_bytes(t) as u64
-}
-
-/// The content's name from the container's: `a.tar.gz` → `a.tar`,
-/// `a.tgz` → `a.tar`, `a.svgz` → `a.svg`, else the name less `.gz`, or
-/// the name itself when it has no such ending.
-fn content_name(parent: &RawPath) -> Vec<u8> {
-    let full = parent.as_bytes();
-    let base = full
-        .rsplit(|&c| c == b'/' || c == b'!')
-        .next()
-        .unwrap_or(full);
-    let lower = base.to_ascii_lowercase();
-    for (end, with) in [
-        (&b".tgz"[..], &b".tar"[..]),
-        (b".svgz", b".svg"),
-        (b".gz", b""),
-    ] {
-        if lower.ends_with(end) && base.len() > end.len() {
-            let mut n = base[..base.len() - end.len()].to_vec();
-            n.extend_from_slice(with);
-            return n;
-        }
-    }
-    base.to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::content_name;
-    use crate::path::RawPath;
-
-    #[test]
-    fn the_content_is_named_after_the_stream() {
-        let n = |p: &str| {
-            String::from_utf8(content_name(&RawPath::from_bytes(p.as_bytes().to_vec()))).unwrap()
-        };
-        assert_eq!(n("dir/a.tar.gz"), "a.tar");
-        assert_eq!(n("a.TGZ"), "a.tar");
-        assert_eq!(n("x.zip!pic.svgz"), "pic.svg");
-        assert_eq!(n("notes"), "notes");
-        assert_eq!(n(".gz"), ".gz");
-    }
 }

@@ -1,6 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format, each in its own file (`zip.rs`, `tar.rs`,
-//! `gzip.rs`).
+//! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams), and the
+//! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
 //! expander applies), as a [`Source`]. Output: its [`Member`]s, in the
@@ -28,7 +29,9 @@ use crate::item::{FileMeta, SkipReason};
 use crate::path::RawPath;
 use crate::source::Source;
 
+pub(crate) mod codecs;
 pub(crate) mod gzip;
+pub(crate) mod single;
 pub(crate) mod stream;
 pub(crate) mod tar;
 pub(crate) mod zip;
@@ -42,11 +45,24 @@ pub enum Kind {
     Tar,
     /// A gzip stream (its content is one member).
     Gzip,
+    /// A bzip2 stream.
+    Bzip2,
+    /// An xz stream.
+    Xz,
+    /// A Zstandard stream.
+    Zstd,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 3] = [Kind::Zip, Kind::Tar, Kind::Gzip];
+    pub const ALL: [Kind; 6] = [
+        Kind::Zip,
+        Kind::Tar,
+        Kind::Gzip,
+        Kind::Bzip2,
+        Kind::Xz,
+        Kind::Zstd,
+    ];
 
     /// The name the log and `--expand` use.
     pub fn name(self) -> &'static str {
@@ -54,6 +70,9 @@ impl Kind {
             Kind::Zip => "zip",
             Kind::Tar => "tar",
             Kind::Gzip => "gzip",
+            Kind::Bzip2 => "bzip2",
+            Kind::Xz => "xz",
+            Kind::Zstd => "zstd",
         }
     }
 
@@ -70,6 +89,9 @@ impl Kind {
             FileType::Zip | FileType::Ooxml | FileType::Odf | FileType::Epub => Some(Kind::Zip),
             FileType::Tar => Some(Kind::Tar),
             FileType::Gzip => Some(Kind::Gzip),
+            FileType::Bzip2 => Some(Kind::Bzip2),
+            FileType::Xz => Some(Kind::Xz),
+            FileType::Zstd => Some(Kind::Zstd),
             _ => None,
         }
     }
@@ -280,6 +302,7 @@ pub(crate) fn members<'a>(
         Kind::Zip => zip::members(src, size, budget),
         Kind::Tar => tar::members(src, size, budget),
         Kind::Gzip => gzip::members(src, size, path, budget),
+        Kind::Bzip2 | Kind::Xz | Kind::Zstd => single::members(kind, src, size, path, budget),
     }
 }
 

@@ -3,7 +3,7 @@
 //! last 64 KiB, then one central entry per member, each member's data after
 //! its local header. Members are given in central-directory order.
 //!
-//! Read: stored and deflated members, ZIP64 sizes and offsets, archives
+//! Read: every member of the methods below, ZIP64 sizes and offsets, archives
 //! with bytes before them (self-extracting: offsets are moved by the
 //! difference), Unix modes and the extended timestamp (`UT`), else the DOS
 //! time as written (no zone: recorded as UTC). Encrypted members (the
@@ -13,11 +13,14 @@
 //! bomb: many entries pointing into one compressed kernel) fails, as does
 //! one reaching past the archive.
 //!
-//! Not read yet (the member fails with why): deflate64, bzip2, LZMA,
-//! zstd, xz and the older methods; archives spanning several files.
+//! Compression methods read: stored, deflate, bzip2 (12), LZMA (14),
+//! zstd (93), xz (95), through [`super::codecs`]. Not read yet (the member
+//! fails with why): deflate64 and the older methods (shrink, reduce,
+//! implode), PPMd; archives spanning several files.
 
 use std::io;
 
+use super::codecs;
 use super::stream::{Decoded, Reader, Slice};
 use super::{Body, Budget, Member, Members, member_meta};
 use crate::path::RawPath;
@@ -336,26 +339,27 @@ fn member<'a>(
                         to_end: false,
                         stored: true,
                     },
-                    8 => {
-                        let csize = m.csize;
+                    8 | 12 | 14 | 93 | 95 => {
+                        let (csize, usize, method) = (m.csize, m.usize, m.method);
                         out.offset = None;
+                        let open: super::stream::Open<'a> = Box::new(move || {
+                            let r = Reader::new(src, at, csize);
+                            Ok(match method {
+                                8 => Box::new(flate2::read::DeflateDecoder::new(r)),
+                                12 => codecs::bzip2(r),
+                                14 => codecs::zip_lzma(r, usize)?,
+                                93 => codecs::zstd(r),
+                                _ => codecs::xz(r),
+                            })
+                        });
                         Body::Read {
-                            src: Box::new(Decoded::new(
-                                Box::new(move || {
-                                    Ok(Box::new(flate2::read::DeflateDecoder::new(Reader::new(
-                                        src, at, csize,
-                                    ))))
-                                }),
-                                Some(m.usize),
-                                csize,
-                                budget,
-                            )),
+                            src: Box::new(Decoded::new(open, Some(usize), csize, budget)),
                             to_end: false,
                             stored: false,
                         }
                     }
                     other => fail(format!(
-                        "compressed with method {other} ({}): not read yet; only stored and deflate are",
+                        "compressed with method {other} ({}): not read yet; stored, deflate, bzip2, LZMA, zstd and xz are",
                         method_name(other)
                     )),
                 }

@@ -242,6 +242,14 @@ fn look_inside(
         });
         let mut meta = m.meta;
         let (src, to_end, stored) = match m.body {
+            Body::Skipped(crate::item::SkipReason::HardLink { first }) => {
+                // A tar hard link names a member: the entry it repeats is
+                // at the container's path and that name.
+                let first = path.join_member(&first);
+                let r = crate::item::SkipReason::HardLink { first };
+                send(entry(child, Some(meta), w, Outcome::Skipped(r)));
+                continue;
+            }
             Body::Skipped(r) => {
                 send(entry(child, Some(meta), w, Outcome::Skipped(r)));
                 continue;
