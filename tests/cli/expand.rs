@@ -433,3 +433,40 @@ fn every_compression_decodes_to_the_bytes_it_was_made_from() {
         );
     }
 }
+
+/// An archive given as the evidence (a phone extraction's tar or zip) is
+/// scanned without unpacking: its members are entries with their names
+/// and times, and the per-file budget (`--max-expand-bytes`) does not cut
+/// the evidence itself short.
+#[test]
+fn an_archive_given_as_the_evidence_is_scanned_without_unpacking() {
+    let ev = Evidence::new();
+    make(&[
+        "nested",
+        s(&ev.path(b"nested.zip")),
+        s(&ev.path(b"extraction.tgz")),
+    ]);
+    let o = scan(
+        &ev.path(b"extraction.tgz"),
+        &["-q", "--max-expand-bytes", "100"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let member = entry(&got, "extraction.tgz!extraction.tar!inner.zip!in/zip.txt");
+    assert_eq!(
+        member["sha256"],
+        sha256_hex(b"inside a zip inside a tar inside gzip")
+    );
+    let escape = entry(&got, "extraction.tgz!extraction.tar!x/../../escape.txt");
+    assert_eq!(escape["mtime"], "2023-11-14T22:13:20.000000000Z");
+    // The same file inside a tree has the per-file budget.
+    let o = scan(ev.root(), &["-q", "--max-expand-bytes", "100"]);
+    let got = entries(&o.stdout);
+    assert!(
+        entry(&got, "extraction.tgz!extraction.tar")["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-expand-bytes"),
+        "{got:#?}"
+    );
+}

@@ -87,7 +87,11 @@ pub(super) fn expand(
     let path = parent.path.clone();
     let mut ancestors = vec![identity(&parent)];
     send(parent);
-    let budget = Budget::new(&ctx.expand.limits, ctx.expand_total.clone());
+    let mut limits = ctx.expand.limits.clone();
+    if ctx.root_is_file {
+        limits.item_bytes = limits.scan_bytes;
+    }
+    let budget = Budget::new(&limits, ctx.expand_total.clone());
     // A member's panic fails that member (caught at it); one in a listing
     // ends that listing with an entry saying so.
     let r = catch_unwind(AssertUnwindSafe(|| {

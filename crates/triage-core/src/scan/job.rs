@@ -36,6 +36,10 @@ pub(super) struct JobContext<'a> {
     pub(super) expand: &'a crate::expand::ExpandConfig,
     /// Decompressed bytes the scan's members may still produce.
     pub(super) expand_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The evidence root is one file (an archive given as the evidence:
+    /// a phone extraction's zip or tar): its members are the evidence, so
+    /// the per-item budget does not apply to it, only the scan's.
+    pub(super) root_is_file: bool,
 }
 
 thread_local! {

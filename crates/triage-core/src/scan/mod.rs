@@ -436,6 +436,7 @@ impl Scanner {
                     cancel,
                     expand: &config.expand,
                     expand_total: expand_total.clone(),
+                    root_is_file: tree.image().is_none() && config.root.is_file(),
                 };
                 let mut walker = tree.walk();
                 let recorded = &config.recorded;
