@@ -270,15 +270,7 @@ fn look_inside(
         };
         let read_size = if to_end { TO_END } else { meta.size };
         let hashed = catch_unwind(AssertUnwindSafe(|| {
-            hash_source(
-                &child,
-                &*src,
-                &meta,
-                read_size,
-                false,
-                m.crc32.is_some(),
-                ctx,
-            )
+            hash_source(&child, &*src, &meta, read_size, false, true, ctx)
         }));
         let (outcome, crc) = match hashed {
             Ok(Some(r)) => r,

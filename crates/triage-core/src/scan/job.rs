@@ -236,22 +236,24 @@ fn hash_file(
     Some((Some(meta), outcome))
 }
 
-/// Reads `src` once and gives its outcome (and, with `crc`, the CRC-32 of
-/// the bytes read, when read to the end): `read_size` bytes, or to the
-/// end with [`crate::read::TO_END`]. `None` when cancelled mid-read.
+/// Reads `src` once and gives its outcome: `read_size` bytes, or to the
+/// end with [`crate::read::TO_END`]. For a `member` (an archive's child
+/// item), also the CRC-32 of the bytes read (when read to the end), and
+/// its bytes are not counted in the progress's bytes (those are the
+/// walked files'). `None` when cancelled mid-read.
 pub(super) fn hash_source(
     path: &RawPath,
     src: &dyn Source,
     meta: &FileMeta,
     read_size: u64,
     sparse: bool,
-    crc: bool,
+    member: bool,
     ctx: &JobContext<'_>,
 ) -> Option<(Outcome, Option<u32>)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     let mut hasher = MultiHasher::new(ctx.algorithms);
     let mut kept = Kept::new(meta, ctx.perceptual);
-    let mut crc = crc.then(crc32fast::Hasher::new);
+    let mut crc = member.then(crc32fast::Hasher::new);
     let parallel = meta.size >= PARALLEL_MIN;
     let take = || {
         BUFFERS
@@ -275,8 +277,10 @@ pub(super) fn hash_source(
         } else {
             hasher.update(chunk);
         }
-        let n = chunk.len() as u64;
-        progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+        if !member {
+            let n = chunk.len() as u64;
+            progress.0.bytes_done.fetch_add(n, Ordering::Relaxed);
+        }
         Ok(())
     });
     BUFFERS.with(|b| b.borrow_mut().extend([buf_a, buf_b]));

@@ -563,7 +563,11 @@ impl Scanner {
                                 if matches!(e.outcome, Outcome::Failed(_)) {
                                     progress.0.failed.fetch_add(1, Ordering::Relaxed);
                                 }
-                                progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
+                                // Walked items, as the background count
+                                // counts them (members are not in it).
+                                if e.within.is_none() {
+                                    progress.0.entries_done.fetch_add(1, Ordering::Relaxed);
+                                }
                                 // A panicking sink must not leave the walk waiting
                                 // on the window forever: catch it, stop, drain.
                                 let r = catch_unwind(AssertUnwindSafe(|| sink(e))).unwrap_or_else(
