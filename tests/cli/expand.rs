@@ -425,6 +425,17 @@ fn every_compression_decodes_to_the_bytes_it_was_made_from() {
         assert_eq!(e["sha256"], sha256_hex(&want), "{path}");
         assert_eq!(e["size"], want.len(), "{path}");
     }
+    if have("7z") {
+        let want = std::fs::read(orig.join("deflate64.txt")).unwrap();
+        let e = entry(&got, "deflate64.zip!deflate64.txt");
+        assert_eq!(
+            e["sha256"],
+            sha256_hex(&want),
+            "deflate64 (7z -mm=Deflate64)"
+        );
+    } else {
+        crate::skip::skip("7z is not installed (apt-get install p7zip-full): the deflate64 member");
+    }
     for container in ["a.txt.bz2", "b.log.xz", "c.tar.zst"] {
         assert_eq!(
             entry(&got, container)["expanded"],

@@ -1,5 +1,6 @@
 //! The decompressors members are read through, each bounded in memory
-//! whatever its input declares: deflate (flate2), bzip2 (the `bzip2`
+//! whatever its input declares: deflate (flate2), deflate64 (`deflate64`,
+//! a 64 KiB window), bzip2 (the `bzip2`
 //! crate on its pure-Rust libbzip2 port), LZMA and xz (`lzma-rust2`, a
 //! port of XZ for Java), zstd (`ruzstd`). A dictionary or window larger
 //! than [`MAX_WINDOW`] is refused before it is allocated.
@@ -14,6 +15,11 @@ pub(crate) const MAX_WINDOW: u64 = 128 << 20;
 
 /// A decompressor over compressed bytes.
 pub(crate) type Decoder<'a> = Box<dyn Read + Send + 'a>;
+
+/// Deflate64 (zip method 9, PKWARE's "enhanced deflate").
+pub(crate) fn deflate64<'a>(r: impl Read + Send + 'a) -> Decoder<'a> {
+    Box::new(deflate64::Deflate64Decoder::new(r))
+}
 
 /// Concatenated bzip2 streams.
 pub(crate) fn bzip2<'a>(r: impl Read + Send + 'a) -> Decoder<'a> {

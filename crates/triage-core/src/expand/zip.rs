@@ -13,9 +13,9 @@
 //! bomb: many entries pointing into one compressed kernel) fails, as does
 //! one reaching past the archive.
 //!
-//! Compression methods read: stored, deflate, bzip2 (12), LZMA (14),
-//! zstd (93), xz (95), through [`super::codecs`]. Not read yet (the member
-//! fails with why): deflate64 and the older methods (shrink, reduce,
+//! Compression methods read: stored, deflate, deflate64 (9), bzip2 (12),
+//! LZMA (14), zstd (93), xz (95), through [`super::codecs`]. Not read yet
+//! (the member fails with why): the older methods (shrink, reduce,
 //! implode), PPMd; archives spanning several files.
 
 use std::io;
@@ -339,13 +339,14 @@ fn member<'a>(
                         to_end: false,
                         stored: true,
                     },
-                    8 | 12 | 14 | 93 | 95 => {
+                    8 | 9 | 12 | 14 | 93 | 95 => {
                         let (csize, usize, method) = (m.csize, m.usize, m.method);
                         out.offset = None;
                         let open: super::stream::Open<'a> = Box::new(move || {
                             let r = Reader::new(src, at, csize);
                             Ok(match method {
                                 8 => Box::new(flate2::read::DeflateDecoder::new(r)),
+                                9 => codecs::deflate64(r),
                                 12 => codecs::bzip2(r),
                                 14 => codecs::zip_lzma(r, usize)?,
                                 93 => codecs::zstd(r),
@@ -359,7 +360,7 @@ fn member<'a>(
                         }
                     }
                     other => fail(format!(
-                        "compressed with method {other} ({}): not read yet; stored, deflate, bzip2, LZMA, zstd and xz are",
+                        "compressed with method {other} ({}): not read yet; stored, deflate, deflate64, bzip2, LZMA, zstd and xz are",
                         method_name(other)
                     )),
                 }
