@@ -481,3 +481,80 @@ fn an_archive_given_as_the_evidence_is_scanned_without_unpacking() {
         "{got:#?}"
     );
 }
+
+fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// An EXIF thumbnail is a member of its picture (`!exif-thumbnail`, read
+/// where it lies), hashed and matched like a picture; one whose PDQ is
+/// far from its picture's (the picture was replaced or edited) is flagged.
+/// exiftool, an outside reader, extracts the same thumbnail bytes.
+#[test]
+fn exif_thumbnails_are_members_and_a_replaced_picture_is_flagged() {
+    let ev = Evidence::new();
+    // Another picture: other bands, turned upside down (PDQ sees the
+    // difference; two seeds of `picture` alone are near each other).
+    let (main, other) = (
+        picture(480, 360, 2),
+        image::imageops::rotate180(&picture(480, 360, 9)),
+    );
+    let work = ev.out("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let thumb = |img: &image::RgbImage| {
+        jpeg(&image::imageops::resize(
+            img,
+            160,
+            120,
+            image::imageops::FilterType::Triangle,
+        ))
+    };
+    std::fs::write(work.join("main.jpg"), jpeg(&main)).unwrap();
+    std::fs::write(work.join("own.jpg"), thumb(&main)).unwrap();
+    std::fs::write(work.join("other.jpg"), thumb(&other)).unwrap();
+    let w = |n: &str| work.join(n);
+    make(&[
+        "exif",
+        s(&ev.path(b"kept.jpg")),
+        s(&w("main.jpg")),
+        s(&w("own.jpg")),
+    ]);
+    make(&[
+        "exif",
+        s(&ev.path(b"replaced.jpg")),
+        s(&w("main.jpg")),
+        s(&w("other.jpg")),
+    ]);
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let kept = entry(&got, "kept.jpg!exif-thumbnail");
+    let own = std::fs::read(w("own.jpg")).unwrap();
+    assert_eq!(kept["sha256"], sha256_hex(&own));
+    assert_eq!(kept["type"], "jpeg");
+    assert_eq!(kept["within"]["container"], "exif");
+    let at = kept["within"]["offset"].as_u64().unwrap() as usize;
+    let bytes = std::fs::read(ev.path(b"kept.jpg")).unwrap();
+    assert_eq!(&bytes[at..at + own.len()], &own[..]);
+    assert_eq!(kept["within"]["pdq_differs"], false, "{kept:#}");
+    let replaced = entry(&got, "replaced.jpg!exif-thumbnail");
+    assert_eq!(replaced["within"]["pdq_differs"], true, "{replaced:#}");
+    assert!(replaced["within"]["pdq_distance"].as_u64().unwrap() > 31);
+    assert_eq!(entry(&got, "replaced.jpg")["expanded"], "exif");
+    if have("exiftool") {
+        let o = Command::new("exiftool")
+            .args(["-b", "-ThumbnailImage"])
+            .arg(ev.path(b"kept.jpg"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            sha256_hex(&o.stdout),
+            kept["sha256"].as_str().unwrap(),
+            "exiftool's thumbnail"
+        );
+    } else {
+        crate::skip::skip("exiftool is not installed (apt-get install libimage-exiftool-perl)");
+    }
+}

@@ -164,10 +164,17 @@ pub struct Within {
     pub depth: u32,
     /// The CRC-32 the container stores for it, when it stores one.
     pub crc32: Option<Crc32>,
+    /// For a picture inside a picture (an EXIF thumbnail): the PDQ
+    /// distance between the two, when both have one. Over the scan's PDQ
+    /// match distance, the thumbnail shows something else than the
+    /// picture: an edited or replaced picture.
+    pub pdq_distance: Option<u32>,
+    /// Whether `pdq_distance` is over the scan's PDQ match distance.
+    pub pdq_differs: Option<bool>,
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 6] = ["zip", "tar", "gzip", "bzip2", "xz", "zstd"];
+pub const CONTAINERS: [&str; 7] = ["zip", "tar", "gzip", "bzip2", "xz", "zstd", "exif"];
 
 /// The static name of a container the log names.
 pub fn container_name(name: &str) -> Option<&'static str> {

@@ -30,6 +30,7 @@ use crate::path::RawPath;
 use crate::source::Source;
 
 pub(crate) mod codecs;
+pub(crate) mod exif;
 pub(crate) mod gzip;
 pub(crate) mod single;
 pub(crate) mod stream;
@@ -51,17 +52,20 @@ pub enum Kind {
     Xz,
     /// A Zstandard stream.
     Zstd,
+    /// A picture's EXIF block (JPEG, TIFF): its thumbnail.
+    Exif,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
         Kind::Bzip2,
         Kind::Xz,
         Kind::Zstd,
+        Kind::Exif,
     ];
 
     /// The name the log and `--expand` use.
@@ -73,6 +77,7 @@ impl Kind {
             Kind::Bzip2 => "bzip2",
             Kind::Xz => "xz",
             Kind::Zstd => "zstd",
+            Kind::Exif => "exif",
         }
     }
 
@@ -92,6 +97,7 @@ impl Kind {
             FileType::Bzip2 => Some(Kind::Bzip2),
             FileType::Xz => Some(Kind::Xz),
             FileType::Zstd => Some(Kind::Zstd),
+            FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
             _ => None,
         }
     }
@@ -303,6 +309,7 @@ pub(crate) fn members<'a>(
         Kind::Tar => tar::members(src, size, budget),
         Kind::Gzip => gzip::members(src, size, path, budget),
         Kind::Bzip2 | Kind::Xz | Kind::Zstd => single::members(kind, src, size, path, budget),
+        Kind::Exif => exif::members(src, size),
     }
 }
 

@@ -1013,6 +1013,10 @@ struct WireWithin {
     crc32: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     crc32_read: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pdq_distance: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pdq_differs: Option<bool>,
 }
 
 impl WireWithin {
@@ -1025,6 +1029,8 @@ impl WireWithin {
             depth: w.depth,
             crc32: w.crc32.map(|c| format!("{:08x}", c.stored)),
             crc32_read: w.crc32.and_then(|c| c.computed.map(|v| format!("{v:08x}"))),
+            pdq_distance: w.pdq_distance,
+            pdq_differs: w.pdq_differs,
         }
     }
 
@@ -1048,6 +1054,8 @@ impl WireWithin {
             offset: self.offset,
             depth: self.depth,
             crc32,
+            pdq_distance: self.pdq_distance,
+            pdq_differs: self.pdq_differs,
         })
     }
 }

@@ -86,6 +86,7 @@ pub(super) fn expand(
     );
     let path = parent.path.clone();
     let mut ancestors = vec![identity(&parent)];
+    let picture = pdq_of(&parent);
     send(parent);
     let mut limits = ctx.expand.limits.clone();
     if ctx.root_is_file {
@@ -95,18 +96,15 @@ pub(super) fn expand(
     // A member's panic fails that member (caught at it); one in a listing
     // ends that listing with an entry saying so.
     let r = catch_unwind(AssertUnwindSafe(|| {
-        look_inside(
+        let top = Container {
             kind,
-            &*src,
-            true,
+            src: &*src,
+            cheap: true,
             size,
-            &path,
-            1,
-            &mut ancestors,
-            &budget,
-            ctx,
-            send,
-        )
+            path: &path,
+            picture,
+        };
+        look_inside(&top, 1, &mut ancestors, &budget, ctx, send)
     }));
     if let Err(p) = r {
         let failure = Failure {
@@ -126,6 +124,8 @@ pub(super) fn expand(
                 offset: None,
                 depth: 1,
                 crc32: None,
+                pdq_distance: None,
+                pdq_differs: None,
             },
             Outcome::Failed(failure),
         ));
@@ -162,6 +162,19 @@ fn set_expansion(e: &mut Entry, x: Expansion) {
     }
 }
 
+/// An entry's PDQ (of its picture, not of a later animation frame).
+fn pdq_of(e: &Entry) -> Option<crate::perceptual::pdq::PdqHash> {
+    let Outcome::Hashed(h) = &e.outcome else {
+        return None;
+    };
+    h.perceptual.iter().find_map(|p| match p {
+        crate::perceptual::Perceptual::Pdq {
+            hash, frame: None, ..
+        } => Some(*hash),
+        _ => None,
+    })
+}
+
 /// What tells two items' bytes apart for quine detection: the strongest
 /// digest computed.
 fn identity(e: &Entry) -> Option<String> {
@@ -178,21 +191,38 @@ fn identity(e: &Entry) -> Option<String> {
     .find_map(|a| h.digests.hex(a))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn look_inside(
+/// A container being looked inside.
+struct Container<'s> {
     kind: Kind,
-    src: &dyn Source,
-    // Whether `src` is read at random cheaply (a file, bytes in memory, a
-    // stored member of those), not through a decompressor.
+    src: &'s dyn Source,
+    /// Whether `src` is read at random cheaply (a file, bytes in memory,
+    /// a stored member of those), not through a decompressor.
     cheap: bool,
     size: u64,
-    path: &RawPath,
+    path: &'s RawPath,
+    /// Its PDQ, when it is a picture (its thumbnail's is compared with it).
+    picture: Option<crate::perceptual::pdq::PdqHash>,
+}
+
+/// The members of `c` at `depth`, each hashed and handed over, then its
+/// own members (depth first). `ancestors`: the identities of the
+/// containers `c` is inside, and its own (quine detection).
+fn look_inside(
+    c: &Container<'_>,
     depth: u32,
     ancestors: &mut Vec<Option<String>>,
     budget: &Budget,
     ctx: &JobContext<'_>,
     send: &mut dyn FnMut(Entry),
 ) {
+    let Container {
+        kind,
+        src,
+        cheap,
+        size,
+        path,
+        picture,
+    } = *c;
     let within = |member: RawPath, offset: Option<u64>| Within {
         parent: path.clone(),
         member,
@@ -200,6 +230,8 @@ fn look_inside(
         offset,
         depth,
         crc32: None,
+        pdq_distance: None,
+        pdq_differs: None,
     };
     let failed = |why: String| {
         Outcome::Failed(Failure {
@@ -295,6 +327,12 @@ fn look_inside(
             meta.blocks = h.bytes_read.div_ceil(512);
         }
         let mut e = entry(child, Some(meta), w, outcome);
+        let own = pdq_of(&e);
+        if let (Some(a), Some(b), Some(w)) = (picture, own, e.within.as_mut()) {
+            let d = a.distance(&b);
+            w.pdq_distance = Some(d);
+            w.pdq_differs = Some(d > ctx.matcher.config().pdq_distance);
+        }
         let Some((inner, inner_size)) = container(&e) else {
             send(e);
             continue;
@@ -357,18 +395,15 @@ fn look_inside(
         let inner_path = e.path.clone();
         send(e);
         ancestors.push(id);
-        look_inside(
-            inner,
-            inner_src,
-            inner_cheap,
-            inner_size,
-            &inner_path,
-            depth + 1,
-            ancestors,
-            budget,
-            ctx,
-            send,
-        );
+        let inner = Container {
+            kind: inner,
+            src: inner_src,
+            cheap: inner_cheap,
+            size: inner_size,
+            path: &inner_path,
+            picture: own,
+        };
+        look_inside(&inner, depth + 1, ancestors, budget, ctx, send);
         ancestors.pop();
     }
 }
