@@ -4,7 +4,7 @@
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
-//! expander applies), as a [`Source`]. Output: its [`Member`]s, in the
+//! expander applies), as a [`Source`]. Output: its members (`Member`), in the
 //! order the container stores them, each with a [`Source`] of its bytes
 //! (or why it is not read). The scan reads each member through the same
 //! stages as a file (digests, type, perceptual hashes, matches, and its
