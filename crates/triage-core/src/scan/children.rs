@@ -52,6 +52,18 @@ pub(super) fn expand(
     };
     let opened = catch_unwind(AssertUnwindSafe(|| ctx.tree.open(item, None)));
     let src = match opened {
+        // The bytes hashed are the bytes looked inside: a file whose size
+        // changed since is not.
+        Ok(Ok((src, _))) if src.size_now().ok() != Some(size) => {
+            set_expansion(
+                &mut parent,
+                Expansion::NotExpanded {
+                    container: kind.name(),
+                    why: "its size changed after it was hashed: not looked inside".into(),
+                },
+            );
+            return Some(parent);
+        }
         Ok(Ok((src, _))) => src,
         Ok(Err(f)) => {
             set_expansion(
