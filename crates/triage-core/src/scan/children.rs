@@ -145,6 +145,12 @@ pub(super) fn expand(
     None
 }
 
+/// Whether `e` will be looked inside (a hashed container whose expander
+/// runs): the scan gives such an item a task of its own.
+pub(super) fn is_container(e: &Entry, ctx: &JobContext<'_>) -> bool {
+    container(e).is_some_and(|(k, _)| ctx.expand.runs(k) && ctx.expand.max_depth > 0)
+}
+
 /// The expander for a hashed entry, and its size, if one applies.
 fn container(e: &Entry) -> Option<(Kind, u64)> {
     match &e.outcome {

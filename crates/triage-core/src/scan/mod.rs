@@ -448,9 +448,20 @@ impl Scanner {
                     let spawn_group = |files: Vec<(u64, Walked)>| {
                         readers.enter();
                         let tx = tx.clone();
-                        scope.spawn(move |_| {
+                        scope.spawn(move |s| {
                             lanes::process_group(files, ctx, &mut |seq, e| {
-                                hand_over(seq, e, ctx, &tx);
+                                // A group's files end one after another on
+                                // one thread: a container among them is
+                                // looked inside on a task of its own, so
+                                // the members of many archives decode in
+                                // parallel.
+                                match e {
+                                    Some(e) if children::is_container(&e, ctx) => {
+                                        let tx = tx.clone();
+                                        s.spawn(move |_| hand_over(seq, Some(e), ctx, &tx));
+                                    }
+                                    e => hand_over(seq, e, ctx, &tx),
+                                }
                             });
                             readers.leave();
                         });
