@@ -35,51 +35,36 @@ pub(super) fn expand(
     let Some((kind, size)) = container(&parent) else {
         return Some(parent);
     };
-    if let Some(why) = not_now(ctx, kind, 1) {
-        set_expansion(
-            &mut parent,
-            Expansion::NotExpanded {
-                container: kind.name(),
-                why,
-            },
-        );
-        return Some(parent);
-    }
-    let item = ItemRef {
-        path: &parent.path,
-        expect: parent.meta.as_ref().map(|m| (m.dev, m.ino)),
-        location: parent.location.as_ref(),
-    };
-    let opened = catch_unwind(AssertUnwindSafe(|| ctx.tree.open(item, None)));
-    let src = match opened {
-        // The bytes hashed are the bytes looked inside: a file whose size
-        // changed since is not.
-        Ok(Ok((src, _))) if src.size_now().ok() != Some(size) => {
-            set_expansion(
-                &mut parent,
-                Expansion::NotExpanded {
-                    container: kind.name(),
-                    why: "its size changed after it was hashed: not looked inside".into(),
-                },
-            );
-            return Some(parent);
+    // Why it is not looked inside, if it is not: it is handed back so.
+    let why_not = (|| {
+        if let Some(why) = not_now(ctx, kind, 1) {
+            return Err(why);
         }
-        Ok(Ok((src, _))) => src,
-        Ok(Err(f)) => {
-            set_expansion(
-                &mut parent,
-                Expansion::NotExpanded {
-                    container: kind.name(),
-                    why: format!("could not be opened again to look inside: {}", f.kind),
-                },
-            );
-            return Some(parent);
-        }
-        Err(p) => {
-            let why = format!(
+        let item = ItemRef {
+            path: &parent.path,
+            expect: parent.meta.as_ref().map(|m| (m.dev, m.ino)),
+            location: parent.location.as_ref(),
+        };
+        match catch_unwind(AssertUnwindSafe(|| ctx.tree.open(item, None))) {
+            // The bytes hashed are the bytes looked inside: a file whose
+            // size changed since is not.
+            Ok(Ok((src, _))) if src.size_now().ok() != Some(size) => {
+                Err("its size changed after it was hashed: not looked inside".to_string())
+            }
+            Ok(Ok((src, _))) => Ok(src),
+            Ok(Err(f)) => Err(format!(
+                "could not be opened again to look inside: {}",
+                f.kind
+            )),
+            Err(p) => Err(format!(
                 "could not be opened again to look inside: internal error in triage (please report): {}",
                 crate::item::panic_message(&*p)
-            );
+            )),
+        }
+    })();
+    let src = match why_not {
+        Ok(src) => src,
+        Err(why) => {
             set_expansion(
                 &mut parent,
                 Expansion::NotExpanded {
