@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::testenv::*;
 
 /// Runs `fixtures/archives/make.py` (Python's standard library only).
-fn make(args: &[&str]) {
+pub(crate) fn make(args: &[&str]) {
     let o = Command::new("python3")
         .arg(repo().join("fixtures/archives/make.py"))
         .args(args)
@@ -27,7 +27,7 @@ fn make(args: &[&str]) {
 
 /// A picture no other test uses: smooth bands and a few shapes, so PDQ
 /// has something to see (`seed` changes it).
-fn picture(w: u32, h: u32, seed: u32) -> image::RgbImage {
+pub(crate) fn picture(w: u32, h: u32, seed: u32) -> image::RgbImage {
     image::RgbImage::from_fn(w, h, |x, y| {
         let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
         let band = ((fx * 6.0 + fy * 3.0 + seed as f32).sin() * 120.0 + 128.0) as u8;
@@ -40,14 +40,30 @@ fn picture(w: u32, h: u32, seed: u32) -> image::RgbImage {
     })
 }
 
-fn png(img: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn png(img: &image::RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// The set `known` (alert): a scan of `originals`, imported (written
+/// beside `ev`'s tree).
+pub(crate) fn known_set(ev: &Evidence, originals: &Evidence) -> std::path::PathBuf {
+    let known_log = ev.out("known.jsonl");
+    let o = scan(originals.root(), &["-q", "-o", s(&known_log)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let set = ev.out("known.tset");
+    let mut cmd = triage();
+    cmd.args(["hashset", "import", "-q", "--name", "known", "-o"])
+        .arg(&set)
+        .arg(&known_log);
+    let o = run(cmd, Duration::from_secs(60));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    set
 }
 
 /// A zip holding an exact copy (stored) and a resized copy (deflated) of
@@ -70,17 +86,7 @@ fn a_zips_members_are_matched_and_recorded_after_it() {
     ev.dir("zz");
     ev.file("zz/after.txt", "after the zip's members");
     make(&["photos", s(&ev.path(b"photos.zip")), s(&work)]);
-    // The set: a scan of the originals, imported.
-    let known_log = ev.out("known.jsonl");
-    let o = scan(originals.root(), &["-q", "-o", s(&known_log)]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let set = ev.out("known.tset");
-    let mut cmd = triage();
-    cmd.args(["hashset", "import", "-q", "--name", "known", "-o"])
-        .arg(&set)
-        .arg(&known_log);
-    let o = run(cmd, Duration::from_secs(60));
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let set = known_set(&ev, &originals);
 
     let o = scan(ev.root(), &["-q", "--hashset", s(&set)]);
     assert_eq!(code(&o), 1, "matches found: {}", stderr(&o));
@@ -482,7 +488,7 @@ fn an_archive_given_as_the_evidence_is_scanned_without_unpacking() {
     );
 }
 
-fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn jpeg(img: &image::RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
     out.into_inner()

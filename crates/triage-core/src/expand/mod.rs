@@ -1,6 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format, each in its own file (`zip.rs`, `tar.rs`,
-//! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams), and the
+//! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams, `exif.rs`,
+//! `pdf.rs`), and the
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
@@ -32,6 +33,7 @@ use crate::source::Source;
 pub(crate) mod codecs;
 pub(crate) mod exif;
 pub(crate) mod gzip;
+pub(crate) mod pdf;
 pub(crate) mod single;
 pub(crate) mod stream;
 pub(crate) mod tar;
@@ -54,11 +56,13 @@ pub enum Kind {
     Zstd,
     /// A picture's EXIF block (JPEG, TIFF): its thumbnail.
     Exif,
+    /// A PDF's pictures (image XObjects).
+    Pdf,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -66,6 +70,7 @@ impl Kind {
         Kind::Xz,
         Kind::Zstd,
         Kind::Exif,
+        Kind::Pdf,
     ];
 
     /// The name the log and `--expand` use.
@@ -78,6 +83,7 @@ impl Kind {
             Kind::Xz => "xz",
             Kind::Zstd => "zstd",
             Kind::Exif => "exif",
+            Kind::Pdf => "pdf",
         }
     }
 
@@ -98,6 +104,7 @@ impl Kind {
             FileType::Xz => Some(Kind::Xz),
             FileType::Zstd => Some(Kind::Zstd),
             FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
+            FileType::Pdf => Some(Kind::Pdf),
             _ => None,
         }
     }
@@ -310,6 +317,7 @@ pub(crate) fn members<'a>(
         Kind::Gzip => gzip::members(src, size, path, budget),
         Kind::Bzip2 | Kind::Xz | Kind::Zstd => single::members(kind, src, size, path, budget),
         Kind::Exif => exif::members(src, size),
+        Kind::Pdf => pdf::members(src, size, budget),
     }
 }
 
