@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::expand::{jpeg, known_set, picture, png, s};
+use crate::expand::{jpeg, known_set, make, picture, png, s};
 use crate::testenv::*;
 
 /// A PDF made by img2pdf from a JPEG (stored as it is: DCTDecode) and
@@ -126,4 +126,171 @@ fn a_pdfs_pictures_are_members_matched_by_digest_and_by_pdq() {
     assert!(o.status.success());
     let first = std::fs::read(format!("{}-000.jpg", prefix.display())).unwrap();
     assert_eq!(jpg["sha256"], sha256_hex(&first), "pdfimages -j's JPEG");
+}
+
+/// The real Windows thumbnail caches dissect.thumbcache ships (Vista, 7,
+/// 8.1, 10, 11): every entry with data is a member, in the order and
+/// with the bytes dissect.thumbcache reads (an outside reader), and every
+/// header and data CRC-64 Windows wrote checks out.
+#[test]
+fn real_thumbnail_caches_agree_with_dissect_thumbcache_and_their_crcs() {
+    let Some(dir) = std::env::var_os("TRIAGE_THUMBCACHE_SAMPLES") else {
+        crate::skip::skip(
+            "TRIAGE_THUMBCACHE_SAMPLES is not set (scripts/test fetches dissect.thumbcache's sample caches)",
+        );
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    // dissect.thumbcache's listing: per cache file, each entry with data,
+    // its hash (the u64 as Windows and Thumbcache Viewer print it) and the
+    // SHA-256 of its data.
+    let script = r#"
+import hashlib, json, os, sys
+from dissect.thumbcache.thumbcache_file import ThumbcacheFile
+out = {}
+root = sys.argv[1]
+for d in sorted(os.listdir(root)):
+    for f in sorted(os.listdir(os.path.join(root, d))):
+        if not f.startswith("thumbcache_") or f == "thumbcache_idx.db":
+            continue
+        with open(os.path.join(root, d, f), "rb") as fh:
+            tc = ThumbcacheFile(fh)
+            got = []
+            for e in tc.entries():
+                size = e._header.DataSize
+                if size == 0:
+                    continue
+                h = int.from_bytes(bytes.fromhex(e.hash), "little")
+                got.append(["0x%016x" % h, hashlib.sha256(e.data[:size]).hexdigest()])
+            out[d + "/" + f] = got
+print(json.dumps(out))
+"#;
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("No module named 'dissect") {
+            crate::skip::skip(
+                "dissect.thumbcache is not installed (pip install dissect.thumbcache)",
+            );
+            return;
+        }
+        panic!("dissect.thumbcache: {err}");
+    }
+    let want: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = scan(&dir, &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let mut total = 0;
+    for (file, list) in want.as_object().unwrap() {
+        let ours: Vec<&serde_json::Value> = got
+            .iter()
+            .filter(|e| e["within"]["parent"] == file.as_str())
+            .collect();
+        let theirs = list.as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{file}: {ours:#?}");
+        for (e, t) in ours.iter().zip(theirs) {
+            assert_eq!(e["within"]["member"], t[0], "{file}");
+            assert_eq!(e["sha256"], t[1], "{file} {}", t[0]);
+            assert_eq!(e["within"]["container"], "thumbcache");
+            let sums = e["within"]["checksums"].as_array().unwrap();
+            assert_eq!(sums.len(), 2, "{e:#}");
+            for c in sums {
+                assert_eq!(c["stored"], c["computed"], "{file} {}: {c}", t[0]);
+            }
+            total += 1;
+        }
+        if !theirs.is_empty() {
+            assert_eq!(entry(&got, file)["expanded"], "thumbcache", "{file}");
+        }
+    }
+    assert!(total >= 234, "{total} thumbnails compared");
+}
+
+/// A synthetic `thumbcache_256.db` for each entry layout (Vista's 20,
+/// Windows 7's 21, Windows 10's 32) holding thumbnails of two known
+/// pictures: each is a member matched by PDQ against the set built from
+/// the originals; the marker entry without data is no member; an entry
+/// whose data was altered after Windows summed it is hashed and recorded
+/// with both CRC-64s; an older entry's remnant past the live entries is
+/// found by its signature.
+#[test]
+fn a_thumbnail_caches_entries_are_members_matched_and_crc_checked() {
+    let ev = Evidence::new();
+    let originals = Evidence::new();
+    let (a, b) = (picture(640, 480, 4), picture(480, 640, 8));
+    originals.file("a.png", png(&a)).file("b.png", png(&b));
+    let set = known_set(&ev, &originals);
+    let work = ev.out("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let thumb = |img: &image::RgbImage, w, h| {
+        image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle)
+    };
+    std::fs::write(work.join("a.jpg"), jpeg(&thumb(&a, 256, 192))).unwrap();
+    std::fs::write(work.join("b.png"), png(&thumb(&b, 192, 256))).unwrap();
+    for v in ["20", "21", "32"] {
+        ev.dir(&format!("v{v}"));
+        make(&[
+            "thumbcache",
+            s(&ev.path(format!("v{v}/thumbcache_256.db").as_bytes())),
+            v,
+            s(&work.join("a.jpg")),
+            s(&work.join("b.png")),
+        ]);
+    }
+    let o = scan(ev.root(), &["-q", "--hashset", s(&set)]);
+    assert_eq!(code(&o), 1, "matches found: {}", stderr(&o));
+    let got = entries(&o.stdout);
+    for v in ["20", "21", "32"] {
+        let db = format!("v{v}/thumbcache_256.db");
+        assert_eq!(entry(&got, &db)["type"], "thumbcache");
+        assert_eq!(entry(&got, &db)["expanded"], "thumbcache");
+        let members: Vec<&serde_json::Value> = got
+            .iter()
+            .filter(|e| e["within"]["parent"] == db.as_str())
+            .collect();
+        let names: Vec<&str> = members
+            .iter()
+            .map(|e| e["within"]["member"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "0x1a2b3c4d00000000",
+                "0x1a2b3c4d00000001",
+                "0xbad0bad0bad0bad0",
+                "0x0ddc0ffee0000001"
+            ],
+            "v{v}"
+        );
+        let bytes = std::fs::read(ev.path(db.as_bytes())).unwrap();
+        for (m, file) in members.iter().zip(["a.jpg", "b.png", "", "b.png"]) {
+            let sums = m["within"]["checksums"].as_array().unwrap();
+            if file.is_empty() {
+                // Altered: the data CRC Windows stored no longer agrees.
+                assert_eq!(sums[0]["stored"], sums[0]["computed"], "{m:#}");
+                assert_ne!(sums[1]["stored"], sums[1]["computed"], "{m:#}");
+                continue;
+            }
+            let want = std::fs::read(work.join(file)).unwrap();
+            assert_eq!(m["sha256"], sha256_hex(&want), "v{v} {file}");
+            let at = m["within"]["offset"].as_u64().unwrap() as usize;
+            assert_eq!(&bytes[at..at + want.len()], &want[..]);
+            for c in sums {
+                assert_eq!(c["stored"], c["computed"], "{m:#}");
+            }
+            let pdq = m["matches"]
+                .as_array()
+                .unwrap_or_else(|| panic!("a thumbnail of a known picture matches: {m:#}"));
+            assert!(
+                pdq.iter()
+                    .any(|x| x["alg"] == "pdq/1" && x["distance"].as_u64().unwrap() <= 31),
+                "{m:#}"
+            );
+        }
+    }
 }

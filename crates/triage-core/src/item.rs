@@ -171,10 +171,36 @@ pub struct Within {
     pub pdq_distance: Option<u32>,
     /// Whether `pdq_distance` is over the scan's PDQ match distance.
     pub pdq_differs: Option<bool>,
+    /// Other checksums the container stores for it (a thumbcache
+    /// entry's CRC-64s), each with what triage computed.
+    pub checksums: Vec<Checksum>,
+}
+
+/// A checksum a container stores for a member, and what the same
+/// computation over the member's bytes gave: they differ for a damaged
+/// or altered member (whose digests are still of the bytes read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checksum {
+    /// What it is checksum of, and how (`header_crc64`, `data_crc64`).
+    pub name: String,
+    /// As stored, in hex.
+    pub stored: String,
+    /// As computed, in hex.
+    pub computed: String,
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 7] = ["zip", "tar", "gzip", "bzip2", "xz", "zstd", "exif"];
+pub const CONTAINERS: [&str; 9] = [
+    "zip",
+    "tar",
+    "gzip",
+    "bzip2",
+    "xz",
+    "zstd",
+    "exif",
+    "pdf",
+    "thumbcache",
+];
 
 /// The static name of a container the log names.
 pub fn container_name(name: &str) -> Option<&'static str> {

@@ -38,6 +38,7 @@ pub(crate) fn members<'a>(src: &'a dyn Source, size: u64) -> Result<Members<'a>,
         offset: Some(at),
         meta: member_meta(len, libc::S_IFREG | 0o644, 0),
         crc32: None,
+        checksums: Vec::new(),
         body: Body::Read {
             src: Box::new(Slice {
                 src,

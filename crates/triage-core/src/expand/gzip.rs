@@ -62,6 +62,7 @@ pub(crate) fn members<'a>(
             mtime,
         ),
         crc32: None,
+        checksums: Vec::new(),
         body: Body::Read {
             src: Box::new(Decoded::new(
                 Box::new(move || {

@@ -1,7 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format, each in its own file (`zip.rs`, `tar.rs`,
 //! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams, `exif.rs`,
-//! `pdf.rs`), and the
+//! `pdf/`, `thumbcache.rs`), and the
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
@@ -37,6 +37,7 @@ pub(crate) mod pdf;
 pub(crate) mod single;
 pub(crate) mod stream;
 pub(crate) mod tar;
+pub(crate) mod thumbcache;
 pub(crate) mod zip;
 
 /// A container format an expander reads.
@@ -58,11 +59,13 @@ pub enum Kind {
     Exif,
     /// A PDF's pictures (image XObjects).
     Pdf,
+    /// A Windows thumbnail cache (`thumbcache_*.db`): its thumbnails.
+    Thumbcache,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -71,6 +74,7 @@ impl Kind {
         Kind::Zstd,
         Kind::Exif,
         Kind::Pdf,
+        Kind::Thumbcache,
     ];
 
     /// The name the log and `--expand` use.
@@ -84,6 +88,7 @@ impl Kind {
             Kind::Zstd => "zstd",
             Kind::Exif => "exif",
             Kind::Pdf => "pdf",
+            Kind::Thumbcache => "thumbcache",
         }
     }
 
@@ -105,6 +110,7 @@ impl Kind {
             FileType::Zstd => Some(Kind::Zstd),
             FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
             FileType::Pdf => Some(Kind::Pdf),
+            FileType::Thumbcache => Some(Kind::Thumbcache),
             _ => None,
         }
     }
@@ -277,6 +283,8 @@ pub(crate) struct Member<'a> {
     pub(crate) meta: FileMeta,
     /// The CRC-32 the container stores for its bytes.
     pub(crate) crc32: Option<u32>,
+    /// Other checksums it stores, checked when listed.
+    pub(crate) checksums: Vec<crate::item::Checksum>,
     /// Its bytes, or why they are not read.
     pub(crate) body: Body<'a>,
 }
@@ -318,6 +326,7 @@ pub(crate) fn members<'a>(
         Kind::Bzip2 | Kind::Xz | Kind::Zstd => single::members(kind, src, size, path, budget),
         Kind::Exif => exif::members(src, size),
         Kind::Pdf => pdf::members(src, size, budget),
+        Kind::Thumbcache => thumbcache::members(src, size, budget.limits.members),
     }
 }
 
@@ -419,4 +428,13 @@ pub(crate) fn member_meta(size: u64, mode: u32, mtime: i64) -> FileMeta {
 
 pub(crate) fn damaged(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_expander_is_a_container_the_log_names() {
+        let names: Vec<&str> = super::Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, crate::item::CONTAINERS);
+    }
 }

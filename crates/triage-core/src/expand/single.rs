@@ -31,6 +31,7 @@ pub(crate) fn members<'a>(
         offset: None,
         meta: member_meta(0, libc::S_IFREG | 0o644, 0),
         crc32: None,
+        checksums: Vec::new(),
         body: Body::Read {
             src: Box::new(Decoded::new(open, None, size, budget)),
             to_end: true,
@@ -49,7 +50,7 @@ pub(crate) fn content_name(parent: &RawPath, kind: Kind) -> Vec<u8> {
         Kind::Bzip2 => &[(b".tbz2", b".tar"), (b".tbz", b".tar"), (b".bz2", b"")],
         Kind::Xz => &[(b".txz", b".tar"), (b".xz", b"")],
         Kind::Zstd => &[(b".tzst", b".tar"), (b".zst", b"")],
-        Kind::Zip | Kind::Tar | Kind::Exif | Kind::Pdf => &[],
+        Kind::Zip | Kind::Tar | Kind::Exif | Kind::Pdf | Kind::Thumbcache => &[],
     };
     let full = parent.as_bytes();
     let base = full

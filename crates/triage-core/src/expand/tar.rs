@@ -240,6 +240,7 @@ impl<'a> Walk<'a> {
                 offset: Some(data_at),
                 meta,
                 crc32: None,
+                checksums: Vec::new(),
                 body,
             }));
         }

@@ -302,6 +302,7 @@ fn member<'a>(
         offset: None,
         meta: member_meta(m.usize, mode, m.mtime),
         crc32: Some(m.crc),
+        checksums: Vec::new(),
         body: Body::Failed(String::new()),
     };
     let fail = |why: String| Body::Failed(why);

@@ -1017,6 +1017,16 @@ struct WireWithin {
     pdq_distance: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pdq_differs: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    checksums: Vec<WireChecksum>,
+}
+
+/// A stored checksum and the computed one (`within.checksums`).
+#[derive(Serialize, Deserialize, Debug)]
+struct WireChecksum {
+    name: String,
+    stored: String,
+    computed: String,
 }
 
 impl WireWithin {
@@ -1031,6 +1041,15 @@ impl WireWithin {
             crc32_read: w.crc32.and_then(|c| c.computed.map(|v| format!("{v:08x}"))),
             pdq_distance: w.pdq_distance,
             pdq_differs: w.pdq_differs,
+            checksums: w
+                .checksums
+                .iter()
+                .map(|c| WireChecksum {
+                    name: c.name.clone(),
+                    stored: c.stored.clone(),
+                    computed: c.computed.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -1056,6 +1075,15 @@ impl WireWithin {
             crc32,
             pdq_distance: self.pdq_distance,
             pdq_differs: self.pdq_differs,
+            checksums: self
+                .checksums
+                .into_iter()
+                .map(|c| crate::item::Checksum {
+                    name: c.name,
+                    stored: c.stored,
+                    computed: c.computed,
+                })
+                .collect(),
         })
     }
 }

@@ -123,6 +123,7 @@ pub(super) fn expand(
                 crc32: None,
                 pdq_distance: None,
                 pdq_differs: None,
+                checksums: Vec::new(),
             },
             Outcome::Failed(failure),
         ));
@@ -235,6 +236,7 @@ fn look_inside(
         crc32: None,
         pdq_distance: None,
         pdq_differs: None,
+        checksums: Vec::new(),
     };
     let failed = |why: String| {
         Outcome::Failed(Failure {
@@ -279,6 +281,7 @@ fn look_inside(
             stored,
             computed: None,
         });
+        w.checksums = m.checksums;
         let mut meta = m.meta;
         let (src, to_end, stored) = match m.body {
             Body::Skipped(crate::item::SkipReason::HardLink { first }) => {

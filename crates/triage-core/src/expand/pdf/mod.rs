@@ -87,6 +87,7 @@ pub(crate) fn members<'a>(
                 offset,
                 meta: member_meta(len, libc::S_IFREG | 0o644, 0),
                 crc32: None,
+                checksums: Vec::new(),
                 body,
             })
         })
