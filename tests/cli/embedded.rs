@@ -294,3 +294,158 @@ fn a_thumbnail_caches_entries_are_members_matched_and_crc_checked() {
         }
     }
 }
+
+/// A `Thumbs.db` written by libgsf (`gsf createole`, an outside OLE
+/// writer) with thumbnails of two known pictures: each thumbnail is a
+/// member named by its stream and the catalog's name, with the catalog's
+/// time, matched by PDQ against the originals; a stream the catalog does
+/// not name is a member by its stream name; a stream whose header claims
+/// more than it holds fails alone. A compound file that is no Thumbs.db
+/// (a Word document) is not looked inside and says nothing of it.
+#[test]
+fn a_thumbs_dbs_thumbnails_are_members_with_catalog_names_and_times() {
+    if !have("gsf") {
+        crate::skip::skip("gsf is not installed (apt-get install libgsf-bin)");
+        return;
+    }
+    let ev = Evidence::new();
+    let originals = Evidence::new();
+    let (a, b) = (picture(512, 384, 6), picture(384, 512, 12));
+    originals.file("a.png", png(&a)).file("b.png", png(&b));
+    let set = known_set(&ev, &originals);
+    let work = ev.out("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let thumb = |img: &image::RgbImage, w, h| {
+        jpeg(&image::imageops::resize(
+            img,
+            w,
+            h,
+            image::imageops::FilterType::Triangle,
+        ))
+    };
+    std::fs::write(work.join("holiday 1.jpg"), thumb(&a, 96, 72)).unwrap();
+    std::fs::write(work.join("b.jpg"), thumb(&b, 72, 96)).unwrap();
+    ev.dir("pics");
+    make(&[
+        "thumbsdb",
+        s(&ev.path(b"pics/Thumbs.db")),
+        s(&work.join("holiday 1.jpg")),
+        s(&work.join("b.jpg")),
+    ]);
+    make(&["cfbdoc", s(&ev.path(b"letter.doc"))]);
+    let o = scan(ev.root(), &["-q", "--hashset", s(&set)]);
+    assert_eq!(
+        code(&o),
+        4,
+        "matches found, one entry failed: {}",
+        stderr(&o)
+    );
+    let got = entries(&o.stdout);
+    let doc = entry(&got, "letter.doc");
+    assert_eq!(doc["type"], "cfb");
+    assert!(
+        doc["expanded"].is_null() && doc["not_expanded"].is_null(),
+        "{doc:#}"
+    );
+    let db = entry(&got, "pics/Thumbs.db");
+    assert_eq!(db["expanded"], "thumbsdb");
+    let members: Vec<&serde_json::Value> = got
+        .iter()
+        .filter(|e| e["within"]["parent"] == "pics/Thumbs.db")
+        .collect();
+    let names: Vec<&str> = members
+        .iter()
+        .map(|e| e["within"]["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["1/holiday 1.jpg", "2/b.jpg", "77", "88"]);
+    for (m, file) in members.iter().zip(["holiday 1.jpg", "b.jpg"]) {
+        let want = std::fs::read(work.join(file)).unwrap();
+        assert_eq!(m["sha256"], sha256_hex(&want), "{file}");
+        assert_eq!(
+            m["mtime"], "2009-03-04T21:36:18.000000000Z",
+            "the catalog's time"
+        );
+        let pdq = m["matches"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a thumbnail of a known picture matches: {m:#}"));
+        assert!(pdq.iter().any(|x| x["alg"] == "pdq/1"), "{m:#}");
+    }
+    assert_eq!(members[2]["record"], "file");
+    assert_eq!(members[3]["record"], "failed");
+    assert!(
+        members[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not hold a thumbnail"),
+        "{:#}",
+        members[3]
+    );
+}
+
+/// A real Windows XP `Thumbs.db` (the sample the thumbsdb crate ships):
+/// its twelve thumbnails are members in catalog order, with the bytes
+/// olefile (an outside OLE reader) finds in each stream after its header,
+/// and the names and times of the catalog.
+#[test]
+fn a_real_thumbs_db_agrees_with_olefile() {
+    let Some(sample) = std::env::var_os("TRIAGE_THUMBSDB_SAMPLE") else {
+        crate::skip::skip(
+            "TRIAGE_THUMBSDB_SAMPLE is not set (scripts/test fetches the thumbsdb crate's sample)",
+        );
+        return;
+    };
+    let script = r#"
+import datetime, hashlib, json, struct, sys
+import olefile
+o = olefile.OleFileIO(sys.argv[1])
+c = o.openstream("Catalog").read()
+at, out = struct.unpack_from("<H", c, 0)[0], []
+while at + 16 <= len(c):
+    n, i, ft = struct.unpack_from("<IIQ", c, at)
+    name = c[at + 16:at + n].decode("utf-16-le").split("\0")[0]
+    s = o.openstream(str(i)[::-1]).read()
+    head, _, size = struct.unpack_from("<III", s, 0)
+    t = datetime.datetime(1601, 1, 1) + datetime.timedelta(microseconds=ft // 10)
+    out.append([str(i)[::-1] + "/" + name, hashlib.sha256(s[head:head + size]).hexdigest(),
+                t.strftime("%Y-%m-%dT%H:%M:%S")])
+    at += n
+print(json.dumps(out))
+"#;
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("No module named 'olefile'") {
+            crate::skip::skip("olefile is not installed (pip install olefile)");
+            return;
+        }
+        panic!("olefile: {err}");
+    }
+    let want: Vec<Vec<String>> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(want.len(), 12);
+    let ev = Evidence::new();
+    ev.file("Thumbs.db", std::fs::read(&sample).unwrap());
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let members: Vec<&serde_json::Value> = got
+        .iter()
+        .filter(|e| e["within"]["parent"] == "Thumbs.db")
+        .collect();
+    assert_eq!(members.len(), want.len());
+    for (m, w) in members.iter().zip(&want) {
+        assert_eq!(m["within"]["member"], w[0].as_str());
+        assert_eq!(m["sha256"], w[1].as_str(), "{}", w[0]);
+        assert!(
+            m["mtime"].as_str().unwrap().starts_with(&w[2]),
+            "{} {}",
+            m["mtime"],
+            w[2]
+        );
+        assert_eq!(m["type"], "jpeg");
+    }
+}

@@ -190,7 +190,7 @@ pub struct Checksum {
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 9] = [
+pub const CONTAINERS: [&str; 10] = [
     "zip",
     "tar",
     "gzip",
@@ -200,6 +200,7 @@ pub const CONTAINERS: [&str; 9] = [
     "exif",
     "pdf",
     "thumbcache",
+    "thumbsdb",
 ];
 
 /// The static name of a container the log names.

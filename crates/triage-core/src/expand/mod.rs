@@ -1,7 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format, each in its own file (`zip.rs`, `tar.rs`,
 //! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams, `exif.rs`,
-//! `pdf/`, `thumbcache.rs`), and the
+//! `pdf/`, `thumbcache.rs`, `thumbsdb.rs`), and the
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
@@ -38,6 +38,7 @@ pub(crate) mod single;
 pub(crate) mod stream;
 pub(crate) mod tar;
 pub(crate) mod thumbcache;
+pub(crate) mod thumbsdb;
 pub(crate) mod zip;
 
 /// A container format an expander reads.
@@ -61,11 +62,13 @@ pub enum Kind {
     Pdf,
     /// A Windows thumbnail cache (`thumbcache_*.db`): its thumbnails.
     Thumbcache,
+    /// A `Thumbs.db` (a compound file with a `Catalog`): its thumbnails.
+    ThumbsDb,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -75,6 +78,7 @@ impl Kind {
         Kind::Exif,
         Kind::Pdf,
         Kind::Thumbcache,
+        Kind::ThumbsDb,
     ];
 
     /// The name the log and `--expand` use.
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Exif => "exif",
             Kind::Pdf => "pdf",
             Kind::Thumbcache => "thumbcache",
+            Kind::ThumbsDb => "thumbsdb",
         }
     }
 
@@ -111,6 +116,8 @@ impl Kind {
             FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
             FileType::Pdf => Some(Kind::Pdf),
             FileType::Thumbcache => Some(Kind::Thumbcache),
+            // Only those with a thumbnail catalog ([`applies`]).
+            FileType::Cfb => Some(Kind::ThumbsDb),
             _ => None,
         }
     }
@@ -311,6 +318,30 @@ pub(crate) enum Body<'a> {
 /// members before it stand).
 pub(crate) type Members<'a> = Box<dyn Iterator<Item = Result<Member<'a>, String>> + 'a>;
 
+/// Whether `src` (`size` bytes, of a type `kind` reads) is one `kind`
+/// looks inside: a compound file only when it is a `Thumbs.db` (not a
+/// Word document or an installer, whose type is the same); every other
+/// kind reads all of its type. Asked before anything is recorded of it.
+pub(crate) fn applies(kind: Kind, src: &dyn Source, size: u64) -> bool {
+    match kind {
+        Kind::ThumbsDb => thumbsdb::is_thumbs_db(src, size),
+        _ => true,
+    }
+}
+
+/// Whether `kind` looks inside only some files of its type
+/// ([`applies`]).
+pub(crate) fn probes(kind: Kind) -> bool {
+    kind == Kind::ThumbsDb
+}
+
+/// Whether `kind` reads its container at random (so one inside a
+/// compressed member is read into memory first, up to
+/// [`Limits::in_memory`]).
+pub(crate) fn random_access(kind: Kind) -> bool {
+    matches!(kind, Kind::Zip | Kind::ThumbsDb)
+}
+
 /// The members of `src` (`size` bytes, the item at `path`) for `kind`.
 pub(crate) fn members<'a>(
     kind: Kind,
@@ -327,6 +358,7 @@ pub(crate) fn members<'a>(
         Kind::Exif => exif::members(src, size),
         Kind::Pdf => pdf::members(src, size, budget),
         Kind::Thumbcache => thumbcache::members(src, size, budget.limits.members),
+        Kind::ThumbsDb => thumbsdb::members(src, size, budget.limits.members),
     }
 }
 

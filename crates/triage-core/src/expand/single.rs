@@ -50,7 +50,7 @@ pub(crate) fn content_name(parent: &RawPath, kind: Kind) -> Vec<u8> {
         Kind::Bzip2 => &[(b".tbz2", b".tar"), (b".tbz", b".tar"), (b".bz2", b"")],
         Kind::Xz => &[(b".txz", b".tar"), (b".xz", b"")],
         Kind::Zstd => &[(b".tzst", b".tar"), (b".zst", b"")],
-        Kind::Zip | Kind::Tar | Kind::Exif | Kind::Pdf | Kind::Thumbcache => &[],
+        _ => &[],
     };
     let full = parent.as_bytes();
     let base = full

@@ -36,6 +36,12 @@ pub(super) fn expand(
         return Some(parent);
     };
     // Why it is not looked inside, if it is not: it is handed back so.
+    // A kind that reads only some files of its type (a compound file
+    // that is a `Thumbs.db`) says nothing of those it does not look
+    // inside: most of them are not its containers at all.
+    if expand::probes(kind) && not_now(ctx, kind, 1).is_some() {
+        return Some(parent);
+    }
     let why_not = (|| {
         if let Some(why) = not_now(ctx, kind, 1) {
             return Err(why);
@@ -63,6 +69,9 @@ pub(super) fn expand(
         }
     })();
     let src = match why_not {
+        // Of a type the expander reads, but not one it looks inside (a
+        // compound file that is no `Thumbs.db`): not a container.
+        Ok(src) if !expand::applies(kind, &*src, size) => return Some(parent),
         Ok(src) => src,
         Err(why) => {
             set_expansion(
@@ -344,6 +353,10 @@ fn look_inside(
             continue;
         };
         let id = identity(&e);
+        if expand::probes(inner) && not_now(ctx, inner, depth + 1).is_some() {
+            send(e);
+            continue;
+        }
         if let Some(why) = not_now(ctx, inner, depth + 1) {
             set_expansion(
                 &mut e,
@@ -371,7 +384,7 @@ fn look_inside(
         // forward) through the member's own source.
         let inner_cheap = cheap && stored;
         let in_memory =
-            (inner == Kind::Zip && !inner_cheap && inner_size <= budget.limits.in_memory)
+            (expand::random_access(inner) && !inner_cheap && inner_size <= budget.limits.in_memory)
                 .then(|| crate::read::read_whole(&*src, inner_size));
         let held;
         let (inner_src, inner_cheap): (&dyn Source, bool) = match in_memory {
@@ -392,6 +405,10 @@ fn look_inside(
             }
             None => (&*src, inner_cheap),
         };
+        if !expand::applies(inner, inner_src, inner_size) {
+            send(e);
+            continue;
+        }
         set_expansion(
             &mut e,
             Expansion::Expanded {
