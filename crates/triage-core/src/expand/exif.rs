@@ -169,3 +169,19 @@ fn tiff(src: &dyn Source, base: u64, end: u64) -> Result<Option<(u64, u64)>, Str
         _ => Ok(None),
     }
 }
+
+/// The EXIF thumbnail expander ([`super::Kind::Exif`]).
+pub(crate) struct Exif;
+
+impl super::Expander for Exif {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        let _ = budget;
+        members(src, size)
+    }
+}

@@ -89,3 +89,18 @@ fn isize_hint(src: &dyn Source, size: u64) -> u64 {
     }
     u32::from_le_bytes(t) as u64
 }
+
+/// The gzip expander ([`super::Kind::Gzip`]).
+pub(crate) struct Gzip;
+
+impl super::Expander for Gzip {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, path, budget)
+    }
+}

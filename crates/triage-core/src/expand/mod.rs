@@ -1,7 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
-//! container format, each in its own file (`zip.rs`, `tar.rs`,
-//! `gzip.rs`, `single.rs` for bzip2/xz/zstd streams, `exif.rs`,
-//! `pdf/`, `thumbcache.rs`, `thumbsdb.rs`), and the
+//! container format behind one trait (`Expander`), each in its own file
+//! (`zip.rs`, `tar.rs`, `gzip.rs`, `single.rs` for bzip2/xz/zstd streams,
+//! `exif.rs`, `pdf/`, `thumbcache.rs`, `thumbsdb.rs`), and the
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
@@ -318,28 +318,59 @@ pub(crate) enum Body<'a> {
 /// members before it stand).
 pub(crate) type Members<'a> = Box<dyn Iterator<Item = Result<Member<'a>, String>> + 'a>;
 
-/// Whether `src` (`size` bytes, of a type `kind` reads) is one `kind`
-/// looks inside: a compound file only when it is a `Thumbs.db` (not a
-/// Word document or an installer, whose type is the same); every other
-/// kind reads all of its type. Asked before anything is recorded of it.
-pub(crate) fn applies(kind: Kind, src: &dyn Source, size: u64) -> bool {
-    match kind {
-        Kind::ThumbsDb => thumbsdb::is_thumbs_db(src, size),
-        _ => true,
+/// One container format: how a file of its type is looked inside. Each
+/// lives in its own file; [`Kind::expander`] gives the one for a kind.
+pub(crate) trait Expander: Sync {
+    /// The members of `src` (`size` bytes, the item at `path`), in the
+    /// order the container stores them, their decompressed bytes counted
+    /// against `budget`.
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        path: &RawPath,
+        budget: &'a Budget,
+    ) -> Result<Members<'a>, String>;
+
+    /// Whether `src`, of a type this expander reads, is one it looks
+    /// inside: a compound file only when it is a `Thumbs.db` (not a Word
+    /// document or an installer, whose type is the same). Asked before
+    /// anything is recorded of it; most expanders read all of their type.
+    fn applies(&self, _src: &dyn Source, _size: u64) -> bool {
+        true
+    }
+
+    /// Whether it reads its container at random (so one inside a
+    /// compressed member is read into memory first, up to
+    /// [`Limits::in_memory`]).
+    fn random_access(&self) -> bool {
+        false
     }
 }
 
-/// Whether `kind` looks inside only some files of its type
-/// ([`applies`]).
-pub(crate) fn probes(kind: Kind) -> bool {
-    kind == Kind::ThumbsDb
-}
+impl Kind {
+    /// Its expander.
+    pub(crate) fn expander(self) -> &'static dyn Expander {
+        match self {
+            Kind::Zip => &zip::Zip,
+            Kind::Tar => &tar::Tar,
+            Kind::Gzip => &gzip::Gzip,
+            Kind::Bzip2 => &single::Single(Kind::Bzip2),
+            Kind::Xz => &single::Single(Kind::Xz),
+            Kind::Zstd => &single::Single(Kind::Zstd),
+            Kind::Exif => &exif::Exif,
+            Kind::Pdf => &pdf::Pdf,
+            Kind::Thumbcache => &thumbcache::Thumbcache,
+            Kind::ThumbsDb => &thumbsdb::ThumbsDb,
+        }
+    }
 
-/// Whether `kind` reads its container at random (so one inside a
-/// compressed member is read into memory first, up to
-/// [`Limits::in_memory`]).
-pub(crate) fn random_access(kind: Kind) -> bool {
-    matches!(kind, Kind::Zip | Kind::ThumbsDb)
+    /// Whether it looks inside only some files of its type
+    /// ([`Expander::applies`]): it says nothing of the others, which are
+    /// mostly no containers of its kind at all.
+    pub(crate) fn probes(self) -> bool {
+        self == Kind::ThumbsDb
+    }
 }
 
 /// The members of `src` (`size` bytes, the item at `path`) for `kind`.
@@ -350,16 +381,7 @@ pub(crate) fn members<'a>(
     path: &RawPath,
     budget: &'a Budget,
 ) -> Result<Members<'a>, String> {
-    match kind {
-        Kind::Zip => zip::members(src, size, budget),
-        Kind::Tar => tar::members(src, size, budget),
-        Kind::Gzip => gzip::members(src, size, path, budget),
-        Kind::Bzip2 | Kind::Xz | Kind::Zstd => single::members(kind, src, size, path, budget),
-        Kind::Exif => exif::members(src, size),
-        Kind::Pdf => pdf::members(src, size, budget),
-        Kind::Thumbcache => thumbcache::members(src, size, budget.limits.members),
-        Kind::ThumbsDb => thumbsdb::members(src, size, budget.limits.members),
-    }
+    kind.expander().members(src, size, path, budget)
 }
 
 /// The bytes of a member found again (for a report's thumbnail): inside

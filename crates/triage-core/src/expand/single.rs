@@ -68,6 +68,21 @@ pub(crate) fn content_name(parent: &RawPath, kind: Kind) -> Vec<u8> {
     base.to_vec()
 }
 
+/// The expander of one compressed stream: bzip2, xz or zstd.
+pub(crate) struct Single(pub(crate) Kind);
+
+impl super::Expander for Single {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(self.0, src, size, path, budget)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Kind, content_name};

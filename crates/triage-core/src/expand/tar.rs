@@ -313,6 +313,21 @@ pub(crate) fn members<'a>(
     })))
 }
 
+/// The tar expander ([`super::Kind::Tar`]).
+pub(crate) struct Tar;
+
+impl super::Expander for Tar {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, budget)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Pending, number, pax};

@@ -267,6 +267,21 @@ fn next_signature(src: &dyn Source, from: u64, size: u64) -> Result<Option<u64>,
     Ok(None)
 }
 
+/// The thumbnail cache expander ([`super::Kind::Thumbcache`]).
+pub(crate) struct Thumbcache;
+
+impl super::Expander for Thumbcache {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, budget.limits.members)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

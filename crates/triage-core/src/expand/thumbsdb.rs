@@ -219,6 +219,29 @@ impl Seek for At<'_> {
     }
 }
 
+/// The `Thumbs.db` expander ([`super::Kind::ThumbsDb`]).
+pub(crate) struct ThumbsDb;
+
+impl super::Expander for ThumbsDb {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, budget.limits.members)
+    }
+
+    fn applies(&self, src: &dyn Source, size: u64) -> bool {
+        is_thumbs_db(src, size)
+    }
+
+    fn random_access(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

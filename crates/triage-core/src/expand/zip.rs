@@ -395,3 +395,22 @@ fn data_at(src: &dyn Source, size: u64, local: u64, csize: u64) -> Result<u64, S
     }
     Ok(at)
 }
+
+/// The zip expander ([`super::Kind::Zip`]).
+pub(crate) struct Zip;
+
+impl super::Expander for Zip {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, budget)
+    }
+
+    fn random_access(&self) -> bool {
+        true
+    }
+}

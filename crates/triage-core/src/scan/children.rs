@@ -39,7 +39,7 @@ pub(super) fn expand(
     // A kind that reads only some files of its type (a compound file
     // that is a `Thumbs.db`) says nothing of those it does not look
     // inside: most of them are not its containers at all.
-    if expand::probes(kind) && not_now(ctx, kind, 1).is_some() {
+    if kind.probes() && not_now(ctx, kind, 1).is_some() {
         return Some(parent);
     }
     let why_not = (|| {
@@ -71,7 +71,7 @@ pub(super) fn expand(
     let src = match why_not {
         // Of a type the expander reads, but not one it looks inside (a
         // compound file that is no `Thumbs.db`): not a container.
-        Ok(src) if !expand::applies(kind, &*src, size) => return Some(parent),
+        Ok(src) if !kind.expander().applies(&*src, size) => return Some(parent),
         Ok(src) => src,
         Err(why) => {
             set_expansion(
@@ -353,7 +353,7 @@ fn look_inside(
             continue;
         };
         let id = identity(&e);
-        if expand::probes(inner) && not_now(ctx, inner, depth + 1).is_some() {
+        if inner.probes() && not_now(ctx, inner, depth + 1).is_some() {
             send(e);
             continue;
         }
@@ -383,9 +383,10 @@ fn look_inside(
         // memory when small enough; otherwise (and tar, gzip, which read
         // forward) through the member's own source.
         let inner_cheap = cheap && stored;
-        let in_memory =
-            (expand::random_access(inner) && !inner_cheap && inner_size <= budget.limits.in_memory)
-                .then(|| crate::read::read_whole(&*src, inner_size));
+        let in_memory = (inner.expander().random_access()
+            && !inner_cheap
+            && inner_size <= budget.limits.in_memory)
+            .then(|| crate::read::read_whole(&*src, inner_size));
         let held;
         let (inner_src, inner_cheap): (&dyn Source, bool) = match in_memory {
             Some(Ok(bytes)) => {
@@ -405,7 +406,7 @@ fn look_inside(
             }
             None => (&*src, inner_cheap),
         };
-        if !expand::applies(inner, inner_src, inner_size) {
+        if !inner.expander().applies(inner_src, inner_size) {
             send(e);
             continue;
         }

@@ -434,6 +434,21 @@ fn name_is(v: Option<&Val>, name: &[u8]) -> bool {
     matches!(v, Some(Val::Name(n)) if n == name)
 }
 
+/// The PDF picture expander ([`super::Kind::Pdf`]).
+pub(crate) struct Pdf;
+
+impl super::Expander for Pdf {
+    fn members<'a>(
+        &self,
+        src: &'a dyn Source,
+        size: u64,
+        _path: &RawPath,
+        budget: &'a super::Budget,
+    ) -> Result<Members<'a>, String> {
+        members(src, size, budget)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
