@@ -6,6 +6,7 @@
 //! printed skip elsewhere.
 
 mod audit;
+mod carve;
 mod embedded;
 mod exits;
 mod expand;

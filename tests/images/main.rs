@@ -97,11 +97,17 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
     let mut read: BTreeMap<(u64, String), (u64, [String; 3])> = BTreeMap::new();
     let mut links = Vec::new();
     for e in scan(path) {
+        // Pictures carved from the unallocated space: not files TSK lists
+        // (`unallocated_space_agrees_with_blkls` checks that space).
+        if e.within.is_some() {
+            continue;
+        }
         let Some(loc) = &e.location else {
             panic!("{}: entry '{}' has no location", path.display(), e.path);
         };
-        if loc.fs == "unrecognised" {
-            // A volume hashed whole (no file system read): not a file.
+        if loc.fs == "unrecognised" || loc.fs == "unallocated" {
+            // A volume hashed whole (no file system read), a volume's
+            // unallocated space as one item: not files.
             continue;
         }
         let partitioned = loc.partition.is_some();
@@ -1709,7 +1715,8 @@ fn ntfs_name_times_agree_with_istat() {
 /// Each file system's unallocated space, by its allocation map, is the
 /// set of units TSK's `blkls -A -l` lists as free (blocks for ext, sectors
 /// for FAT and exFAT, clusters for NTFS), exactly, and for ext the free
-/// blocks `dumpe2fs` lists; the header records it.
+/// blocks `dumpe2fs` lists; the header records it, and the `$Unallocated`
+/// item carving reads is the bytes `blkls -A` gives, digest for digest.
 #[test]
 fn unallocated_space_agrees_with_blkls() {
     let Some(dir) = built() else { return };
@@ -1739,13 +1746,28 @@ fn unallocated_space_agrees_with_blkls() {
             .filter_map(|l| l.strip_suffix("|f"))
             .map(|a| a.parse().unwrap())
             .collect();
-        let bytes = Command::new("blkls")
+        let free_bytes = Command::new("blkls")
             .arg("-A")
             .arg(&img)
             .output()
             .unwrap()
-            .stdout
-            .len() as u64;
+            .stdout;
+        let bytes = free_bytes.len() as u64;
+        // The `$Unallocated` item the scan carves is those bytes, in order.
+        use sha2::Digest;
+        let item = scan(&img)
+            .into_iter()
+            .find(|e| e.path.as_bytes() == b"$Unallocated")
+            .unwrap_or_else(|| panic!("{name}: no $Unallocated item"));
+        let Outcome::Hashed(h) = &item.outcome else {
+            panic!("{name}: $Unallocated not hashed: {:?}", item.outcome);
+        };
+        assert_eq!(h.bytes_read, bytes, "{name}: $Unallocated's size");
+        assert_eq!(
+            h.digests.hex(Algorithm::Sha256).unwrap(),
+            hex(&sha2::Sha256::digest(&free_bytes)),
+            "{name}: $Unallocated is blkls -A's bytes"
+        );
         let header = Scanner::new(ScanConfig::new(&img)).unwrap().header();
         let info = header.image.expect("an image");
         let u = info.volumes[0]

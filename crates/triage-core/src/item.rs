@@ -190,7 +190,7 @@ pub struct Checksum {
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 10] = [
+pub const CONTAINERS: [&str; 11] = [
     "zip",
     "tar",
     "gzip",
@@ -201,6 +201,7 @@ pub const CONTAINERS: [&str; 10] = [
     "pdf",
     "thumbcache",
     "thumbsdb",
+    "carve",
 ];
 
 /// The static name of a container the log names.
@@ -253,7 +254,8 @@ pub struct NameTimes {
 }
 
 /// Every value [`Location::fs`] takes.
-/// `unrecognised`: a volume no reader recognises, hashed as a whole.
+/// `unrecognised`: a volume no reader recognises, hashed as a whole;
+/// `unallocated`: a volume's unallocated space, as one item to carve.
 pub const FS_NAMES: &[&str] = &[
     "ext2",
     "ext3",
@@ -267,6 +269,7 @@ pub const FS_NAMES: &[&str] = &[
     "hfsx",
     "iso9660",
     "unrecognised",
+    "unallocated",
 ];
 
 /// Whether triage recovers deleted files on file system `fs` (one of

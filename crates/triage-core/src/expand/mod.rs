@@ -1,7 +1,8 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format behind one trait (`Expander`), each in its own file
 //! (`zip.rs`, `tar.rs`, `gzip.rs`, `single.rs` for bzip2/xz/zstd streams,
-//! `exif.rs`, `pdf/`, `thumbcache.rs`, `thumbsdb.rs`), and the
+//! `exif.rs`, `pdf/`, `thumbcache.rs`, `thumbsdb.rs`, `carve.rs` for a
+//! volume's unallocated space), and the
 //! decompressors they read through (`codecs.rs`).
 //!
 //! Input: an item already hashed and identified (its type says which
@@ -30,6 +31,7 @@ use crate::item::{FileMeta, SkipReason};
 use crate::path::RawPath;
 use crate::source::Source;
 
+pub(crate) mod carve;
 pub(crate) mod codecs;
 pub(crate) mod exif;
 pub(crate) mod gzip;
@@ -64,11 +66,14 @@ pub enum Kind {
     Thumbcache,
     /// A `Thumbs.db` (a compound file with a `Catalog`): its thumbnails.
     ThumbsDb,
+    /// A disk image volume's unallocated space (`$Unallocated`): the
+    /// pictures carved from it.
+    Carve,
 }
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -79,6 +84,7 @@ impl Kind {
         Kind::Pdf,
         Kind::Thumbcache,
         Kind::ThumbsDb,
+        Kind::Carve,
     ];
 
     /// The name the log and `--expand` use.
@@ -94,6 +100,7 @@ impl Kind {
             Kind::Pdf => "pdf",
             Kind::Thumbcache => "thumbcache",
             Kind::ThumbsDb => "thumbsdb",
+            Kind::Carve => "carve",
         }
     }
 
@@ -362,6 +369,7 @@ impl Kind {
             Kind::Pdf => &pdf::Pdf,
             Kind::Thumbcache => &thumbcache::Thumbcache,
             Kind::ThumbsDb => &thumbsdb::ThumbsDb,
+            Kind::Carve => &carve::Carve,
         }
     }
 

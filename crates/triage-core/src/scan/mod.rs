@@ -261,6 +261,8 @@ impl Scanner {
                 no_link_targets: config.no_link_targets,
             },
             image_as_file: config.image_as_file,
+            unallocated: config.expand.runs(crate::expand::Kind::Carve)
+                && config.expand.max_depth > 0,
             faults: config.faults.clone(),
         };
         let tree = crate::source::open(&config.root, &options).map_err(ScanError::Root)?;

@@ -53,7 +53,13 @@ pub struct DiskTree {
     image: Image,
     layout: Layout,
     parts: Vec<Part>,
+    /// Whether the walk gives each volume's unallocated space as an item
+    /// of its own (`$Unallocated`, to carve).
+    unallocated_items: bool,
 }
+
+/// The name of a volume's unallocated space as an item, after its files.
+pub const UNALLOCATED: &str = "$Unallocated";
 
 impl DiskTree {
     /// Reads the partition table of `image` and probes each volume for a
@@ -75,7 +81,25 @@ impl DiskTree {
             image,
             layout,
             parts,
+            unallocated_items: false,
         })
+    }
+
+    /// Whether the walk gives each volume's unallocated space (as its
+    /// file system's allocation map says) as one item after the volume's
+    /// files, `p1/$Unallocated` (for carving; off by default).
+    pub fn set_unallocated_items(&mut self, on: bool) {
+        self.unallocated_items = on;
+    }
+
+    /// A volume's unallocated space, read once.
+    fn unallocated_of<'p>(&self, p: &'p Part) -> Option<&'p crate::item::Unallocated> {
+        p.unallocated
+            .get_or_init(|| match &p.fs {
+                Ok(Some(f)) => unallocated(&**f, p.extent.offset),
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// The container.
@@ -162,6 +186,7 @@ impl Tree for DiskTree {
             seen: HashMap::new(),
             first_names: HashMap::new(),
             directories: 0,
+            unallocated_given: 0,
         })
     }
 
@@ -189,6 +214,19 @@ impl Tree for DiskTree {
                 let (src, mut meta) = f.open(loc.addr).map_err(|e| fail(e.to_string()))?;
                 meta.dev = part.extent.partition.as_ref().map_or(0, |p| p.index as u64);
                 Ok((src, meta))
+            }
+            _ if loc.fs == "unallocated" => {
+                let free = self
+                    .unallocated_of(part)
+                    .filter(|u| u.error.is_none())
+                    .ok_or_else(|| {
+                        fail("the volume's unallocated space is not known now".into())
+                    })?;
+                let src = Runs::new(self.image.media.clone(), &free.ranges);
+                let mut meta = volume_meta(&part.extent);
+                meta.size = src.len;
+                meta.blocks = src.len.div_ceil(512);
+                Ok((Box::new(src), meta))
             }
             _ if loc.fs == "unrecognised" => {
                 let src = VolumeBytes {
@@ -243,14 +281,11 @@ impl Tree for DiskTree {
                     length: e.length,
                     fs: fs.map(str::to_string),
                     error,
-                    unallocated: self.parts.iter().find(|p| p.extent == e).and_then(|p| {
-                        p.unallocated
-                            .get_or_init(|| match &p.fs {
-                                Ok(Some(f)) => unallocated(&**f, p.extent.offset),
-                                _ => None,
-                            })
-                            .clone()
-                    }),
+                    unallocated: self
+                        .parts
+                        .iter()
+                        .find(|p| p.extent == e)
+                        .and_then(|p| self.unallocated_of(p).cloned()),
                 })
                 .collect(),
             gaps: self
@@ -302,6 +337,61 @@ impl Source for VolumeBytes {
     }
 }
 
+/// Runs of the medium one after another as one source: a volume's
+/// unallocated space.
+struct Runs {
+    media: Arc<dyn Source>,
+    runs: Vec<ByteRange>,
+    /// Where each run starts in the source.
+    starts: Vec<u64>,
+    len: u64,
+}
+
+impl Runs {
+    fn new(media: Arc<dyn Source>, runs: &[ByteRange]) -> Runs {
+        let mut starts = Vec::with_capacity(runs.len());
+        let mut len = 0u64;
+        for r in runs {
+            starts.push(len);
+            len += r.length;
+        }
+        Runs {
+            media,
+            runs: runs.to_vec(),
+            starts,
+            len,
+        }
+    }
+
+    /// The run holding byte `offset`, and where in it.
+    fn find(&self, offset: u64) -> Option<(&ByteRange, u64)> {
+        let i = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .checked_sub(1)?;
+        let r = &self.runs[i];
+        let into = offset - self.starts[i];
+        (into < r.length).then_some((r, into))
+    }
+}
+
+impl Source for Runs {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let Some((r, into)) = self.find(offset) else {
+            return Ok(0);
+        };
+        let n = (r.length - into).min(buf.len() as u64) as usize;
+        self.media.read_at(&mut buf[..n], r.offset + into)
+    }
+    crate::source::image::no_holes!();
+    fn size_now(&self) -> io::Result<u64> {
+        Ok(self.len)
+    }
+    fn medium_offset(&self, offset: u64) -> Option<u64> {
+        self.find(offset).map(|(r, into)| r.offset + into)
+    }
+}
+
 struct Frame {
     dir: RawPath,
     /// Remaining names, sorted so that `pop` yields the next.
@@ -328,9 +418,42 @@ struct DiskWalk<'a> {
     /// again. Only multi-name files are kept (bounded by their number).
     first_names: HashMap<u64, RawPath>,
     directories: u64,
+    /// Partitions (counted as `part`) whose unallocated space was given.
+    unallocated_given: usize,
 }
 
 impl DiskWalk<'_> {
+    /// The current volume's unallocated space as an item, when its file
+    /// system says what is free and something is.
+    fn unallocated_item(&self) -> Option<Walked> {
+        let p = self.current()?;
+        let Ok(Some(_)) = &p.fs else {
+            return None;
+        };
+        let free = self.tree.unallocated_of(p)?;
+        if free.error.is_some() || free.bytes == 0 {
+            return None;
+        }
+        let mut meta = volume_meta(&p.extent);
+        meta.size = free.bytes;
+        meta.blocks = free.bytes.div_ceil(512);
+        let prefix = self.tree.prefix(&p.extent);
+        Some(Walked {
+            path: prefix.join(UNALLOCATED.as_bytes()),
+            meta: Some(meta),
+            next: Next::Read,
+            file: None,
+            location: Some(Location {
+                partition: p.extent.partition.clone(),
+                fs: "unallocated",
+                fs_offset: p.extent.offset,
+                addr: 0,
+                state: Allocation::Deleted,
+                name_times: None,
+            }),
+        })
+    }
+
     fn current(&self) -> Option<&Part> {
         self.part
             .checked_sub(1)
@@ -562,6 +685,13 @@ impl Iterator for DiskWalk<'_> {
                     location,
                 });
             }
+            // The volume's unallocated space, after its files.
+            if tree.unallocated_items && self.unallocated_given < self.part {
+                self.unallocated_given = self.part;
+                if let Some(w) = self.unallocated_item() {
+                    return Some(w);
+                }
+            }
             // The next partition.
             let part = tree.parts.get(self.part)?;
             self.part += 1;
@@ -692,6 +822,7 @@ mod tests {
                 fs: Ok(Some(Box::new(fs))),
                 unallocated: std::sync::OnceLock::new(),
             }],
+            unallocated_items: false,
         };
         let got: Vec<(String, String)> = tree
             .walk()

@@ -34,6 +34,9 @@ pub struct SourceOptions {
     /// Hash a disk image file as one file instead of reading the file
     /// systems in it.
     pub image_as_file: bool,
+    /// Disk images: give each volume's unallocated space as one item
+    /// after its files (`p1/$Unallocated`), to be carved.
+    pub unallocated: bool,
     /// Directory trees: fault injection for tests.
     #[doc(hidden)]
     pub faults: dir::Faults,
@@ -51,13 +54,14 @@ pub fn open(root: &Path, options: &SourceOptions) -> Result<Box<dyn Tree>, dir::
             Ok(Some(img)) => {
                 let raw = img.format == "raw";
                 let abs = std::path::absolute(root).map_err(RootError::Stat)?;
-                let tree = disk::DiskTree::new(abs, img).map_err(|e| {
+                let mut tree = disk::DiskTree::new(abs, img).map_err(|e| {
                     RootError::Image(format!(
                         "cannot read the partition table of image '{}': {e}",
                         root.display()
                     ))
                 })?;
                 if !(raw && !tree.has_file_system() && tree.layout().scheme == "none") {
+                    tree.set_unallocated_items(options.unallocated);
                     return Ok(Box::new(tree));
                 }
             }

@@ -154,6 +154,12 @@ pub trait Source: Send + Sync {
     fn next_hole(&self, offset: u64) -> io::Result<u64>;
     /// The current size (`fstat`).
     fn size_now(&self) -> io::Result<u64>;
+    /// Where byte `offset` of this source lies on the evidence medium,
+    /// when the source is pieces of it put together (a volume's
+    /// unallocated space) and says so; carving names what it finds by it.
+    fn medium_offset(&self, _offset: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// All `len` bytes of `src` from offset 0, in one buffer: for the small
