@@ -8,7 +8,7 @@
 #   QUICK=1 bash benches/carve.sh     # 256 MiB, 750 pictures
 #
 # The volume (mke2fs -d, 4 KiB blocks) holds the fixture JPEGs and PNGs,
-# each made distinct by bytes after its end marker, and filler files of
+# each made distinct by a comment or text chunk inside it, and filler files of
 # random bytes between them; debugfs then deletes every picture, so their
 # blocks are free. triage runs its default scan of the image (every file
 # and `$Unallocated` hashed with all four digests and PDQ, the pictures
@@ -36,15 +36,28 @@ if [ ! -f "$img.done" ]; then
     python3 - "$repo/fixtures/images" "$work/tree" "$pictures" "$size_mb" "$work/rm.cmds" "$work/originals.sha256" <<'PY'
 import hashlib, os, random, sys
 src, tree, n, size_mb, cmds, sums = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+import struct, zlib
 pics = [open(os.path.join(src, p), "rb").read()
         for p in sorted(os.listdir(src)) if p.endswith((".jpg", ".png"))]
+
+
+def distinct(data, i):
+    """The picture made distinct inside its structure (a carver keeps
+    structure, not what trails it): a JPEG comment after SOI, a PNG tEXt
+    chunk after IHDR."""
+    tag = b"bench %08d" % i
+    if data[:2] == b"\xff\xd8":
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(tag) + 2) + tag + data[2:]
+    chunk = b"tEXt" + b"n\0" + tag
+    text = struct.pack(">I", len(chunk) - 4) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return data[:33] + text + data[33:]
 rng = random.Random(13)
 os.makedirs(tree)
 # Pictures take about a third of the volume, filler a third.
 filler = (size_mb << 20) // 3 // n
 with open(cmds, "w") as c, open(sums, "w") as s:
     for i in range(n):
-        data = pics[i % len(pics)] + b"#%08d" % i
+        data = distinct(pics[i % len(pics)], i)
         name = "IMG_%05d%s" % (i, ".png" if data[:4] == b"\x89PNG" else ".jpg")
         open(os.path.join(tree, name), "wb").write(data)
         open(os.path.join(tree, "fill_%05d.bin" % i), "wb").write(rng.randbytes(filler))

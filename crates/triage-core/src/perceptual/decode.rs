@@ -136,6 +136,12 @@ pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeErr
 
 fn decode_inner(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
     use image::ImageDecoder;
+    // HEIF and AVIF: libheif, in a worker process.
+    match crate::identify::sniff(bytes, bytes.len() as u64) {
+        crate::identify::FileType::Heif => return super::heif::decode(bytes, limits, "HEIF"),
+        crate::identify::FileType::Avif => return super::heif::decode(bytes, limits, "AVIF"),
+        _ => {}
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;

@@ -17,6 +17,7 @@
 //! no single "pHash". Use them between scans made by `triage`; exchange PDQ.
 
 pub mod decode;
+pub mod heif;
 pub mod pdq;
 mod thumb;
 

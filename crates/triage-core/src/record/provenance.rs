@@ -139,6 +139,7 @@ impl BuildInfo {
                 .filter(|f| f.reading_enabled())
                 .filter_map(|f| f.extensions_str().first())
                 .map(|ext| format!("decode:{ext}"))
+                .chain(crate::perceptual::heif::decoder_name().map(|d| format!("decode:{d}")))
                 .collect(),
             cpu_features: cpu_features(),
             dispatch: {

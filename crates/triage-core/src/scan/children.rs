@@ -21,7 +21,7 @@ use crate::read::TO_END;
 use crate::record::{Entry, Outcome};
 use crate::source::{ItemRef, Source};
 
-use super::job::{JobContext, hash_source};
+use super::job::{JobContext, Reading, hash_source};
 
 /// Looks inside `parent` when it is a container. Returns it untouched
 /// when it is not (the caller hands it over as the item's only entry);
@@ -322,7 +322,7 @@ fn look_inside(
         };
         let read_size = if to_end { TO_END } else { meta.size };
         let hashed = catch_unwind(AssertUnwindSafe(|| {
-            hash_source(&child, &*src, &meta, read_size, false, true, ctx)
+            hash_source(&child, &*src, &meta, read_size, false, Reading::Member, ctx)
         }));
         let (outcome, crc) = match hashed {
             Ok(Some(r)) => r,

@@ -100,6 +100,10 @@ pub(super) struct Kept {
     /// The most picture bytes kept (a member whose size is known only once
     /// read may be longer than its size said: past this it is not kept).
     max: u64,
+    /// Whether its bytes may be a picture to decode: not a volume's
+    /// unallocated space, whatever its first bytes look like (the
+    /// pictures in it are carved, each decoded as its own item).
+    decode: bool,
 }
 
 impl Kept {
@@ -110,7 +114,18 @@ impl Kept {
             want_image: perceptual.enabled() && meta.size <= perceptual.max_file_bytes,
             size: meta.size,
             max: perceptual.max_file_bytes,
+            decode: true,
         }
+    }
+
+    /// For the item at `location`: a volume's unallocated space is no
+    /// picture.
+    pub(super) fn for_location(mut self, location: Option<&crate::item::Location>) -> Kept {
+        if location.is_some_and(|l| l.fs == "unallocated") {
+            self.want_image = false;
+            self.decode = false;
+        }
+        self
     }
 
     /// Takes what it needs of the next piece.
@@ -161,37 +176,39 @@ pub(super) fn finish(
         head,
         mut image,
         size,
+        decode,
         ..
     } = kept;
     let file_type = sniff(&head, bytes_read);
-    let (images, perceptual_error) = if !ctx.perceptual.enabled() || !file_type.is_image() {
-        (ImageHashes::default(), None)
-    } else if size.max(bytes_read) > ctx.perceptual.max_file_bytes {
-        let detail = format!(
-            "file of {} bytes is over the {}-byte limit for decoding",
-            size.max(bytes_read),
-            ctx.perceptual.max_file_bytes
-        );
-        (
-            ImageHashes::default(),
-            Some(DecodeError::TooLarge { detail }),
-        )
-    } else {
-        // A first read too short to sniff means nothing was kept:
-        // read the (small) file again rather than skip it.
-        let bytes = match image.take() {
-            Some(b) if b.len() as u64 == bytes_read => Ok(b),
-            _ => crate::read::read_whole(src, bytes_read),
-        };
-        match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
-            Ok(Ok(h)) => (h, None),
-            Ok(Err(e)) => (ImageHashes::default(), Some(e)),
-            Err(e) => {
-                let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
-                (ImageHashes::default(), Some(e))
+    let (images, perceptual_error) =
+        if !ctx.perceptual.enabled() || !file_type.is_image() || !decode {
+            (ImageHashes::default(), None)
+        } else if size.max(bytes_read) > ctx.perceptual.max_file_bytes {
+            let detail = format!(
+                "file of {} bytes is over the {}-byte limit for decoding",
+                size.max(bytes_read),
+                ctx.perceptual.max_file_bytes
+            );
+            (
+                ImageHashes::default(),
+                Some(DecodeError::TooLarge { detail }),
+            )
+        } else {
+            // A first read too short to sniff means nothing was kept:
+            // read the (small) file again rather than skip it.
+            let bytes = match image.take() {
+                Some(b) if b.len() as u64 == bytes_read => Ok(b),
+                _ => crate::read::read_whole(src, bytes_read),
+            };
+            match bytes.map(|b| perceptual_hashes(&b, ctx.perceptual)) {
+                Ok(Ok(h)) => (h, None),
+                Ok(Err(e)) => (ImageHashes::default(), Some(e)),
+                Err(e) => {
+                    let e = DecodeError::Corrupt(format!("re-reading for decoding: {e}"));
+                    (ImageHashes::default(), Some(e))
+                }
             }
-        }
-    };
+        };
     let mut hashed = Hashed {
         digests,
         bytes_read,
@@ -230,29 +247,41 @@ fn hash_file(
         &meta,
         meta.size,
         looks_sparse(&meta),
-        false,
+        Reading::Walked(w.location.as_ref()),
         ctx,
     )?;
     Some((Some(meta), outcome))
 }
 
+/// What is being read: a walked item (at its location in a disk image,
+/// if it is in one), or a container's member.
+#[derive(Clone, Copy)]
+pub(super) enum Reading<'l> {
+    Walked(Option<&'l crate::item::Location>),
+    Member,
+}
+
 /// Reads `src` once and gives its outcome: `read_size` bytes, or to the
-/// end with [`crate::read::TO_END`]. For a `member` (an archive's child
-/// item), also the CRC-32 of the bytes read (when read to the end), and
-/// its bytes are not counted in the progress's bytes (those are the
-/// walked files'). `None` when cancelled mid-read.
+/// end with [`crate::read::TO_END`]. For a [`Reading::Member`] (an
+/// archive's child item), also the CRC-32 of the bytes read (when read to
+/// the end), and its bytes are not counted in the progress's bytes (those
+/// are the walked files'). `None` when cancelled mid-read.
 pub(super) fn hash_source(
     path: &RawPath,
     src: &dyn Source,
     meta: &FileMeta,
     read_size: u64,
     sparse: bool,
-    member: bool,
+    reading: Reading<'_>,
     ctx: &JobContext<'_>,
 ) -> Option<(Outcome, Option<u32>)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     let mut hasher = MultiHasher::new(ctx.algorithms);
-    let mut kept = Kept::new(meta, ctx.perceptual);
+    let (member, location) = match reading {
+        Reading::Walked(l) => (false, l),
+        Reading::Member => (true, None),
+    };
+    let mut kept = Kept::new(meta, ctx.perceptual).for_location(location);
     let mut crc = member.then(crc32fast::Hasher::new);
     let parallel = meta.size >= PARALLEL_MIN;
     let take = || {

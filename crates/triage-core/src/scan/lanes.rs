@@ -470,7 +470,7 @@ fn admit<'t>(
         let mut m = Member {
             idx,
             chunks: Chunks::new(meta.size, looks_sparse(&meta)),
-            kept: Kept::new(&meta, ctx.perceptual),
+            kept: Kept::new(&meta, ctx.perceptual).for_location(w.location.as_ref()),
             hasher: MultiHasher::new(rest),
             src,
             meta,
