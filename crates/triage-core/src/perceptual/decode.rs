@@ -136,11 +136,22 @@ pub fn decode_rgb8(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeErr
 
 fn decode_inner(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError> {
     use image::ImageDecoder;
-    // HEIF and AVIF: libheif, in a worker process.
-    match crate::identify::sniff(bytes, bytes.len() as u64) {
-        crate::identify::FileType::Heif => return super::heif::decode(bytes, limits, "HEIF"),
-        crate::identify::FileType::Avif => return super::heif::decode(bytes, limits, "AVIF"),
-        _ => {}
+    // HEIF and AVIF: libheif, in a worker process, gives a PNG.
+    let what = match crate::identify::sniff(bytes, bytes.len() as u64) {
+        crate::identify::FileType::Heif => Some("HEIF"),
+        crate::identify::FileType::Avif => Some("AVIF"),
+        _ => None,
+    };
+    if let Some(what) = what {
+        use super::heif::HeifError;
+        let png = super::heif::to_png(bytes, what).map_err(|e| match e {
+            HeifError::Unavailable(m) => DecodeError::Unsupported(m),
+            HeifError::Failed(m) => DecodeError::Corrupt(m),
+        })?;
+        let mut rgb = decode_inner(&png, limits)?;
+        // The PNG is the worker's: its (absent) EXIF is not the picture's.
+        rgb.exif_orientation = None;
+        return Ok(rgb);
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()

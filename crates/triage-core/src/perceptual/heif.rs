@@ -24,7 +24,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::decode::{DecodeError, DecodeLimits, Rgb8};
+/// Why a picture was not converted.
+#[derive(Debug)]
+pub(crate) enum HeifError {
+    /// No decoder on this machine (the message names the package).
+    Unavailable(String),
+    /// The decoder failed on this picture (its reason), or did not finish.
+    Failed(String),
+}
 
 /// How long one picture may take to decode.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -87,22 +94,23 @@ impl Drop for Scratch {
     }
 }
 
-/// Decodes a HEIF or AVIF picture's primary image to RGB8 within `limits`.
-pub(crate) fn decode(bytes: &[u8], limits: DecodeLimits, what: &str) -> Result<Rgb8, DecodeError> {
+/// A HEIF or AVIF picture's primary image as a PNG, from libheif (the
+/// caller decodes it, within its limits).
+pub(crate) fn to_png(bytes: &[u8], what: &str) -> Result<Vec<u8>, HeifError> {
     let Some(w) = worker() else {
-        return Err(DecodeError::Unsupported(format!(
+        return Err(HeifError::Unavailable(format!(
             "{what}: no decoder on this machine (install heif-convert: Debian's libheif-examples)"
         )));
     };
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("triage-heif-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)
-        .map_err(|e| DecodeError::Corrupt(format!("a scratch directory for {what}: {e}")))?;
+        .map_err(|e| HeifError::Failed(format!("a scratch directory for {what}: {e}")))?;
     let scratch = Scratch(dir);
     let input = scratch.0.join("in");
     let output = scratch.0.join("out.png");
     std::fs::write(&input, bytes)
-        .map_err(|e| DecodeError::Corrupt(format!("writing {what} for its decoder: {e}")))?;
+        .map_err(|e| HeifError::Failed(format!("writing {what} for its decoder: {e}")))?;
     let mut cmd = match &w.prlimit {
         Some(p) => {
             let mut c = Command::new(p);
@@ -119,7 +127,7 @@ pub(crate) fn decode(bytes: &[u8], limits: DecodeLimits, what: &str) -> Result<R
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .map_err(|e| DecodeError::Corrupt(format!("starting heif-convert: {e}")))?;
+        .map_err(|e| HeifError::Failed(format!("starting heif-convert: {e}")))?;
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -127,16 +135,14 @@ pub(crate) fn decode(bytes: &[u8], limits: DecodeLimits, what: &str) -> Result<R
             Ok(None) if start.elapsed() > TIME_LIMIT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(DecodeError::Corrupt(format!(
+                return Err(HeifError::Failed(format!(
                     "{what}: heif-convert did not finish in {} s: stopped",
                     TIME_LIMIT.as_secs()
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(2)),
             Err(e) => {
-                return Err(DecodeError::Corrupt(format!(
-                    "waiting for heif-convert: {e}"
-                )));
+                return Err(HeifError::Failed(format!("waiting for heif-convert: {e}")));
             }
         }
     };
@@ -154,15 +160,11 @@ pub(crate) fn decode(bytes: &[u8], limits: DecodeLimits, what: &str) -> Result<R
             .lines()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no picture written");
-        return Err(DecodeError::Corrupt(format!(
+        return Err(HeifError::Failed(format!(
             "{what}: libheif: {}",
             why.trim()
         )));
     };
-    let decoded = std::fs::read(&png)
-        .map_err(|e| DecodeError::Corrupt(format!("reading heif-convert's picture: {e}")))?;
-    let mut rgb = super::decode::decode_rgb8(&decoded, limits)?;
-    // The PNG is the worker's: its (absent) EXIF is not the picture's.
-    rgb.exif_orientation = None;
-    Ok(rgb)
+    std::fs::read(&png)
+        .map_err(|e| HeifError::Failed(format!("reading heif-convert's picture: {e}")))
 }
