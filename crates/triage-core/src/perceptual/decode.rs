@@ -143,15 +143,33 @@ fn decode_inner(bytes: &[u8], limits: DecodeLimits) -> Result<Rgb8, DecodeError>
         _ => None,
     };
     if let Some(what) = what {
-        use super::heif::HeifError;
-        let png = super::heif::to_png(bytes, what).map_err(|e| match e {
-            HeifError::Unavailable(m) => DecodeError::Unsupported(m),
-            HeifError::Failed(m) => DecodeError::Corrupt(m),
-        })?;
-        let mut rgb = decode_inner(&png, limits)?;
-        // The PNG is the worker's: its (absent) EXIF is not the picture's.
-        rgb.exif_orientation = None;
-        return Ok(rgb);
+        use super::heif::{HeifError, Picture};
+        let picture =
+            super::heif::convert(bytes, what, limits.max_pixels).map_err(|e| match e {
+                HeifError::Unavailable(m) => DecodeError::Unsupported(m),
+                HeifError::Failed(m) => DecodeError::Corrupt(m),
+            })?;
+        return match picture {
+            Picture::Rgb {
+                width,
+                height,
+                pixels,
+            } => Ok(Rgb8 {
+                width,
+                height,
+                pixels,
+                exif_orientation: None,
+                truncated: false,
+                scale: None,
+            }),
+            Picture::Png(png) => {
+                let mut rgb = decode_inner(&png, limits)?;
+                // The PNG is the worker's: its (absent) EXIF is not the
+                // picture's.
+                rgb.exif_orientation = None;
+                Ok(rgb)
+            }
+        };
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
