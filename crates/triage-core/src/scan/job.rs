@@ -27,6 +27,10 @@ const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 /// What every file job needs, shared by reference.
 pub(super) struct JobContext<'a> {
     pub(super) tree: &'a dyn Tree,
+    /// The bound on files read at once, whose slot a walked file's job
+    /// holds: given back while a picture read whole is decoded (decoding
+    /// needs no disk), so the next file's read starts meanwhile.
+    pub(super) readers: Option<&'a super::gate::Gate>,
     pub(super) algorithms: AlgorithmSet,
     pub(super) perceptual: &'a PerceptualConfig,
     pub(super) matcher: &'a Matcher,
@@ -318,10 +322,19 @@ pub(super) fn hash_source(
     }
     let (outcome, crc) = match result {
         Err(f) => (Outcome::Failed(f), None),
-        Ok(bytes_read) => (
-            finish(ctx, path, src, kept, hasher.finalize(), bytes_read),
-            crc.map(|c| c.finalize()),
-        ),
+        Ok(bytes_read) => {
+            let slot = ctx
+                .readers
+                .filter(|_| !member && kept.keeps_whole() && bytes_read > 0);
+            if let Some(g) = slot {
+                g.leave();
+            }
+            let outcome = finish(ctx, path, src, kept, hasher.finalize(), bytes_read);
+            if let Some(g) = slot {
+                g.enter();
+            }
+            (outcome, crc.map(|c| c.finalize()))
+        }
     };
     Some((outcome, crc))
 }

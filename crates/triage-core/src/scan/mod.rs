@@ -431,6 +431,7 @@ impl Scanner {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
                     tree: &*tree,
+                    readers: Some(readers),
                     algorithms,
                     perceptual: &config.perceptual,
                     matcher: &config.matcher,
