@@ -27,10 +27,6 @@ const PARALLEL_MIN: u64 = 4 * 1024 * 1024;
 /// What every file job needs, shared by reference.
 pub(super) struct JobContext<'a> {
     pub(super) tree: &'a dyn Tree,
-    /// The bound on files read at once, whose slot a walked file's job
-    /// holds: given back while a picture read whole is decoded (decoding
-    /// needs no disk), so the next file's read starts meanwhile.
-    pub(super) readers: Option<&'a super::gate::Gate>,
     pub(super) algorithms: AlgorithmSet,
     pub(super) perceptual: &'a PerceptualConfig,
     pub(super) matcher: &'a Matcher,
@@ -52,8 +48,45 @@ thread_local! {
     static BUFFERS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// A walked file's place among the files read at once ([`super::gate`]),
+/// given back once: when its bytes are read and only decoding is left
+/// (which needs no disk, so the next file's read starts meanwhile), or
+/// when its job ends.
+pub(super) struct ReaderSlot<'g> {
+    gate: &'g super::gate::Gate,
+    held: std::cell::Cell<bool>,
+}
+
+impl<'g> ReaderSlot<'g> {
+    /// Takes a place (waiting for one).
+    pub(super) fn take(gate: &'g super::gate::Gate) -> ReaderSlot<'g> {
+        gate.enter();
+        ReaderSlot {
+            gate,
+            held: std::cell::Cell::new(true),
+        }
+    }
+
+    /// Gives the place back, if it is still held.
+    pub(super) fn release(&self) {
+        if self.held.replace(false) {
+            self.gate.leave();
+        }
+    }
+}
+
+impl Drop for ReaderSlot<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Reads and hashes one regular file. `None` when cancelled mid-file.
-pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
+pub(super) fn process_file(
+    w: Walked,
+    ctx: &JobContext<'_>,
+    slot: Option<&ReaderSlot<'_>>,
+) -> Option<Entry> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     if cancel.is_cancelled() {
         return None;
@@ -63,7 +96,7 @@ pub(super) fn process_file(w: Walked, ctx: &JobContext<'_>) -> Option<Entry> {
     }
     let mut w = w;
     let preopened = w.file.take();
-    let result = catch_unwind(AssertUnwindSafe(|| hash_file(&w, preopened, ctx)));
+    let result = catch_unwind(AssertUnwindSafe(|| hash_file(&w, preopened, ctx, slot)));
     let Walked {
         path,
         meta: walk_meta,
@@ -240,6 +273,7 @@ fn hash_file(
     w: &Walked,
     preopened: Option<std::fs::File>,
     ctx: &JobContext<'_>,
+    slot: Option<&ReaderSlot<'_>>,
 ) -> Option<(Option<FileMeta>, Outcome)> {
     let (src, meta) = match ctx.tree.open(ItemRef::of(w), preopened) {
         Ok(r) => r,
@@ -251,7 +285,7 @@ fn hash_file(
         &meta,
         meta.size,
         looks_sparse(&meta),
-        Reading::Walked(w.location.as_ref()),
+        Reading::Walked(w.location.as_ref(), slot),
         ctx,
     )?;
     Some((Some(meta), outcome))
@@ -261,7 +295,12 @@ fn hash_file(
 /// if it is in one), or a container's member.
 #[derive(Clone, Copy)]
 pub(super) enum Reading<'l> {
-    Walked(Option<&'l crate::item::Location>),
+    /// At its location in a disk image (if in one), holding its reader
+    /// slot (if it holds one).
+    Walked(
+        Option<&'l crate::item::Location>,
+        Option<&'l ReaderSlot<'l>>,
+    ),
     Member,
 }
 
@@ -281,9 +320,9 @@ pub(super) fn hash_source(
 ) -> Option<(Outcome, Option<u32>)> {
     let (progress, cancel) = (ctx.progress, ctx.cancel);
     let mut hasher = MultiHasher::new(ctx.algorithms);
-    let (member, location) = match reading {
-        Reading::Walked(l) => (false, l),
-        Reading::Member => (true, None),
+    let (member, location, slot) = match reading {
+        Reading::Walked(l, slot) => (false, l, slot),
+        Reading::Member => (true, None, None),
     };
     let mut kept = Kept::new(meta, ctx.perceptual).for_location(location);
     let mut crc = member.then(crc32fast::Hasher::new);
@@ -323,16 +362,13 @@ pub(super) fn hash_source(
     let (outcome, crc) = match result {
         Err(f) => (Outcome::Failed(f), None),
         Ok(bytes_read) => {
-            let slot = ctx
-                .readers
-                .filter(|_| !member && kept.keeps_whole() && bytes_read > 0);
-            if let Some(g) = slot {
-                g.leave();
+            // A picture read whole: only decoding is left.
+            if kept.keeps_whole()
+                && let Some(s) = slot
+            {
+                s.release();
             }
             let outcome = finish(ctx, path, src, kept, hasher.finalize(), bytes_read);
-            if let Some(g) = slot {
-                g.enter();
-            }
             (outcome, crc.map(|c| c.finalize()))
         }
     };

@@ -54,7 +54,7 @@ mod progress;
 mod recorded;
 
 use gate::Gate;
-use job::{JobContext, process_file};
+use job::{JobContext, ReaderSlot, process_file};
 pub use progress::{CancelHandle, Progress, ProgressSnapshot};
 pub use recorded::Recorded;
 
@@ -431,7 +431,6 @@ impl Scanner {
                 let (window, readers, cancel, opened) = (&window, &readers, &cancel, &opened);
                 let ctx = &JobContext {
                     tree: &*tree,
-                    readers: Some(readers),
                     algorithms,
                     perceptual: &config.perceptual,
                     matcher: &config.matcher,
@@ -506,11 +505,11 @@ impl Scanner {
                                 if holds_fd {
                                     opened.enter();
                                 }
-                                readers.enter();
+                                let slot = ReaderSlot::take(readers);
                                 let tx = tx.clone();
                                 scope.spawn(move |_| {
-                                    let e = process_file(w, ctx);
-                                    readers.leave();
+                                    let e = process_file(w, ctx, Some(&slot));
+                                    slot.release();
                                     if holds_fd {
                                         opened.leave();
                                     }
