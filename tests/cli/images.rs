@@ -574,3 +574,37 @@ for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
     let err = cut["perceptual_error"].to_string();
     assert!(err.contains("libheif"), "{cut:#}");
 }
+
+/// Pictures decode while the next file is read: with one file read at a
+/// time (`--readers 1`, what a spinning disk gets) and two threads, a
+/// scan of many pictures ends, every picture PDQ-hashed. (Giving the
+/// reader's place back and taking it again once hung such a scan.)
+#[test]
+fn one_reader_at_a_time_still_decodes_pictures_in_parallel_and_ends() {
+    let ev = Evidence::new();
+    for i in 0..60u32 {
+        ev.file(
+            &format!("p/{i:03}.png"),
+            crate::expand::png(&crate::expand::picture(160, 120, i)),
+        );
+    }
+    let mut cmd = triage();
+    cmd.args([
+        "scan",
+        "-q",
+        "--no-case",
+        "--readers",
+        "1",
+        "--threads",
+        "2",
+    ])
+    .arg(ev.root());
+    let o = run(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    assert_eq!(got.len(), 60);
+    assert!(
+        got.iter().all(|e| e["perceptual"][0]["tag"] == "pdq/1"),
+        "{got:#?}"
+    );
+}
