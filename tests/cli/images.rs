@@ -584,7 +584,7 @@ fn one_reader_at_a_time_still_decodes_pictures_in_parallel_and_ends() {
     let ev = Evidence::new();
     for i in 0..60u32 {
         ev.file(
-            &format!("p/{i:03}.png"),
+            format!("p/{i:03}.png"),
             crate::expand::png(&crate::expand::picture(160, 120, i)),
         );
     }
