@@ -190,7 +190,7 @@ pub struct Checksum {
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 11] = [
+pub const CONTAINERS: [&str; 12] = [
     "zip",
     "tar",
     "gzip",
@@ -202,6 +202,7 @@ pub const CONTAINERS: [&str; 11] = [
     "thumbcache",
     "thumbsdb",
     "carve",
+    "7z",
 ];
 
 /// The static name of a container the log names.

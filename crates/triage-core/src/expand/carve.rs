@@ -105,6 +105,7 @@ impl<'a> Iterator for Carver<'a> {
                 meta: member_meta(len, libc::S_IFREG | 0o644, 0),
                 crc32: None,
                 checksums: Vec::new(),
+                found: None,
                 body: Body::Read {
                     src: Box::new(Slice {
                         src: self.src,

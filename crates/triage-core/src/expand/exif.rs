@@ -39,6 +39,7 @@ pub(crate) fn members<'a>(src: &'a dyn Source, size: u64) -> Result<Members<'a>,
         meta: member_meta(len, libc::S_IFREG | 0o644, 0),
         crc32: None,
         checksums: Vec::new(),
+        found: None,
         body: Body::Read {
             src: Box::new(Slice {
                 src,

@@ -1,6 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format behind one trait (`Expander`), each in its own file
 //! (`zip.rs`, `tar.rs`, `gzip.rs`, `single.rs` for bzip2/xz/zstd streams,
+//! `sevenz.rs`,
 //! `exif.rs`, `pdf/`, `thumbcache.rs`, `thumbsdb.rs`, `carve.rs` for a
 //! volume's unallocated space), and the
 //! decompressors they read through (`codecs.rs`).
@@ -36,6 +37,7 @@ pub(crate) mod codecs;
 pub(crate) mod exif;
 pub(crate) mod gzip;
 pub(crate) mod pdf;
+pub(crate) mod sevenz;
 pub(crate) mod single;
 pub(crate) mod stream;
 pub(crate) mod tar;
@@ -58,6 +60,8 @@ pub enum Kind {
     Xz,
     /// A Zstandard stream.
     Zstd,
+    /// A 7z archive.
+    SevenZip,
     /// A picture's EXIF block (JPEG, TIFF): its thumbnail.
     Exif,
     /// A PDF's pictures (image XObjects).
@@ -73,7 +77,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -85,6 +89,8 @@ impl Kind {
         Kind::Thumbcache,
         Kind::ThumbsDb,
         Kind::Carve,
+        // Last, so that the fuzz seeds' first bytes keep their kinds.
+        Kind::SevenZip,
     ];
 
     /// The name the log and `--expand` use.
@@ -96,6 +102,7 @@ impl Kind {
             Kind::Bzip2 => "bzip2",
             Kind::Xz => "xz",
             Kind::Zstd => "zstd",
+            Kind::SevenZip => "7z",
             Kind::Exif => "exif",
             Kind::Pdf => "pdf",
             Kind::Thumbcache => "thumbcache",
@@ -120,6 +127,7 @@ impl Kind {
             FileType::Bzip2 => Some(Kind::Bzip2),
             FileType::Xz => Some(Kind::Xz),
             FileType::Zstd => Some(Kind::Zstd),
+            FileType::SevenZip => Some(Kind::SevenZip),
             FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
             FileType::Pdf => Some(Kind::Pdf),
             FileType::Thumbcache => Some(Kind::Thumbcache),
@@ -299,9 +307,16 @@ pub(crate) struct Member<'a> {
     pub(crate) crc32: Option<u32>,
     /// Other checksums it stores, checked when listed.
     pub(crate) checksums: Vec<crate::item::Checksum>,
+    /// Checksums found only as its bytes are read (a gzip stream's
+    /// trailers follow its content), filled in by the reading.
+    pub(crate) found: Option<Found>,
     /// Its bytes, or why they are not read.
     pub(crate) body: Body<'a>,
 }
+
+/// Where a member's reading leaves the checksums it met (see
+/// [`Member::found`]).
+pub(crate) type Found = std::sync::Arc<std::sync::Mutex<Vec<crate::item::Checksum>>>;
 
 /// A member's content.
 pub(crate) enum Body<'a> {
@@ -365,6 +380,7 @@ impl Kind {
             Kind::Bzip2 => &single::Single(Kind::Bzip2),
             Kind::Xz => &single::Single(Kind::Xz),
             Kind::Zstd => &single::Single(Kind::Zstd),
+            Kind::SevenZip => &sevenz::SevenZip,
             Kind::Exif => &exif::Exif,
             Kind::Pdf => &pdf::Pdf,
             Kind::Thumbcache => &thumbcache::Thumbcache,

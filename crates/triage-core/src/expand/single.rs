@@ -32,6 +32,7 @@ pub(crate) fn members<'a>(
         meta: member_meta(0, libc::S_IFREG | 0o644, 0),
         crc32: None,
         checksums: Vec::new(),
+        found: None,
         body: Body::Read {
             src: Box::new(Decoded::new(open, None, size, budget)),
             to_end: true,

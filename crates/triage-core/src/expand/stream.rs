@@ -89,6 +89,9 @@ pub(crate) struct Decoded<'a> {
     /// The compressed bytes it comes from, for the ratio limit.
     compressed: u64,
     budget: &'a Budget,
+    /// The most bytes it may give (the member limit, unless shared).
+    limit: Option<u64>,
+    max_restarts: u32,
     state: Mutex<State<'a>>,
 }
 
@@ -115,6 +118,8 @@ impl<'a> Decoded<'a> {
             declared,
             compressed,
             budget,
+            limit: None,
+            max_restarts: MAX_RESTARTS,
             state: Mutex::new(State {
                 decoder: None,
                 pos: 0,
@@ -125,9 +130,27 @@ impl<'a> Decoded<'a> {
         }
     }
 
+    /// A stream many members are windows of (a 7z solid block): not
+    /// limited as one member is (each window is), but by the budgets and
+    /// its declared size; read again from its start a few more times, as
+    /// each member may be read again.
+    pub(crate) fn shared(
+        open: Open<'a>,
+        declared: u64,
+        compressed: u64,
+        budget: &'a Budget,
+    ) -> Decoded<'a> {
+        Decoded {
+            limit: Some(u64::MAX - 1),
+            max_restarts: 4 * MAX_RESTARTS,
+            ..Decoded::new(open, Some(declared), compressed, budget)
+        }
+    }
+
     /// One read of the running decoder at its position, counted.
     fn pull(&self, st: &mut State<'a>, buf: &mut [u8]) -> io::Result<usize> {
         let limits = &self.budget.limits;
+        let limit = self.limit.unwrap_or(limits.member_bytes);
         if st.decoder.is_none() {
             st.decoder = Some((self.open)()?);
         }
@@ -136,7 +159,7 @@ impl<'a> Decoded<'a> {
         };
         // Never more than one byte past the member's limit: that byte
         // shows it is over.
-        let room = (limits.member_bytes + 1).saturating_sub(st.pos);
+        let room = (limit + 1).saturating_sub(st.pos);
         let want = buf.len().min(room.min(usize::MAX as u64) as usize);
         let n = loop {
             match d.read(&mut buf[..want]) {
@@ -157,10 +180,9 @@ impl<'a> Decoded<'a> {
             return Ok(0);
         }
         let new_pos = st.pos + n as u64;
-        if new_pos > limits.member_bytes {
+        if new_pos > limit {
             return Err(damaged(format!(
-                "stopped after {} decompressed bytes: the limit for one member (--max-member-bytes)",
-                limits.member_bytes
+                "stopped after {limit} decompressed bytes: the limit for one member (--max-member-bytes)"
             )));
         }
         if limits.ratio > 0
@@ -198,7 +220,7 @@ impl Source for Decoded<'_> {
         }
         if offset < st.pos {
             st.restarts += 1;
-            if st.restarts > MAX_RESTARTS {
+            if st.restarts > self.max_restarts {
                 return Err(damaged(
                     "read out of order inside a compressed stream more often than it can be decompressed again",
                 ));

@@ -241,6 +241,7 @@ impl<'a> Walk<'a> {
                 meta,
                 crc32: None,
                 checksums: Vec::new(),
+                found: None,
                 body,
             }));
         }

@@ -176,6 +176,7 @@ pub(crate) fn members<'a>(
                     meta: member_meta(0, libc::S_IFREG | 0o644, 0),
                     crc32: None,
                     checksums: Vec::new(),
+                    found: None,
                     body: Body::Failed(format!(
                         "the entry at byte {at} gives sizes that do not fit in it or in the file: not read"
                     )),
@@ -218,6 +219,7 @@ pub(crate) fn members<'a>(
                 meta: member_meta(data_len, libc::S_IFREG | 0o644, 0),
                 crc32: None,
                 checksums,
+                found: None,
                 body: Body::Read {
                     src: Box::new(Slice {
                         src,

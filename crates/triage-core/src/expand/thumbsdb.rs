@@ -96,6 +96,7 @@ pub(crate) fn members<'a>(
             meta: member_meta(len, libc::S_IFREG | 0o644, mtime),
             crc32: None,
             checksums: Vec::new(),
+            found: None,
             body,
         })
     });

@@ -303,6 +303,7 @@ fn member<'a>(
         meta: member_meta(m.usize, mode, m.mtime),
         crc32: Some(m.crc),
         checksums: Vec::new(),
+        found: None,
         body: Body::Failed(String::new()),
     };
     let fail = |why: String| Body::Failed(why);

@@ -296,6 +296,7 @@ fn look_inside(
             computed: None,
         });
         w.checksums = m.checksums;
+        let found = m.found;
         let mut meta = m.meta;
         let (src, to_end, stored) = match m.body {
             Body::Skipped(crate::item::SkipReason::HardLink { first }) => {
@@ -340,6 +341,10 @@ fn look_inside(
         };
         if let Some(c) = &mut w.crc32 {
             c.computed = crc;
+        }
+        if let Some(f) = found {
+            w.checksums
+                .extend(f.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
         }
         if let Outcome::Hashed(h) = &outcome {
             // What was read is its size (a stream's is known only now).

@@ -88,6 +88,7 @@ pub(crate) fn members<'a>(
                 meta: member_meta(len, libc::S_IFREG | 0o644, 0),
                 crc32: None,
                 checksums: Vec::new(),
+                found: None,
                 body,
             })
         })
