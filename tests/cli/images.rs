@@ -575,6 +575,118 @@ for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
     assert!(err.contains("libheif"), "{cut:#}");
 }
 
+/// A phone's HEIC holds a thumbnail item and an EXIF block with its own
+/// thumbnail: both come out as child items. heif-enc (`-t`) writes the
+/// thumbnail item of the picture it encodes, and keeps the EXIF of the
+/// JPEG it is given, whose thumbnail exiftool put there. The thumbnail
+/// item decodes to the size libheif's heif-info reports, near the photo
+/// in PDQ (not flagged as differing); the EXIF thumbnail has the bytes
+/// exiftool extracts from the HEIC. The same for an AVIF (AV1 items).
+#[test]
+fn heic_and_avif_thumbnails_are_child_items() {
+    for tool in ["heif-enc", "heif-info", "heif-convert", "exiftool"] {
+        if !have(tool) {
+            crate::skip::skip(&format!(
+                "{tool} is not installed (apt-get install libheif-examples libimage-exiftool-perl)"
+            ));
+            return;
+        }
+    }
+    let ev = Evidence::new();
+    let work = Evidence::new();
+    let photo = crate::expand::picture(640, 480, 47);
+    let small = image::imageops::resize(&photo, 160, 120, image::imageops::FilterType::Triangle);
+    let jpeg = |img: &image::RgbImage| {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(img)
+            .unwrap();
+        out
+    };
+    work.file("photo.jpg", jpeg(&photo));
+    work.file("thumb.jpg", jpeg(&small));
+    let ok = |o: std::process::Output, what: &str| {
+        assert!(
+            o.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    ok(
+        std::process::Command::new("exiftool")
+            .args(["-q", "-overwrite_original", "-Make=TestCam"])
+            .arg(format!(
+                "-ThumbnailImage<={}",
+                work.path(b"thumb.jpg").display()
+            ))
+            .arg(work.path(b"photo.jpg"))
+            .output()
+            .unwrap(),
+        "exiftool",
+    );
+    for (name, args) in [
+        ("IMG_0002.HEIC", &["-t", "200"][..]),
+        ("photo.avif", &["-A", "-t", "96"][..]),
+    ] {
+        ok(
+            std::process::Command::new("heif-enc")
+                .args(["-q", "80"])
+                .args(args)
+                .arg("-o")
+                .arg(ev.path(name.as_bytes()))
+                .arg(work.path(b"photo.jpg"))
+                .output()
+                .unwrap(),
+            "heif-enc",
+        );
+    }
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    for name in ["IMG_0002.HEIC", "photo.avif"] {
+        assert_eq!(entry(&got, name)["expanded"], "heif");
+        let info = String::from_utf8(ok(
+            std::process::Command::new("heif-info")
+                .arg(ev.path(name.as_bytes()))
+                .output()
+                .unwrap(),
+            "heif-info",
+        ))
+        .unwrap();
+        let dims = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("thumbnail: "))
+            .unwrap_or_else(|| panic!("heif-info lists no thumbnail: {info}"));
+        let (w, h) = dims.split_once('x').unwrap();
+        let t = entry(&got, &format!("{name}!thumbnail"));
+        assert_eq!(t["record"], "file", "{t:#}");
+        assert_eq!(t["image"]["width"].to_string(), w, "{t:#}");
+        assert_eq!(t["image"]["height"].to_string(), h, "{t:#}");
+        assert_eq!(t["within"]["container"], "heif");
+        assert_eq!(t["within"]["pdq_differs"], false, "{t:#}");
+        assert!(pdq_hex(t).len() == 64, "{t:#}");
+        let x = entry(&got, &format!("{name}!exif-thumbnail"));
+        let want = ok(
+            std::process::Command::new("exiftool")
+                .args(["-b", "-ThumbnailImage"])
+                .arg(ev.path(name.as_bytes()))
+                .output()
+                .unwrap(),
+            "exiftool -b",
+        );
+        assert!(
+            !want.is_empty(),
+            "exiftool finds the EXIF thumbnail in {name}"
+        );
+        assert_eq!(x["sha256"], sha256_hex(&want), "{x:#}");
+        assert_eq!(x["within"]["pdq_differs"], false, "{x:#}");
+        let heic = std::fs::read(ev.path(name.as_bytes())).unwrap();
+        let at = x["within"]["offset"].as_u64().unwrap() as usize;
+        assert_eq!(&heic[at..at + want.len()], &want[..], "read where it lies");
+    }
+}
+
 /// Pictures decode while the next file is read: with one file read at a
 /// time (`--readers 1`, what a spinning disk gets) and two threads, a
 /// scan of many pictures ends, every picture PDQ-hashed. (Giving the

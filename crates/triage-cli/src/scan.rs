@@ -164,7 +164,7 @@ pub struct ScanArgs {
     #[arg(long)]
     fast_decode: bool,
 
-    /// Look inside these containers, comma-separated (zip, tar, gzip, bzip2, xz, zstd, exif, pdf, thumbcache, thumbsdb, carve, 7z), or
+    /// Look inside these containers, comma-separated (zip, tar, gzip, bzip2, xz, zstd, exif, pdf, thumbcache, thumbsdb, carve, 7z, heif), or
     /// all, or none: each member is hashed, typed, perceptually hashed and
     /// matched like a file, and recorded after its container (`within`).
     #[arg(

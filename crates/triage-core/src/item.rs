@@ -190,7 +190,7 @@ pub struct Checksum {
 }
 
 /// The containers child items are found in, by the name the log uses.
-pub const CONTAINERS: [&str; 12] = [
+pub const CONTAINERS: [&str; 13] = [
     "zip",
     "tar",
     "gzip",
@@ -203,6 +203,7 @@ pub const CONTAINERS: [&str; 12] = [
     "thumbsdb",
     "carve",
     "7z",
+    "heif",
 ];
 
 /// The static name of a container the log names.

@@ -94,7 +94,7 @@ fn jpeg(src: &dyn Source, size: u64) -> Result<Option<(u64, u64)>, String> {
 
 /// The IFD1 thumbnail of a TIFF block at `base`, ending at `end`:
 /// (offset in the file, length).
-fn tiff(src: &dyn Source, base: u64, end: u64) -> Result<Option<(u64, u64)>, String> {
+pub(crate) fn tiff(src: &dyn Source, base: u64, end: u64) -> Result<Option<(u64, u64)>, String> {
     let mut h = [0u8; 8];
     if base + 8 > end || read_exact(src, &mut h, base).is_err() {
         return Ok(None);

@@ -1,7 +1,7 @@
 //! Expand stage: the child items a file's bytes hold, one expander per
 //! container format behind one trait (`Expander`), each in its own file
 //! (`zip.rs`, `tar.rs`, `gzip.rs`, `single.rs` for bzip2/xz/zstd streams,
-//! `sevenz.rs`,
+//! `sevenz.rs`, `heif.rs` for HEIC/AVIF thumbnails,
 //! `exif.rs`, `pdf/`, `thumbcache.rs`, `thumbsdb.rs`, `carve.rs` for a
 //! volume's unallocated space), and the
 //! decompressors they read through (`codecs.rs`).
@@ -36,6 +36,7 @@ pub(crate) mod carve;
 pub(crate) mod codecs;
 pub(crate) mod exif;
 pub(crate) mod gzip;
+pub(crate) mod heif;
 pub(crate) mod pdf;
 pub(crate) mod sevenz;
 pub(crate) mod single;
@@ -62,6 +63,8 @@ pub enum Kind {
     Zstd,
     /// A 7z archive.
     SevenZip,
+    /// A HEIF picture (HEIC, AVIF): its thumbnails and EXIF thumbnail.
+    Heif,
     /// A picture's EXIF block (JPEG, TIFF): its thumbnail.
     Exif,
     /// A PDF's pictures (image XObjects).
@@ -77,7 +80,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every expander, in the order `--expand` lists them.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Zip,
         Kind::Tar,
         Kind::Gzip,
@@ -91,6 +94,7 @@ impl Kind {
         Kind::Carve,
         // Last, so that the fuzz seeds' first bytes keep their kinds.
         Kind::SevenZip,
+        Kind::Heif,
     ];
 
     /// The name the log and `--expand` use.
@@ -103,6 +107,7 @@ impl Kind {
             Kind::Xz => "xz",
             Kind::Zstd => "zstd",
             Kind::SevenZip => "7z",
+            Kind::Heif => "heif",
             Kind::Exif => "exif",
             Kind::Pdf => "pdf",
             Kind::Thumbcache => "thumbcache",
@@ -128,6 +133,7 @@ impl Kind {
             FileType::Xz => Some(Kind::Xz),
             FileType::Zstd => Some(Kind::Zstd),
             FileType::SevenZip => Some(Kind::SevenZip),
+            FileType::Heif | FileType::Avif => Some(Kind::Heif),
             FileType::Jpeg | FileType::Tiff => Some(Kind::Exif),
             FileType::Pdf => Some(Kind::Pdf),
             FileType::Thumbcache => Some(Kind::Thumbcache),
@@ -381,6 +387,7 @@ impl Kind {
             Kind::Xz => &single::Single(Kind::Xz),
             Kind::Zstd => &single::Single(Kind::Zstd),
             Kind::SevenZip => &sevenz::SevenZip,
+            Kind::Heif => &heif::Heif,
             Kind::Exif => &exif::Exif,
             Kind::Pdf => &pdf::Pdf,
             Kind::Thumbcache => &thumbcache::Thumbcache,
