@@ -787,3 +787,43 @@ fn seven_zip_members_are_what_7z_extracts() {
         assert_eq!(member(name)["record"], "file", "{name}");
     }
 }
+
+/// A gzip file that decompresses to itself (a quine, written by
+/// fixtures/archives/quine.py; `gzip -dc` is the oracle that it is one)
+/// is looked inside once: its content, with the same digests, is recorded
+/// and not looked inside again, saying why; the scan ends cleanly.
+#[test]
+fn a_gzip_quine_is_looked_inside_once() {
+    let ev = Evidence::new();
+    let q = ev.path(b"quine.gz");
+    let o = Command::new("python3")
+        .arg(repo().join("fixtures/archives/quine.py"))
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&q).unwrap();
+    if have("gzip") {
+        let o = Command::new("gzip").arg("-dc").arg(&q).output().unwrap();
+        assert!(
+            o.status.success(),
+            "gzip -dc: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, bytes, "gzip decompresses it to itself");
+    } else {
+        crate::skip::skip("gzip is not installed: the quine is not checked by it");
+    }
+    let o = scan(ev.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(entry(&got, "quine.gz")["expanded"], "gzip");
+    let inner = &got[1];
+    assert!(inner["path"].as_str().unwrap().starts_with("quine.gz!"));
+    assert_eq!(inner["sha256"], sha256_hex(&bytes));
+    assert_eq!(inner["within"]["depth"], 1);
+    let why = inner["not_expanded"]["why"].as_str().unwrap();
+    assert!(why.contains("quine"), "{why}");
+    assert!(inner.get("expanded").is_none());
+}
