@@ -218,3 +218,204 @@ fn deleted_pictures_are_carved_from_unallocated_space_of_an_e01() {
     let o = run(cmd, std::time::Duration::from_secs(60));
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+/// Pictures on a disk outside every partition (before the first, written
+/// into the gap partitioning tools leave, and after the last): the
+/// medium's unpartitioned space is one item, `$Unpartitioned`, of the
+/// size sfdisk's table leaves (the outside oracle), carved like a
+/// volume's free space; each picture comes out with its own digests,
+/// named by its byte on the medium.
+#[test]
+fn pictures_outside_the_partitions_are_carved() {
+    if !have("sfdisk") {
+        crate::skip::skip("sfdisk is not installed (apt-get install fdisk)");
+        return;
+    }
+    let ev = Evidence::new();
+    let raw = ev.path(b"disk.img");
+    let size: u64 = 8 << 20;
+    std::fs::write(&raw, vec![0u8; size as usize]).unwrap();
+    let mut cmd = Command::new("sfdisk");
+    cmd.args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(&raw);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, size=8192, type=83\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "sfdisk");
+    let before = jpeg(&picture(200, 150, 41));
+    let after = png(&picture(160, 120, 42));
+    let (at_before, at_after) = (100 * 512u64, (2048 + 8192 + 64) * 512u64);
+    let mut disk = std::fs::read(&raw).unwrap();
+    disk[at_before as usize..at_before as usize + before.len()].copy_from_slice(&before);
+    disk[at_after as usize..at_after as usize + after.len()].copy_from_slice(&after);
+    std::fs::write(&raw, &disk).unwrap();
+    let o = Command::new("sfdisk").arg("-J").arg(&raw).output().unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let in_partitions: u64 = table["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["size"].as_u64().unwrap() * 512)
+        .sum();
+
+    let o = scan(&raw, &["-q"]);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    let got = entries(&o.stdout);
+    let out = entry(&got, "$Unpartitioned");
+    assert_eq!(out["record"], "file", "{out:#}");
+    assert_eq!(out["location"]["fs"], "unpartitioned");
+    assert_eq!(out["size"], size - in_partitions, "{out:#}");
+    assert_eq!(out["expanded"], "carve", "{out:#}");
+    assert!(
+        out.get("image").is_none(),
+        "free space is no picture: {out:#}"
+    );
+    for (bytes, at, ext) in [(&before, at_before, "jpg"), (&after, at_after, "png")] {
+        let name = format!("$Unpartitioned!{at:#x}.{ext}");
+        let m = entry(&got, &name);
+        assert_eq!(m["sha256"], sha256_hex(bytes), "{m:#}");
+        assert_eq!(m["within"]["container"], "carve");
+    }
+    // The walk ends with it: after the partition's own entries.
+    assert_eq!(
+        got.iter()
+            .rposition(|e| e["within"].is_null())
+            .map(|i| &got[i]["path"]),
+        Some(&serde_json::json!("$Unpartitioned"))
+    );
+}
+
+/// The real Windows Vista to 11 thumbnail caches dissect.thumbcache ships,
+/// laid one after another in space outside the partitions (as a deleted
+/// cache's clusters lie): every entry with data comes out of the carve
+/// as `0x…thumbcache-0x<hash>.<ext>`, with the bytes and checksums the
+/// thumbcache expander reads from the cache file itself (which agree
+/// with dissect.thumbcache: tests/cli/embedded.rs); older entries' remnants
+/// the caches' walk steps over come out too.
+#[test]
+fn thumbnail_cache_entries_are_carved_from_free_space() {
+    let Some(dir) = std::env::var_os("TRIAGE_THUMBCACHE_SAMPLES") else {
+        crate::skip::skip(
+            "TRIAGE_THUMBCACHE_SAMPLES is not set (scripts/test fetches dissect.thumbcache's sample caches)",
+        );
+        return;
+    };
+    if !have("sfdisk") {
+        crate::skip::skip("sfdisk is not installed (apt-get install fdisk)");
+        return;
+    }
+    let caches = Evidence::new();
+    let mut blobs = Vec::new();
+    for os in std::fs::read_dir(&dir).unwrap() {
+        let os = os.unwrap().path();
+        for f in std::fs::read_dir(&os).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_str().unwrap().to_string();
+            if !name.starts_with("thumbcache_") || name == "thumbcache_idx.db" {
+                continue;
+            }
+            let bytes = std::fs::read(&f).unwrap();
+            if bytes.len() > 24 {
+                let rel = format!("{}/{name}", os.file_name().unwrap().to_str().unwrap());
+                caches.file(&rel, &bytes);
+                blobs.push(bytes);
+            }
+        }
+    }
+    blobs.sort();
+    assert!(blobs.len() >= 5, "{} caches", blobs.len());
+    // What the expander reads from the files: (entry hash, SHA-256, data
+    // CRC as stored and computed), every entry with data.
+    let o = scan(caches.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut want: Vec<(String, String, serde_json::Value)> = entries(&o.stdout)
+        .iter()
+        .filter(|e| e["within"]["container"] == "thumbcache" && e["record"] == "file")
+        .map(|e| {
+            let m = e["within"]["member"].as_str().unwrap();
+            let hash = m.split('~').next().unwrap().to_string();
+            let sums = e["within"]["checksums"].clone();
+            (hash, e["sha256"].as_str().unwrap().to_string(), sums)
+        })
+        .collect();
+    want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert!(want.len() >= 200, "{} entries", want.len());
+
+    let ev = Evidence::new();
+    let raw = ev.path(b"disk.img");
+    // 256 KiB of zeros after each: the samples are the first MiB of each
+    // cache, so a last thumbnail may be cut short, and a bitmap, carved by
+    // its declared size, would run into the next cache.
+    let gap = 256 << 10;
+    let body: usize = blobs
+        .iter()
+        .map(|b| b.len().div_ceil(512) * 512 + gap)
+        .sum();
+    let start = 4 << 20;
+    let size = (start + body + (1 << 20)).div_ceil(1 << 20) << 20;
+    let mut disk = vec![0u8; size];
+    let mut at = start;
+    for b in &blobs {
+        disk[at..at + b.len()].copy_from_slice(b);
+        at += b.len().div_ceil(512) * 512 + gap;
+    }
+    std::fs::write(&raw, &disk).unwrap();
+    let mut cmd = Command::new("sfdisk");
+    cmd.args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(&raw);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, size=2048, type=83\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "sfdisk");
+
+    let o = scan(&raw, &["-q"]);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    let mut got: Vec<(String, String, serde_json::Value)> = entries(&o.stdout)
+        .iter()
+        .filter(|e| e["within"]["parent"] == "$Unpartitioned")
+        .filter_map(|e| {
+            let m = e["within"]["member"].as_str().unwrap();
+            let (_, rest) = m.split_once(".thumbcache-")?;
+            let hash = rest.split('.').next().unwrap().to_string();
+            Some((
+                hash,
+                e["sha256"].as_str().unwrap().to_string(),
+                e["within"]["checksums"].clone(),
+            ))
+        })
+        .collect();
+    got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut left = got.clone();
+    for w in &want {
+        let i = left.iter().position(|g| g == w).unwrap_or_else(|| {
+            let same: Vec<_> = got.iter().filter(|g| g.0 == w.0).collect();
+            panic!("not carved: {w:?}; carved with its hash: {same:?}")
+        });
+        left.remove(i);
+    }
+    // Beyond the caches' own listing: remnants of older entries inside
+    // the free entries a cache's walk steps over (21 in these samples),
+    // each with a header checksum that checks out.
+    assert!(
+        left.len() < want.len() / 5,
+        "{} more: {left:#?}",
+        left.len()
+    );
+    for (hash, _, sums) in &left {
+        let head = &sums[0];
+        assert_eq!(head["name"], "header_crc64");
+        assert_eq!(head["stored"], head["computed"], "{hash}");
+    }
+}

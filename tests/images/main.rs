@@ -105,9 +105,10 @@ fn triage_rows(path: &Path) -> (BTreeSet<Row>, Extra) {
         let Some(loc) = &e.location else {
             panic!("{}: entry '{}' has no location", path.display(), e.path);
         };
-        if loc.fs == "unrecognised" || loc.fs == "unallocated" {
+        if loc.fs == "unrecognised" || loc.is_free_space() {
             // A volume hashed whole (no file system read), a volume's
-            // unallocated space as one item: not files.
+            // unallocated space or the space outside the partitions as
+            // one item: not files.
             continue;
         }
         let partitioned = loc.partition.is_some();

@@ -143,6 +143,15 @@ pub struct Location {
     pub name_times: Option<NameTimes>,
 }
 
+impl Location {
+    /// Whether it is free space made one item to carve (a volume's
+    /// unallocated space, the medium's unpartitioned space): no file, so
+    /// never a picture itself, always carved.
+    pub fn is_free_space(&self) -> bool {
+        matches!(self.fs, "unallocated" | "unpartitioned")
+    }
+}
+
 /// Where a child item was found: inside another item (an archive's
 /// member, a compressed stream's content). Its entry comes right after
 /// its parent's (and its siblings' and their children's) in the log; its
@@ -257,7 +266,9 @@ pub struct NameTimes {
 
 /// Every value [`Location::fs`] takes.
 /// `unrecognised`: a volume no reader recognises, hashed as a whole;
-/// `unallocated`: a volume's unallocated space, as one item to carve.
+/// `unallocated`: a volume's unallocated space, as one item to carve;
+/// `unpartitioned`: the medium's bytes outside every partition (the
+/// partition table's gaps), as one item to carve.
 pub const FS_NAMES: &[&str] = &[
     "ext2",
     "ext3",
@@ -272,6 +283,7 @@ pub const FS_NAMES: &[&str] = &[
     "iso9660",
     "unrecognised",
     "unallocated",
+    "unpartitioned",
 ];
 
 /// Whether triage recovers deleted files on file system `fs` (one of

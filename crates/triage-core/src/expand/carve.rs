@@ -15,7 +15,13 @@
 //!   image block with its sub-blocks, at least one image, the trailer;
 //! - BMP: a header whose sizes, dimensions and bit depth are a picture's,
 //!   and the pixel rows it declares within the size it declares;
-//! - WebP: the RIFF size and a `VP8 `/`VP8L`/`VP8X` first chunk within it.
+//! - WebP: the RIFF size and a `VP8 `/`VP8L`/`VP8X` first chunk within it;
+//! - a Windows thumbnail cache entry (`CMMM`, the remnant of a deleted
+//!   `thumbcache_*.db`): a layout of Vista, 7 or 8–11 whose header CRC-64
+//!   checks out and whose sizes fit; its data (the thumbnail) is the
+//!   member, `0x<entry's byte>.thumbcache-0x<entry hash>.jpg`, with both
+//!   CRC-64s recorded (`within.checksums`), the hash being the cache id
+//!   that leads back to the original's path.
 //!
 //! A carved picture is stepped over (a JPEG's EXIF thumbnail is its own
 //! member, found by the EXIF expander, not carved again). Only contiguous
@@ -86,8 +92,12 @@ impl<'a> Iterator for Carver<'a> {
             };
             let o = self.base + (from + i) as u64;
             self.at = o + 1;
-            let Some((len, ext)) = picture_at(self.src, o, self.size) else {
-                continue;
+            let found = match super::thumbcache::loose_entry(self.src, o, self.size, MAX_PICTURE) {
+                Some(e) => Found::Entry(e),
+                None => match picture_at(self.src, o, self.size) {
+                    Some((len, ext)) => Found::Picture(len, ext),
+                    None => continue,
+                },
             };
             if self.found >= self.max_members {
                 self.done = true;
@@ -97,14 +107,35 @@ impl<'a> Iterator for Carver<'a> {
                 )));
             }
             self.found += 1;
-            self.at = o + len;
             let shown = self.src.medium_offset(o).unwrap_or(o);
+            let (name, o, len, checksums, next) = match found {
+                Found::Picture(len, ext) => {
+                    (format!("0x{shown:x}.{ext}"), o, len, Vec::new(), o + len)
+                }
+                Found::Entry(e) => {
+                    let ext = picture_at(self.src, e.data_at, e.data_at + e.data_len)
+                        .map_or("bin", |(_, ext)| ext);
+                    let name = format!("0x{shown:x}.thumbcache-0x{:016x}.{ext}", e.hash);
+                    // Its data is stepped over when its checksum shows it
+                    // whole (its picture is this member, not carved
+                    // again); data that fails it may be newer bytes over a
+                    // remnant, searched again.
+                    let whole = e.checksums.iter().all(|c| c.stored == c.computed);
+                    let next = if whole {
+                        e.data_at + e.data_len
+                    } else {
+                        e.data_at + 1
+                    };
+                    (name, e.data_at, e.data_len, e.checksums, next)
+                }
+            };
+            self.at = next;
             return Some(Ok(Member {
-                name: RawPath::from_bytes(format!("0x{shown:x}.{ext}").into_bytes()),
+                name: RawPath::from_bytes(name.into_bytes()),
                 offset: Some(o),
                 meta: member_meta(len, libc::S_IFREG | 0o644, 0),
                 crc32: None,
-                checksums: Vec::new(),
+                checksums,
                 found: None,
                 body: Body::Read {
                     src: Box::new(Slice {
@@ -121,9 +152,18 @@ impl<'a> Iterator for Carver<'a> {
     }
 }
 
+/// What was found at a signature.
+enum Found {
+    /// A picture: its length and name's ending.
+    Picture(u64, &'static str),
+    /// A thumbnail cache entry (`CMMM`), its header checksum right.
+    Entry(super::thumbcache::Loose),
+}
+
 /// The bytes a signature can start with.
 const FIRST: [bool; 256] = {
     let mut t = [false; 256];
+    t[b'C' as usize] = true;
     t[0xFF] = true;
     t[0x89] = true;
     t[b'G' as usize] = true;

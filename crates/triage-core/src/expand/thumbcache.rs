@@ -250,6 +250,80 @@ fn name_of(names: &mut HashMap<u64, u32>, hash: u64) -> RawPath {
     RawPath::from_bytes(name.into_bytes())
 }
 
+/// An entry found on its own, outside any cache file (carved from free
+/// space): where its data is, its hash and its checksums.
+pub(crate) struct Loose {
+    /// The whole entry's length, from its `CMMM`.
+    pub(crate) len: u64,
+    pub(crate) data_at: u64,
+    pub(crate) data_len: u64,
+    pub(crate) hash: u64,
+    pub(crate) checksums: Vec<Checksum>,
+}
+
+/// The entry starting at `at` (its `CMMM`), when one of the layouts reads
+/// it whole and its header CRC-64 checks out: an entry alone does not say
+/// which Windows wrote it, so the checksum and the sizes fitting pick the
+/// layout (Vista's and 8–11's share where the checksum is; where Vista
+/// has the file extension, 8–11 have sizes). Entries without data, or
+/// larger than `max_len`, are not kept.
+pub(crate) fn loose_entry(src: &dyn Source, at: u64, size: u64, max_len: u64) -> Option<Loose> {
+    let mut head = [0u8; 56];
+    let mut first: Option<Loose> = None;
+    for version in [30, 21, 20] {
+        let l = layout(version)?;
+        if at + l.fixed as u64 > size {
+            continue;
+        }
+        read_exact(src, &mut head[..l.fixed], at).ok()?;
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as u64;
+        let u64_at = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().unwrap_or([0; 8]));
+        if &head[..4] != b"CMMM" || crc64(u64::MAX, &head[..l.fixed - 8]) != u64_at(l.crcs + 8) {
+            continue;
+        }
+        let len = u32_at(4);
+        let (id_len, pad, data_len) = (u32_at(l.sizes), u32_at(l.sizes + 4), u32_at(l.sizes + 8));
+        let data_at = at + l.fixed as u64 + id_len + pad;
+        if data_len == 0
+            || len > max_len
+            || l.fixed as u64 + id_len + pad + data_len > len
+            || at + len > size
+        {
+            continue;
+        }
+        let Ok(computed) = data_crc(src, data_at, data_len) else {
+            continue;
+        };
+        let stored = u64_at(l.crcs);
+        let e = Loose {
+            len,
+            data_at,
+            data_len,
+            hash: u64_at(8),
+            checksums: vec![
+                Checksum {
+                    name: "header_crc64".into(),
+                    stored: format!("{:016x}", u64_at(l.crcs + 8)),
+                    computed: format!("{:016x}", u64_at(l.crcs + 8)),
+                },
+                Checksum {
+                    name: "data_crc64".into(),
+                    stored: format!("{stored:016x}"),
+                    computed: format!("{computed:016x}"),
+                },
+            ],
+        };
+        // The data's checksum settles a layout the header's fits twice;
+        // a damaged thumbnail keeps the first layout that fits.
+        if computed == stored {
+            return Some(e);
+        }
+        first.get_or_insert(e);
+    }
+    first
+}
+
 /// The next `CMMM` at or after `from`.
 fn next_signature(src: &dyn Source, from: u64, size: u64) -> Result<Option<u64>, String> {
     let mut buf = vec![0u8; 64 << 10];

@@ -149,9 +149,8 @@ pub(super) fn is_container(e: &Entry, ctx: &JobContext<'_>) -> bool {
 /// The expander for a hashed entry, and its size, if one applies.
 fn container(e: &Entry) -> Option<(Kind, u64)> {
     match &e.outcome {
-        // A volume's unallocated space is carved, whatever its first bytes
-        // look like.
-        Outcome::Hashed(h) if e.location.as_ref().is_some_and(|l| l.fs == "unallocated") => {
+        // Free space is carved, whatever its first bytes look like.
+        Outcome::Hashed(h) if e.location.as_ref().is_some_and(|l| l.is_free_space()) => {
             Some((Kind::Carve, h.bytes_read))
         }
         Outcome::Hashed(h) => Kind::of(h.file_type).map(|k| (k, h.bytes_read)),

@@ -155,10 +155,9 @@ impl Kept {
         }
     }
 
-    /// For the item at `location`: a volume's unallocated space is no
-    /// picture.
+    /// For the item at `location`: free space is no picture.
     pub(super) fn for_location(mut self, location: Option<&crate::item::Location>) -> Kept {
-        if location.is_some_and(|l| l.fs == "unallocated") {
+        if location.is_some_and(|l| l.is_free_space()) {
             self.want_image = false;
             self.decode = false;
         }

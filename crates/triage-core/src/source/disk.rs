@@ -61,6 +61,10 @@ pub struct DiskTree {
 /// The name of a volume's unallocated space as an item, after its files.
 pub const UNALLOCATED: &str = "$Unallocated";
 
+/// The name of the medium's bytes outside every partition as an item,
+/// after the last volume.
+pub const UNPARTITIONED: &str = "$Unpartitioned";
+
 impl DiskTree {
     /// Reads the partition table of `image` and probes each volume for a
     /// file system. `root`: the image's (first) file, absolute.
@@ -158,6 +162,16 @@ impl DiskTree {
         }
     }
 
+    /// The partition table's gaps: the medium outside every volume.
+    fn gap_ranges(&self) -> Vec<ByteRange> {
+        self.layout
+            .gaps
+            .iter()
+            .filter(|g| g.1 > 0)
+            .map(|&(offset, length)| ByteRange { offset, length })
+            .collect()
+    }
+
     fn part_of(&self, l: &Location) -> Option<&Part> {
         self.parts.iter().find(|p| {
             p.extent.offset == l.fs_offset
@@ -187,6 +201,7 @@ impl Tree for DiskTree {
             first_names: HashMap::new(),
             directories: 0,
             unallocated_given: 0,
+            unpartitioned_given: false,
         })
     }
 
@@ -206,6 +221,13 @@ impl Tree for DiskTree {
         let loc = item
             .location
             .ok_or_else(|| fail("an item of a disk image without its location".into()))?;
+        if loc.fs == "unpartitioned" {
+            let src = Runs::new(self.image.media.clone(), &self.gap_ranges());
+            let mut meta = medium_meta(self.image.size);
+            meta.size = src.len;
+            meta.blocks = src.len.div_ceil(512);
+            return Ok((Box::new(src), meta));
+        }
         let part = self
             .part_of(loc)
             .ok_or_else(|| fail("the item's partition is not in this image".into()))?;
@@ -288,12 +310,7 @@ impl Tree for DiskTree {
                         .and_then(|p| self.unallocated_of(p).cloned()),
                 })
                 .collect(),
-            gaps: self
-                .layout
-                .gaps
-                .iter()
-                .map(|&(offset, length)| ByteRange { offset, length })
-                .collect(),
+            gaps: self.gap_ranges(),
             notes: self.notes(),
         })
     }
@@ -301,9 +318,18 @@ impl Tree for DiskTree {
 
 fn volume_meta(e: &Extent) -> FileMeta {
     FileMeta {
-        size: e.length,
-        mode: libc::S_IFREG | 0o444,
         dev: e.partition.as_ref().map_or(0, |p| p.index as u64),
+        ..medium_meta(e.length)
+    }
+}
+
+/// Metadata for bytes of the medium made one item: `size` bytes, no
+/// times.
+fn medium_meta(size: u64) -> FileMeta {
+    FileMeta {
+        size,
+        mode: libc::S_IFREG | 0o444,
+        dev: 0,
         ino: 0,
         nlink: 1,
         uid: 0,
@@ -312,7 +338,7 @@ fn volume_meta(e: &Extent) -> FileMeta {
         atime: crate::time::Timestamp::new(0, 0),
         ctime: crate::time::Timestamp::new(0, 0),
         btime: None,
-        blocks: e.length.div_ceil(512),
+        blocks: size.div_ceil(512),
     }
 }
 
@@ -420,6 +446,8 @@ struct DiskWalk<'a> {
     directories: u64,
     /// Partitions (counted as `part`) whose unallocated space was given.
     unallocated_given: usize,
+    /// Whether the space outside the partitions was given.
+    unpartitioned_given: bool,
 }
 
 impl DiskWalk<'_> {
@@ -447,6 +475,34 @@ impl DiskWalk<'_> {
                 partition: p.extent.partition.clone(),
                 fs: "unallocated",
                 fs_offset: p.extent.offset,
+                addr: 0,
+                state: Allocation::Deleted,
+                name_times: None,
+            }),
+        })
+    }
+
+    /// The medium's bytes outside every partition as one item, when the
+    /// partition table leaves any (the table's own sectors included: a
+    /// table holds no pictures, and a damaged one is worth carving).
+    fn unpartitioned_item(&self) -> Option<Walked> {
+        let gaps = self.tree.gap_ranges();
+        let bytes: u64 = gaps.iter().map(|g| g.length).sum();
+        if bytes == 0 {
+            return None;
+        }
+        let mut meta = medium_meta(self.tree.image.size);
+        meta.size = bytes;
+        meta.blocks = bytes.div_ceil(512);
+        Some(Walked {
+            path: RawPath::from_bytes(UNPARTITIONED.as_bytes().to_vec()),
+            meta: Some(meta),
+            next: Next::Read,
+            file: None,
+            location: Some(Location {
+                partition: None,
+                fs: "unpartitioned",
+                fs_offset: 0,
                 addr: 0,
                 state: Allocation::Deleted,
                 name_times: None,
@@ -692,8 +748,16 @@ impl Iterator for DiskWalk<'_> {
                     return Some(w);
                 }
             }
-            // The next partition.
-            let part = tree.parts.get(self.part)?;
+            // The next partition; after the last, the space outside them.
+            let Some(part) = tree.parts.get(self.part) else {
+                if tree.unallocated_items && !self.unpartitioned_given {
+                    self.unpartitioned_given = true;
+                    if let Some(w) = self.unpartitioned_item() {
+                        return Some(w);
+                    }
+                }
+                return None;
+            };
             self.part += 1;
             self.seen.clear();
             self.first_names.clear();
