@@ -253,8 +253,6 @@ fn name_of(names: &mut HashMap<u64, u32>, hash: u64) -> RawPath {
 /// An entry found on its own, outside any cache file (carved from free
 /// space): where its data is, its hash and its checksums.
 pub(crate) struct Loose {
-    /// The whole entry's length, from its `CMMM`.
-    pub(crate) len: u64,
     pub(crate) data_at: u64,
     pub(crate) data_len: u64,
     pub(crate) hash: u64,
@@ -297,7 +295,6 @@ pub(crate) fn loose_entry(src: &dyn Source, at: u64, size: u64, max_len: u64) ->
         };
         let stored = u64_at(l.crcs);
         let e = Loose {
-            len,
             data_at,
             data_len,
             hash: u64_at(8),
