@@ -92,12 +92,21 @@ impl<'a> Iterator for Carver<'a> {
             };
             let o = self.base + (from + i) as u64;
             self.at = o + 1;
-            let found = match super::thumbcache::loose_entry(self.src, o, self.size, MAX_PICTURE) {
-                Some(e) => Found::Entry(e),
-                None => match picture_at(self.src, o, self.size) {
+            // Most candidates fail on the bytes already in the window.
+            let head = &self.buf[from + i..];
+            let found = if head[0] == b'C' {
+                if head.len() >= 4 && !head.starts_with(b"CMMM") {
+                    continue;
+                }
+                match super::thumbcache::loose_entry(self.src, o, self.size, MAX_PICTURE) {
+                    Some(e) => Found::Entry(e),
+                    None => continue,
+                }
+            } else {
+                match picture_at(self.src, o, self.size) {
                     Some((len, ext)) => Found::Picture(len, ext),
                     None => continue,
-                },
+                }
             };
             if self.found >= self.max_members {
                 self.done = true;
