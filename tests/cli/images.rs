@@ -575,6 +575,101 @@ for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
     assert!(err.contains("libheif"), "{cut:#}");
 }
 
+/// A HEIC whose picture is a 2x2 grid of tiles (how phones store large
+/// photos; fixtures/heif/grid.py puts four heif-enc pictures together, as
+/// heif-enc 1.15 writes no grids) is decoded whole: the size of the grid,
+/// a PDQ within a few bits of the one of Pillow + pillow-heif's pixels of
+/// the same file, and a match with the set built from the picture the
+/// tiles were cut from.
+#[test]
+fn a_heic_grid_of_tiles_decodes_whole() {
+    for tool in ["heif-enc", "heif-convert"] {
+        if !have(tool) {
+            crate::skip::skip(&format!(
+                "{tool} is not installed (apt-get install libheif-examples)"
+            ));
+            return;
+        }
+    }
+    let ev = Evidence::new();
+    let work = Evidence::new();
+    let originals = Evidence::new();
+    let photo = crate::expand::picture(640, 480, 53);
+    originals.file("photo.png", crate::expand::png(&photo));
+    let set = crate::expand::known_set(&ev, &originals);
+    let mut tiles = Vec::new();
+    for (i, (x, y)) in [(0, 0), (320, 0), (0, 240), (320, 240)]
+        .into_iter()
+        .enumerate()
+    {
+        let q = image::imageops::crop_imm(&photo, x, y, 320, 240).to_image();
+        let png = work.path(format!("q{i}.png").as_bytes());
+        std::fs::write(&png, crate::expand::png(&q)).unwrap();
+        let heic = work.path(format!("q{i}.heic").as_bytes());
+        let o = std::process::Command::new("heif-enc")
+            .args(["-q", "90", "-o"])
+            .arg(&heic)
+            .arg(&png)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "heif-enc: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        tiles.push(heic);
+    }
+    let o = std::process::Command::new("python3")
+        .arg(repo().join("fixtures/heif/grid.py"))
+        .arg(ev.path(b"IMG_0003.HEIC"))
+        .args(&tiles)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "grid.py: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let refs = Evidence::new();
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sys, pillow_heif\nfrom PIL import Image\npillow_heif.register_heif_opener()\nImage.open(sys.argv[1]).convert('RGB').save(sys.argv[2])")
+        .arg(ev.path(b"IMG_0003.HEIC"))
+        .arg(refs.path(b"grid.png"))
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("No module named") {
+            crate::skip::skip("pillow-heif is not installed (pip install pillow pillow-heif)");
+            return;
+        }
+        panic!("pillow-heif: {err}");
+    }
+    let o = scan(refs.root(), &["-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let reference = entries(&o.stdout);
+    let r = entry(&reference, "grid.png");
+    assert_eq!(
+        r["image"]["width"], 640,
+        "pillow-heif puts the grid together: {r:#}"
+    );
+
+    let o = scan(ev.root(), &["-q", "--hashset", crate::expand::s(&set)]);
+    assert_eq!(code(&o), 1, "matches found: {}", stderr(&o));
+    let got = entries(&o.stdout);
+    let e = entry(&got, "IMG_0003.HEIC");
+    assert_eq!(e["image"]["width"], 640, "{e:#}");
+    assert_eq!(e["image"]["height"], 480, "{e:#}");
+    let d = hamming(&pdq_hex(e), &pdq_hex(r));
+    assert!(d <= 8, "{d} bits from pillow-heif's pixels");
+    let m = e["matches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("matches: {e:#}"));
+    assert!(m.iter().any(|x| x["alg"] == "pdq/1"), "{e:#}");
+}
+
 /// A phone's HEIC holds a thumbnail item and an EXIF block with its own
 /// thumbnail: both come out as child items. heif-enc (`-t`) writes the
 /// thumbnail item of the picture it encodes, and keeps the EXIF of the
