@@ -827,3 +827,113 @@ fn a_gzip_quine_is_looked_inside_once() {
     assert!(why.contains("quine"), "{why}");
     assert!(inner.get("expanded").is_none());
 }
+
+/// An NTFS volume holding a deleted `a.zip` and the `a.zip` now bearing
+/// its name (libntfs-3g through fixtures/disks/ntfs_edit.c), both zips
+/// with members of the same names: a scan killed among the second's
+/// members resumes to the same records. (Members have no location of
+/// their own; resume keys them with their walked item's, so the first
+/// zip's members are not taken for the second's.)
+#[test]
+fn resume_tells_apart_members_of_a_deleted_and_a_live_archive_of_one_path() {
+    for tool in ["mkntfs", "gcc", "pkg-config"] {
+        if !have(tool) {
+            crate::skip::skip(&format!(
+                "{tool} is not installed (apt-get install ntfs-3g ntfs-3g-dev pkg-config gcc)"
+            ));
+            return;
+        }
+    }
+    let ev = Evidence::new();
+    let work = Evidence::new();
+    let edit = work.path(b"ntfs_edit");
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libntfs-3g"])
+        .output()
+        .unwrap();
+    if !flags.status.success() {
+        crate::skip::skip("libntfs-3g is not installed (apt-get install ntfs-3g-dev)");
+        return;
+    }
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O1", "-o"])
+        .arg(&edit)
+        .arg(repo().join("fixtures/disks/ntfs_edit.c"))
+        .args(String::from_utf8(flags.stdout).unwrap().split_whitespace());
+    let o = gcc.output().unwrap();
+    assert!(
+        o.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    make(&[
+        "one",
+        s(&work.path(b"v1.zip")),
+        "the first archive, deleted since",
+    ]);
+    make(&[
+        "one",
+        s(&work.path(b"v2.zip")),
+        "the second archive, bearing its name now",
+    ]);
+    let img = ev.path(b"ntfs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let o = Command::new("mkntfs")
+        .args(["-q", "-F", "-f"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "mkntfs: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The second written before the first is deleted: it takes none of
+    // the first one's clusters, so both read whole.
+    let o = Command::new(&edit)
+        .arg(&img)
+        .args(["write", "a.zip"])
+        .arg(work.path(b"v1.zip"))
+        .args(["write", "tmp.zip"])
+        .arg(work.path(b"v2.zip"))
+        .args(["rm", "a.zip", "link", "tmp.zip", "a.zip", "rm", "tmp.zip"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ntfs_edit: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let full = work.out("full.jsonl");
+    let mut cmd = triage();
+    cmd.args(["scan", "-q", "--no-case", "-o"])
+        .arg(&full)
+        .arg(&img);
+    assert_eq!(code(&run(cmd, Duration::from_secs(120))), 0);
+    let want = crate::audit::entry_lines(&full);
+    let members = want
+        .iter()
+        .filter(|l| l.contains(r#""path":"a.zip!a.txt""#))
+        .count();
+    assert_eq!(members, 2, "both zips looked inside: {want:#?}");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    // Cut right after each line of the family that comes second.
+    let second = lines
+        .iter()
+        .rposition(|l| l.contains(r#""path":"a.zip","#))
+        .unwrap();
+    for keep in second + 1..=second + 2 {
+        let log = work.out(&format!("cut-{keep}.jsonl"));
+        std::fs::write(&log, lines[..keep].concat()).unwrap();
+        let mut cmd = triage();
+        cmd.args(["scan", "-q", "--resume"]).arg(&log);
+        let o = run(cmd, Duration::from_secs(120));
+        assert_eq!(code(&o), 0, "cut at line {keep}: {}", stderr(&o));
+        assert_eq!(crate::audit::entry_lines(&log), want, "cut at line {keep}");
+    }
+}

@@ -222,11 +222,23 @@ pub fn resume(log: &mut File, key: Option<&SigningKey>) -> Result<Resumption, Re
     // The last walked item, if it was looked inside: its members may have
     // been cut off.
     let mut last_container = None;
+    // A member is keyed by its path and the location of the walked item
+    // it is inside (members have none of their own): a deleted archive
+    // and the one now bearing its name have members of the same paths.
+    let mut walked_at: Option<crate::item::Location> = None;
     for line in jsonl::Reader::new(prefix) {
         if let Line::Entry(e) =
             line.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
         {
-            recorded.insert(&e.path, e.location.as_ref());
+            if e.within.is_none() {
+                walked_at = e.location.clone();
+            }
+            let at = if e.within.is_some() {
+                walked_at.as_ref()
+            } else {
+                e.location.as_ref()
+            };
+            recorded.insert(&e.path, at);
             if e.within.is_none() {
                 let expanded = matches!(&e.outcome, crate::record::Outcome::Hashed(h)
                     if matches!(h.expansion.as_deref(), Some(crate::item::Expansion::Expanded { .. })));

@@ -530,6 +530,8 @@ impl Scanner {
             let mut pending: BTreeMap<u64, Slot> = BTreeMap::new();
             let mut next = 0u64;
             let mut stopped = false;
+            // The location of the walked item whose family is being written.
+            let mut walked_at: Option<crate::item::Location> = None;
             // Wake-ups cost more than a small file: after a small batch, let
             // results pile up for a millisecond before blocking again.
             let mut batch = Vec::new();
@@ -565,12 +567,26 @@ impl Scanner {
                                 }
                             },
                         };
+                        if let Some(e) = &e
+                            && e.within.is_none()
+                        {
+                            walked_at = e.location.clone();
+                        }
                         match e {
                             // A resumed scan's container cut off among its
-                            // members: what the log has is not written twice.
+                            // members: what the log has is not written twice
+                            // (a member keyed with its walked item's location,
+                            // as resume keys it).
                             Some(e)
                                 if !config.recorded.is_empty()
-                                    && config.recorded.contains(&e.path, e.location.as_ref()) => {}
+                                    && config.recorded.contains(
+                                        &e.path,
+                                        if e.within.is_some() {
+                                            walked_at.as_ref()
+                                        } else {
+                                            e.location.as_ref()
+                                        },
+                                    ) => {}
                             Some(e) if !stopped => {
                                 summary.count(&e);
                                 if matches!(e.outcome, Outcome::Failed(_)) {
