@@ -16,6 +16,20 @@ fn encode(img: &image::RgbImage, f: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Writes the partition table `script` (sfdisk's input) on the disk
+/// image at `raw`.
+fn sfdisk(raw: &std::path::Path, script: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new("sfdisk")
+        .args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(raw)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script).unwrap();
+    assert!(child.wait().unwrap().success(), "sfdisk {script:?}");
+}
+
 fn run_ok(cmd: &mut Command) {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -235,19 +249,7 @@ fn pictures_outside_the_partitions_are_carved() {
     let raw = ev.path(b"disk.img");
     let size: u64 = 8 << 20;
     std::fs::write(&raw, vec![0u8; size as usize]).unwrap();
-    let mut cmd = Command::new("sfdisk");
-    cmd.args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(&raw);
-    cmd.stdin(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"label: dos\nstart=2048, size=8192, type=83\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "sfdisk");
+    sfdisk(&raw, b"label: dos\nstart=2048, size=8192, type=83\n");
     let before = jpeg(&picture(200, 150, 41));
     let after = png(&picture(160, 120, 42));
     let (at_before, at_after) = (100 * 512u64, (2048 + 8192 + 64) * 512u64);
@@ -366,19 +368,7 @@ fn thumbnail_cache_entries_are_carved_from_free_space() {
         at += b.len().div_ceil(512) * 512 + gap;
     }
     std::fs::write(&raw, &disk).unwrap();
-    let mut cmd = Command::new("sfdisk");
-    cmd.args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(&raw);
-    cmd.stdin(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"label: dos\nstart=2048, size=2048, type=83\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "sfdisk");
+    sfdisk(&raw, b"label: dos\nstart=2048, size=2048, type=83\n");
 
     let o = scan(&raw, &["-q"]);
     assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));

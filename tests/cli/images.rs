@@ -464,6 +464,35 @@ fn hamming(a: &str, b: &str) -> u32 {
         .sum()
 }
 
+/// Pillow + pillow-heif's pixels of each (HEIF file, PNG to write): the
+/// reference decoder. False (the check skipped, saying why) when
+/// pillow-heif is not installed.
+fn pillow_heif_pixels(pairs: &[(std::path::PathBuf, std::path::PathBuf)]) -> bool {
+    let script = r#"
+import sys
+import pillow_heif
+from PIL import Image
+pillow_heif.register_heif_opener()
+for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
+    Image.open(src).convert("RGB").save(dst)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg("-c").arg(script);
+    for (src, dst) in pairs {
+        cmd.arg(src).arg(dst);
+    }
+    let o = cmd.output().unwrap();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("No module named") {
+            crate::skip::skip("pillow-heif is not installed (pip install pillow pillow-heif)");
+            return false;
+        }
+        panic!("pillow-heif: {err}");
+    }
+    true
+}
+
 /// HEIC (heif-enc) and AVIF (avifenc) pictures, written by Debian's
 /// encoders from a known PNG, are decoded (libheif in a worker, named
 /// with its version in the header) and PDQ-hashed: each hash is within a
@@ -515,30 +544,11 @@ fn heic_and_avif_photos_are_decoded_and_agree_with_pillow_heif() {
     // The reference: Pillow + pillow-heif's pixels of each file, as PNGs
     // triage hashes (its PDQ is bit-exact with Meta's: tests/pdq).
     let refs = Evidence::new();
-    let script = r#"
-import sys
-import pillow_heif
-from PIL import Image
-pillow_heif.register_heif_opener()
-for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
-    Image.open(src).convert("RGB").save(dst)
-"#;
-    let o = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(ev.path(b"IMG_0001.HEIC"))
-        .arg(refs.path(b"heic.png"))
-        .arg(ev.path(b"photo.avif"))
-        .arg(refs.path(b"avif.png"))
-        .output()
-        .unwrap();
-    if !o.status.success() {
-        let err = String::from_utf8_lossy(&o.stderr);
-        if err.contains("No module named") {
-            crate::skip::skip("pillow-heif is not installed (pip install pillow pillow-heif)");
-            return;
-        }
-        panic!("pillow-heif: {err}");
+    if !pillow_heif_pixels(&[
+        (ev.path(b"IMG_0001.HEIC"), refs.path(b"heic.png")),
+        (ev.path(b"photo.avif"), refs.path(b"avif.png")),
+    ]) {
+        return;
     }
     let o = scan(refs.root(), &["-q"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -632,20 +642,8 @@ fn a_heic_grid_of_tiles_decodes_whole() {
     );
 
     let refs = Evidence::new();
-    let o = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sys, pillow_heif\nfrom PIL import Image\npillow_heif.register_heif_opener()\nImage.open(sys.argv[1]).convert('RGB').save(sys.argv[2])")
-        .arg(ev.path(b"IMG_0003.HEIC"))
-        .arg(refs.path(b"grid.png"))
-        .output()
-        .unwrap();
-    if !o.status.success() {
-        let err = String::from_utf8_lossy(&o.stderr);
-        if err.contains("No module named") {
-            crate::skip::skip("pillow-heif is not installed (pip install pillow pillow-heif)");
-            return;
-        }
-        panic!("pillow-heif: {err}");
+    if !pillow_heif_pixels(&[(ev.path(b"IMG_0003.HEIC"), refs.path(b"grid.png"))]) {
+        return;
     }
     let o = scan(refs.root(), &["-q"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
