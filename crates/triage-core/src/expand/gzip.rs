@@ -25,36 +25,17 @@ pub(crate) fn members<'a>(
     parent: &RawPath,
     budget: &'a Budget,
 ) -> Result<Members<'a>, String> {
-    let mut head = [0u8; 10];
-    read_exact(src, &mut head, 0).map_err(|e| format!("reading its header: {e}"))?;
-    if head[..3] != [0x1f, 0x8b, 8] {
-        return Err("not a deflate gzip stream".into());
-    }
-    let flags = head[3];
-    let mtime = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as i64;
-    let mut at = 10u64;
-    if flags & 4 != 0 {
-        let mut x = [0u8; 2];
-        read_exact(src, &mut x, at).map_err(|e| format!("reading its header: {e}"))?;
-        at += 2 + u16::from_le_bytes(x) as u64;
-    }
-    let mut name = None;
-    if flags & 8 != 0 {
-        // The original name, NUL-terminated (at most 1 KiB kept).
-        let mut n = Vec::new();
-        let mut b = [0u8; 1];
-        while n.len() < 1024 {
-            read_exact(src, &mut b, at + n.len() as u64)
-                .map_err(|e| format!("reading its header's name: {e}"))?;
-            if b[0] == 0 {
-                break;
-            }
-            n.push(b[0]);
-        }
-        // A name is a name, not a path: its last part only.
-        let base = n.rsplit(|&c| c == b'/').next().unwrap_or(&[]).to_vec();
-        name = (!base.is_empty()).then_some(base);
-    }
+    let mut first = io::BufReader::new(Reader::new(src, 0, size));
+    let head = read_header(&mut first, 1).map_err(|e| e.to_string())?;
+    let mtime = head.mtime as i64;
+    // A name is a name, not a path: its last part only.
+    let base = head
+        .name
+        .rsplit(|&c| c == b'/')
+        .next()
+        .unwrap_or(&[])
+        .to_vec();
+    let name = (!base.is_empty()).then_some(base);
     let name = name.unwrap_or_else(|| super::single::content_name(parent, super::Kind::Gzip));
     let budget_ref = budget;
     let found: Found = Arc::new(Mutex::new(Vec::new()));
@@ -162,22 +143,31 @@ impl<R: Read> Streams<R> {
     }
 }
 
-/// Reads a gzip member header (RFC 1952 §2.3), leaving `r` at its
-/// deflate data.
-fn skip_header(r: &mut impl BufRead, stream: u32) -> io::Result<()> {
+/// What a gzip member header (RFC 1952 §2.3) says that is kept.
+struct Header {
+    /// The original file name (its first 1 KiB), empty without one.
+    name: Vec<u8>,
+    mtime: u32,
+}
+
+/// Reads a gzip member header, leaving `r` at its deflate data.
+fn read_header(r: &mut impl BufRead, stream: u32) -> io::Result<Header> {
     let bad = |what: &str| damaged(format!("gzip stream {stream}: {what}"));
     let mut head = [0u8; 10];
     r.read_exact(&mut head)
         .map_err(|_| bad("its header is cut short"))?;
     if head[..2] != [0x1f, 0x8b] {
-        return Err(bad(
-            "bytes after the previous stream are not a gzip header (trailing data)",
-        ));
+        return Err(if stream == 1 {
+            damaged("not a gzip stream")
+        } else {
+            bad("bytes after the previous stream are not a gzip header (trailing data)")
+        });
     }
     if head[2] != 8 {
         return Err(bad("not deflate-compressed"));
     }
     let flags = head[3];
+    let mtime = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
     if flags & 4 != 0 {
         let mut x = [0u8; 2];
         r.read_exact(&mut x)
@@ -187,7 +177,9 @@ fn skip_header(r: &mut impl BufRead, stream: u32) -> io::Result<()> {
             return Err(bad("its extra field is cut short"));
         }
     }
-    // The name and the comment: NUL-terminated, skipped without keeping.
+    // The name and the comment: NUL-terminated; the name's first 1 KiB
+    // kept, the rest skipped.
+    let mut name = Vec::new();
     for bit in [8u8, 16] {
         if flags & bit == 0 {
             continue;
@@ -197,15 +189,17 @@ fn skip_header(r: &mut impl BufRead, stream: u32) -> io::Result<()> {
             if buf.is_empty() {
                 return Err(bad("its header's name or comment is cut short"));
             }
-            match buf.iter().position(|&b| b == 0) {
-                Some(i) => {
-                    r.consume(i + 1);
-                    break;
-                }
-                None => {
-                    let n = buf.len();
-                    r.consume(n);
-                }
+            let (n, end) = match buf.iter().position(|&b| b == 0) {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            if bit == 8 {
+                let room = 1024usize.saturating_sub(name.len());
+                name.extend_from_slice(&buf[..n.min(room)]);
+            }
+            r.consume(n + end as usize);
+            if end {
+                break;
             }
         }
     }
@@ -214,7 +208,7 @@ fn skip_header(r: &mut impl BufRead, stream: u32) -> io::Result<()> {
         r.read_exact(&mut x)
             .map_err(|_| bad("its header CRC is cut short"))?;
     }
-    Ok(())
+    Ok(Header { name, mtime })
 }
 
 impl<R: Read> Read for Streams<R> {
@@ -227,7 +221,7 @@ impl<R: Read> Read for Streams<R> {
                 State::Done => return Ok(0),
                 State::Header(mut input) => {
                     self.stream += 1;
-                    skip_header(&mut input, self.stream)?;
+                    read_header(&mut input, self.stream)?;
                     self.state = State::Body(flate2::bufread::DeflateDecoder::new(input));
                 }
                 State::Body(mut d) => {
