@@ -708,20 +708,24 @@ fn header(c: &mut Cursor<'_>, size: u64, keep: usize) -> Result<Listing, String>
     })
 }
 
-/// Why a folder's members are not read, if they are not.
-fn unreadable(f: &Folder) -> Option<Body<'static>> {
-    for c in &f.coders {
-        match method(&c.id) {
-            Method::Decoded(_) => {}
-            Method::Encrypted => return Some(Body::Skipped(SkipReason::Encrypted)),
-            Method::Unknown(name) => {
-                return Some(Body::Failed(format!(
-                    "compressed with {name}, which triage does not decode"
-                )));
-            }
-        }
+/// The first of a folder's methods that triage does not decode
+/// ([`Method::Encrypted`] or [`Method::Unknown`]), if any.
+fn unreadable(f: &Folder) -> Option<Method> {
+    f.coders
+        .iter()
+        .map(|c| method(&c.id))
+        .find(|m| !matches!(m, Method::Decoded(_)))
+}
+
+/// What a member of a folder with an undecoded method records.
+fn not_read(m: Method) -> Body<'static> {
+    match m {
+        Method::Encrypted => Body::Skipped(SkipReason::Encrypted),
+        Method::Unknown(name) => Body::Failed(format!(
+            "compressed with {name}, which triage does not decode"
+        )),
+        Method::Decoded(name) => Body::Failed(format!("{name}: decoded, yet not read")),
     }
-    None
 }
 
 enum Method {
@@ -923,12 +927,12 @@ fn listing(src: &dyn Source, size: u64, keep: usize) -> Result<Listing, String> 
                     .folders
                     .first()
                     .ok_or_else(|| bad("an encoded header without a folder"))?;
-                if let Some(body) = unreadable(f) {
-                    return Err(match body {
-                        Body::Skipped(_) => "its header is encrypted (7z -mhe): neither names nor contents can be read without the password".into(),
-                        Body::Failed(why) => format!("its header is {why}"),
-                        Body::Read { .. } => unreachable!(),
-                    });
+                match unreadable(f) {
+                    Some(Method::Encrypted) => return Err("its header is encrypted (7z -mhe): neither names nor contents can be read without the password".into()),
+                    Some(Method::Unknown(name)) => {
+                        return Err(format!("its header is compressed with {name}, which triage does not decode"));
+                    }
+                    _ => {}
                 }
                 if f.size() > MAX_HEADER {
                     return Err(format!(
@@ -1058,8 +1062,8 @@ pub(crate) fn members<'a>(
         let copy = folder.coders.len() == 1 && folder.coders[0].id == [0];
         let body = if mode & libc::S_IFMT == libc::S_IFLNK {
             Body::Skipped(SkipReason::Symlink { target: None })
-        } else if let Some(b) = unreadable(folder) {
-            b
+        } else if let Some(m) = unreadable(folder) {
+            not_read(m)
         } else if sub.size > budget.limits.member_bytes {
             Body::Failed(format!(
                 "it declares {} bytes, over the limit for one member (--max-member-bytes {})",
