@@ -17,9 +17,11 @@
 //! no single "pHash". Use them between scans made by `triage`; exchange PDQ.
 
 pub mod decode;
+pub mod ffmpeg;
 pub mod heif;
 pub mod pdq;
 mod thumb;
+pub mod video;
 
 use decode::{DecodeError, DecodeLimits, decode_rgb8};
 use pdq::{PDQ_TAG, PdqHash};
@@ -44,6 +46,8 @@ pub struct PerceptualConfig {
     pub limits: DecodeLimits,
     /// Images larger than this many bytes are not decoded (recorded as too large).
     pub max_file_bytes: u64,
+    /// How videos are hashed (vPDQ), when [`PerceptualConfig::pdq`] is on.
+    pub video: video::VideoConfig,
 }
 
 impl Default for PerceptualConfig {
@@ -57,6 +61,7 @@ impl Default for PerceptualConfig {
             all_frames: false,
             limits: DecodeLimits::default(),
             max_file_bytes: 256 << 20,
+            video: video::VideoConfig::default(),
         }
     }
 }

@@ -1,0 +1,368 @@
+//! The video decoder as a worker process: Debian's `ffmpeg` and `ffprobe`,
+//! one process per video, fed the video's bytes on its standard input,
+//! under a wall-clock timeout and an address-space limit.
+//!
+//! Video decoders are large C programs that meet hostile input: a crash, a
+//! hang or an allocation bomb must cost one video, never the scan. So the
+//! decoder never runs in the scanner's process. The scanner reads the
+//! evidence itself (read-only, `O_NOATIME`, beneath the root, from inside
+//! disk images and archives alike) and writes the bytes to the worker's
+//! standard input; the worker never opens evidence by name. MP4/MOV files
+//! whose index (`moov`) follows the media need to seek back: those go
+//! through FFmpeg's `cache:` protocol, which keeps what it has read in an
+//! unlinked temporary file (gone even if the worker is killed).
+//!
+//! The limit on memory is set on the worker with `prlimit` right after it
+//! starts and before it is given a byte of input, so nothing the input asks
+//! for escapes it; the timeout kills the worker (`SIGKILL`).
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+
+use crate::source::Source;
+
+/// FFmpeg's programs, found once per scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoder {
+    ffmpeg: PathBuf,
+    ffprobe: PathBuf,
+    version: String,
+}
+
+impl Decoder {
+    /// Finds `ffmpeg` and `ffprobe`: in the directory named by
+    /// `TRIAGE_FFMPEG_DIR` when it is set, else on `PATH`. The error says
+    /// what is missing and how to install it.
+    pub fn find() -> Result<Decoder, String> {
+        let dirs: Vec<PathBuf> = match std::env::var_os("TRIAGE_FFMPEG_DIR") {
+            Some(d) => vec![PathBuf::from(d)],
+            None => std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default(),
+        };
+        let find = |name: &str| {
+            dirs.iter()
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    format!(
+                        "no '{name}' found on PATH: install FFmpeg (Debian: apt-get install ffmpeg) to hash videos"
+                    )
+                })
+        };
+        let ffmpeg = find("ffmpeg")?;
+        let ffprobe = find("ffprobe")?;
+        let out = Command::new(&ffmpeg)
+            .arg("-hide_banner")
+            .arg("-version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("'{}' did not run: {e}", ffmpeg.display()))?;
+        let first = String::from_utf8_lossy(&out.stdout);
+        let first = first.lines().next().unwrap_or("");
+        // "ffmpeg version 5.1.9-0+deb12u1 Copyright (c) ..."
+        let version = first
+            .strip_prefix("ffmpeg version ")
+            .and_then(|v| v.split_whitespace().next())
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not FFmpeg (its -version said {first:?})",
+                    ffmpeg.display()
+                )
+            })?
+            .to_string();
+        Ok(Decoder {
+            ffmpeg,
+            ffprobe,
+            version,
+        })
+    }
+
+    /// The version FFmpeg reports, e.g. `5.1.9-0+deb12u1`: recorded in the
+    /// log header, since decoder versions can move frame hashes by a bit.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub(crate) fn ffmpeg(&self) -> &Path {
+        &self.ffmpeg
+    }
+
+    pub(crate) fn ffprobe(&self) -> &Path {
+        &self.ffprobe
+    }
+}
+
+/// Bounds on one worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerLimits {
+    /// Wall-clock time before the worker is killed.
+    pub timeout: Duration,
+    /// Address-space limit (`RLIMIT_AS`) of the worker, in bytes.
+    pub max_memory: u64,
+}
+
+/// Why a worker gave no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WorkerError {
+    /// Did not finish within the timeout; killed.
+    Timeout(Duration),
+    /// Ran out of its address space.
+    OutOfMemory(String),
+    /// Ended by a signal it did not ask for (a crash).
+    Crashed(String),
+    /// Exited with an error: FFmpeg's own message.
+    Failed(String),
+    /// Could not be started or limited.
+    Spawn(String),
+    /// The evidence could not be read to feed it.
+    Input(String),
+}
+
+/// Bytes written to the worker per write.
+const FEED: usize = 256 * 1024;
+/// The end of the worker's standard error kept for messages.
+const STDERR_KEEP: usize = 8 * 1024;
+
+/// Runs `program args` as a worker: feeds it `size` bytes of `input` on
+/// standard input, gives its standard output to `consume`, and waits for it
+/// under `limits`. `consume`'s own error (its reading failed, or it chose
+/// to stop) ends the worker and is returned as `Ok(Err(..))`, beside
+/// whatever the worker's ending says.
+pub(crate) fn run<T, E>(
+    program: &Path,
+    args: &[OsString],
+    input: &dyn Source,
+    size: u64,
+    limits: WorkerLimits,
+    consume: impl FnOnce(&mut ChildStdout) -> Result<T, E>,
+) -> Result<Result<T, E>, WorkerError> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| WorkerError::Spawn(format!("'{}' did not start: {e}", program.display())))?;
+    let limit = rustix::process::Rlimit {
+        current: Some(limits.max_memory),
+        maximum: Some(limits.max_memory),
+    };
+    let pid = rustix::process::Pid::from_child(&child);
+    if let Err(e) = rustix::process::prlimit(Some(pid), rustix::process::Resource::As, limit) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(WorkerError::Spawn(format!(
+            "could not limit the decoder's memory (prlimit): {e}"
+        )));
+    }
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(WorkerError::Spawn(
+            "the decoder's pipes were not opened".into(),
+        ));
+    };
+    let child = Mutex::new(child);
+    let timed_out = AtomicBool::new(false);
+    let kill = |child: &Mutex<Child>| {
+        if let Ok(mut c) = child.lock() {
+            let _ = c.kill();
+        }
+    };
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let (timed_out, child) = (&timed_out, &child);
+        let watchdog = s.spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limits.timeout) {
+                timed_out.store(true, Ordering::SeqCst);
+                kill(child);
+            }
+        });
+        let feeder = s.spawn(move || -> Option<String> {
+            let mut buf = vec![0u8; FEED];
+            let mut at = 0u64;
+            while at < size {
+                let want = (size - at).min(FEED as u64) as usize;
+                let n = match input.read_at(&mut buf[..want], at) {
+                    Ok(0) => return Some(format!("the item ended at byte {at} of {size}")),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Some(format!("reading the item at byte {at}: {e}")),
+                };
+                // The worker may stop reading early (ffprobe has seen
+                // enough, or it failed): a closed pipe ends feeding.
+                if stdin.write_all(&buf[..n]).is_err() {
+                    return None;
+                }
+                at += n as u64;
+            }
+            None
+        });
+        let errors = s.spawn(move || {
+            let mut tail = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stderr.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tail.extend_from_slice(&buf[..n]);
+                        if tail.len() > 2 * STDERR_KEEP {
+                            tail.drain(..tail.len() - STDERR_KEEP);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            String::from_utf8_lossy(&tail).into_owned()
+        });
+        let consumed = consume(&mut stdout);
+        if consumed.is_err() {
+            kill(child);
+        }
+        drop(stdout);
+        // Polled, not `wait`ed, so that the watchdog can still kill a
+        // worker that hangs after closing its output.
+        let status = loop {
+            let polled = child.lock().map(|mut c| c.try_wait());
+            match polled {
+                Ok(Ok(Some(status))) => break Ok(status),
+                Ok(Ok(None)) => std::thread::sleep(Duration::from_millis(2)),
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Err(io::Error::other("worker lock poisoned")),
+            }
+        };
+        let _ = done_tx.send(());
+        let _ = watchdog.join();
+        let input_error = feeder.join().unwrap_or(None);
+        let stderr = errors.join().unwrap_or_default();
+        let status =
+            status.map_err(|e| WorkerError::Spawn(format!("waiting for the decoder: {e}")))?;
+        if timed_out.load(Ordering::SeqCst) {
+            return Err(WorkerError::Timeout(limits.timeout));
+        }
+        if let Some(e) = input_error {
+            return Err(WorkerError::Input(e));
+        }
+        if consumed.is_err() {
+            return Ok(consumed);
+        }
+        ending(status, &stderr, limits)?;
+        Ok(consumed)
+    })
+}
+
+/// What the worker's exit status and last words say.
+fn ending(
+    status: std::process::ExitStatus,
+    stderr: &str,
+    limits: WorkerLimits,
+) -> Result<(), WorkerError> {
+    use std::os::unix::process::ExitStatusExt;
+    if status.success() {
+        return Ok(());
+    }
+    let said = last_words(stderr);
+    let oom = stderr.contains("Cannot allocate memory")
+        || stderr.contains("out of memory")
+        || stderr.contains("std::bad_alloc");
+    if oom {
+        return Err(WorkerError::OutOfMemory(format!(
+            "the decoder ran out of its {} MiB: {said}",
+            limits.max_memory >> 20
+        )));
+    }
+    if let Some(sig) = status.signal() {
+        return Err(WorkerError::Crashed(format!(
+            "the decoder was ended by signal {sig}{}",
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            }
+        )));
+    }
+    Err(WorkerError::Failed(if said.is_empty() {
+        format!("the decoder exited with {status} and said nothing")
+    } else {
+        said
+    }))
+}
+
+/// FFmpeg's last few meaningful lines, without the noise of the `cache:`
+/// protocol (which cannot ask a pipe for its size, and says so).
+fn last_words(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            !l.contains("Inner protocol failed to seekback")
+                && !l.starts_with("Last message repeated")
+        })
+        .collect();
+    let keep = &lines[lines.len().saturating_sub(3)..];
+    let mut s = keep.join("; ");
+    if s.len() > 600 {
+        let mut cut = 600;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` at a clean end before the
+/// first byte, an error for an end part-way.
+pub(crate) fn read_frame(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) if done == 0 => return Ok(false),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the decoder's output ended {done} bytes into a frame"),
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_words_drop_the_cache_protocols_noise() {
+        let s = "[cache @ 0x1] Inner protocol failed to seekback end : -38\n    Last message repeated 4 times\n\
+                 [h264 @ 0x2] error while decoding MB 3 4\npipe:0: Invalid data found when processing input\n";
+        assert_eq!(
+            last_words(s),
+            "[h264 @ 0x2] error while decoding MB 3 4; pipe:0: Invalid data found when processing input"
+        );
+    }
+
+    #[test]
+    fn a_frame_cut_short_is_an_error_and_a_clean_end_is_not() {
+        let mut buf = [0u8; 4];
+        assert!(!read_frame(&mut &b""[..], &mut buf).unwrap());
+        assert!(read_frame(&mut &b"abcd"[..], &mut buf).unwrap());
+        assert!(read_frame(&mut &b"ab"[..], &mut buf).is_err());
+    }
+}
