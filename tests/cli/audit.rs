@@ -403,6 +403,11 @@ fn killed_scans_verify_and_resume_to_the_same_records() {
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
+        if !log.exists() {
+            // Killed while starting (finding FFmpeg, opening the sets),
+            // before the log was created: there is nothing to verify.
+            continue;
+        }
         let pk = public.to_str().unwrap();
         let o = verify(&log, &["--pubkey", pk]);
         match code(&o) {

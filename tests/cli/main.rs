@@ -19,3 +19,4 @@ mod scan;
 mod skip;
 mod testenv;
 mod untouched;
+mod video;

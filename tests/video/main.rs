@@ -84,8 +84,16 @@ fn hash_file(decoder: &Decoder, path: &Path, interval_ms: u32) -> VideoHashes {
         interval_ms,
         ..VideoConfig::default()
     };
-    hash_video(decoder, &MemSource(bytes), size, t, &config, 64 << 20)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    hash_video(
+        decoder,
+        &MemSource(bytes),
+        size,
+        t,
+        &config,
+        64 << 20,
+        &|| false,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]

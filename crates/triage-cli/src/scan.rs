@@ -102,7 +102,7 @@ pub struct ScanArgs {
     /// Continue the unfinished scan whose log is LOG (killed or
     /// interrupted): its prefix is verified, files it recorded are not read
     /// again, and the same chain goes on. Options come from its header.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image", "expand", "max_depth", "max_member_bytes", "max_expand_bytes", "max_members", "max_ratio"], help_heading = "Audit log")]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "no_video", "video_seconds_per_hash", "video_prune", "video_timeout", "video_memory", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image", "expand", "max_depth", "max_member_bytes", "max_expand_bytes", "max_members", "max_ratio"], help_heading = "Audit log")]
     resume: Option<PathBuf>,
 
     /// Also write the records as CSV to FILE ('-': stdout, when the log
@@ -140,6 +140,35 @@ pub struct ScanArgs {
     #[arg(long, value_name = "BITS", default_value_t = 6)]
     img_distance: u32,
 
+    /// Largest PDQ distance at which two video frames match (vPDQ;
+    /// counted `<=`, as vPDQ's README and HMA do).
+    #[arg(
+        long,
+        value_name = "BITS",
+        default_value_t = 31,
+        help_heading = "Videos"
+    )]
+    video_distance: u32,
+
+    /// Scanned video frames of lower PDQ quality are not matched.
+    #[arg(long, value_name = "Q", default_value_t = 50, help_heading = "Videos")]
+    video_min_quality: u8,
+
+    /// A video matches a known video when at least this percentage of the
+    /// known video's unique frames is matched.
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 80,
+        help_heading = "Videos"
+    )]
+    video_known_percent: u8,
+
+    /// … and at least this percentage of the scanned video's own unique
+    /// frames (0: a known clip inside a longer video matches).
+    #[arg(long, value_name = "PCT", default_value_t = 0, help_heading = "Videos")]
+    video_query_percent: u8,
+
     /// Do not enter directories on other file systems (recorded as skipped).
     #[arg(short = 'x', long)]
     one_file_system: bool,
@@ -163,6 +192,40 @@ pub struct ScanArgs {
     /// are approximate (recorded as image.decoded_scale). Never the default.
     #[arg(long)]
     fast_decode: bool,
+
+    /// Do not hash videos' frames (vPDQ); their digests are still computed.
+    #[arg(long, help_heading = "Videos")]
+    no_video: bool,
+
+    /// vPDQ's seconds per hash: hash the frame every this many seconds of
+    /// video (by frame number from the average frame rate, as the
+    /// reference does); 0 hashes every frame.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        help_heading = "Videos"
+    )]
+    video_seconds_per_hash: f64,
+
+    /// Drop a video frame whose PDQ is within this distance of the last
+    /// frame kept (vPDQ's pruning); off by default.
+    #[arg(long, value_name = "BITS", help_heading = "Videos")]
+    video_prune: Option<u32>,
+
+    /// Kill a video's decoder after this many seconds (default: 120 s plus
+    /// 2 s per MB of video); the video is recorded as timed out.
+    #[arg(long, value_name = "SECS", help_heading = "Videos")]
+    video_timeout: Option<u64>,
+
+    /// Address-space limit of each video's decoder, MiB.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 2048,
+        help_heading = "Videos"
+    )]
+    video_memory: u64,
 
     /// Look inside these containers, comma-separated (zip, tar, gzip, bzip2, xz, zstd, exif, pdf, thumbcache, thumbsdb, carve, 7z, heif), or
     /// all, or none: each member is hashed, typed, perceptually hashed and
@@ -309,6 +372,7 @@ pub fn scan(args: ScanArgs) -> Result<Exit> {
     let mut perceptual = perceptual_config(&args.perceptual, args.dihedral)?;
     perceptual.all_frames = args.all_frames;
     perceptual.fast_decode = args.fast_decode;
+    perceptual.video = video_config(&args)?;
     let matcher = open_hashsets(&args)?;
     let key = read_signing_key(args.sign_key.as_deref())?;
     let config = ScanConfig {
@@ -832,6 +896,37 @@ pub fn command_line() -> Vec<String> {
         .collect()
 }
 
+/// The video options, checked.
+fn video_config(args: &ScanArgs) -> Result<triage_core::perceptual::video::VideoConfig> {
+    let s = args.video_seconds_per_hash;
+    if !(0.0..=3600.0).contains(&s) {
+        return Err(usage(format!(
+            "--video-seconds-per-hash {s} is out of range: give 0 (every frame) to 3600"
+        )));
+    }
+    if args.video_prune.is_some_and(|d| d > 128) {
+        return Err(usage(
+            "--video-prune is a PDQ distance: at most 128 of 256 bits",
+        ));
+    }
+    if args.video_memory < 64 {
+        return Err(usage(
+            "--video-memory under 64 MiB leaves FFmpeg unable to start",
+        ));
+    }
+    if args.video_timeout == Some(0) {
+        return Err(usage("--video-timeout must be at least 1 second"));
+    }
+    Ok(triage_core::perceptual::video::VideoConfig {
+        enabled: !args.no_video,
+        interval_ms: (s * 1000.0).round() as u32,
+        prune_distance: args.video_prune,
+        timeout: args.video_timeout.map(std::time::Duration::from_secs),
+        max_memory: args.video_memory << 20,
+        ..Default::default()
+    })
+}
+
 /// Opens the `--hashset` indexes into a matcher. The scanner verifies
 /// each in full and adds what they need to what it computes.
 fn open_hashsets(args: &ScanArgs) -> Result<Matcher> {
@@ -844,6 +939,10 @@ fn open_hashsets(args: &ScanArgs) -> Result<Matcher> {
         pdq_distance: args.pdq_distance,
         pdq_min_quality: args.pdq_min_quality,
         img_distance: args.img_distance,
+        video_distance: args.video_distance,
+        video_min_quality: args.video_min_quality,
+        video_known_percent: args.video_known_percent,
+        video_query_percent: args.video_query_percent,
     };
     let matcher = Matcher::new(sets, config).map_err(|e| usage(e.to_string()))?;
     if args.pdq_distance > PDQ_DISTANCE_WARN && !args.quiet {
@@ -985,8 +1084,31 @@ fn describe(s: &Summary) -> String {
             s.near_skipped
         ));
     }
+    // Videos only when there were any: most scans have none to mention.
+    let failed_videos: u64 = s
+        .video_errors
+        .iter()
+        .filter(|(k, _)| k.as_str() != "no_video_stream")
+        .map(|(_, n)| n)
+        .sum();
+    let videos = if s.videos_hashed + failed_videos > 0 {
+        let why: std::collections::BTreeMap<String, u64> = s
+            .video_errors
+            .iter()
+            .filter(|(k, _)| k.as_str() != "no_video_stream")
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        format!(
+            ", {} videos with frame hashes, {} videos without{}",
+            s.videos_hashed,
+            failed_videos,
+            breakdown(&why)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}), \
+        "{} {} hashed ({} bytes, {} empty, {} images with perceptual hashes, {} images without{}{videos}), \
          {} skipped{}, {} failed{}, {} {}, in {:.2} s{}{matches}",
         s.files_hashed,
         plural(s.files_hashed, "file", "files"),

@@ -26,6 +26,7 @@ use crate::hash::{Algorithm, Digests};
 use crate::hashset::{Category, EntryFlags, Index, KeyAlg, SetEntry, SetKind};
 use crate::perceptual::Perceptual;
 use crate::perceptual::pdq::Dihedral;
+use crate::perceptual::video::VideoHashes;
 
 /// Thresholds of near matching.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,21 @@ pub struct MatchConfig {
     pub pdq_min_quality: u8,
     /// Largest pHash/dHash/aHash distance (of 64 bits) that is a match.
     pub img_distance: u32,
+    /// Largest PDQ distance at which two video frames match. vPDQ's
+    /// README and HMA's matcher count a frame at distance `<=` this; the
+    /// C++ reference's own matcher uses `<` (so its 31 is 30 here). The
+    /// README's rule is followed.
+    pub video_distance: u32,
+    /// Video frames of lower PDQ quality are left out on the scanned side
+    /// (the known side's frames are filtered at import, at 50).
+    pub video_min_quality: u8,
+    /// A video matches a known one when at least this percentage of the
+    /// known video's unique frames is matched (vPDQ's comparison threshold).
+    pub video_known_percent: u8,
+    /// … and at least this percentage of the scanned video's unique frames
+    /// (vPDQ's query threshold; 0 lets a known clip match inside a longer
+    /// video).
+    pub video_query_percent: u8,
 }
 
 impl Default for MatchConfig {
@@ -45,6 +61,10 @@ impl Default for MatchConfig {
             pdq_distance: 31,
             pdq_min_quality: 50,
             img_distance: 6,
+            video_distance: 31,
+            video_min_quality: 50,
+            video_known_percent: 80,
+            video_query_percent: 0,
         }
     }
 }
@@ -74,6 +94,49 @@ pub struct Match {
     pub entry: String,
     /// The entry is the digest of an empty file: not counted as a find.
     pub empty_file_digest: bool,
+    /// For a video matched to a known video (`vpdq/1`): how much of each
+    /// matched (boxed: most hits are not videos).
+    pub video: Option<Box<VideoMatch>>,
+}
+
+/// How a scanned video matched a known one, by vPDQ's rule: both taken as
+/// sets of unique frame hashes of quality at least the floor; a frame
+/// matches when some frame of the other video is within the distance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoMatch {
+    /// Unique frames of the known video that some scanned frame matches.
+    pub known_matched: u64,
+    /// Unique frames of the known video (at import's quality floor).
+    pub known_frames: u64,
+    /// Unique frames of the scanned video that match some known frame.
+    pub query_matched: u64,
+    /// Unique frames of the scanned video at the quality floor.
+    pub query_frames: u64,
+    /// The scanned video's matched frames: frame number and timestamp (s).
+    pub frames: Vec<(u64, f64)>,
+}
+
+// Timestamps are finite (see `perceptual::video`).
+impl Eq for VideoMatch {}
+
+impl VideoMatch {
+    /// Percentage of the known video's frames matched.
+    pub fn known_percent(&self) -> f64 {
+        percent(self.known_matched, self.known_frames)
+    }
+
+    /// Percentage of the scanned video's frames matched.
+    pub fn query_percent(&self) -> f64 {
+        percent(self.query_matched, self.query_frames)
+    }
+}
+
+fn percent(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / of as f64
+    }
 }
 
 impl Match {
@@ -110,6 +173,20 @@ impl MatchConfig {
                  the usual threshold is 6",
                 self.img_distance
             )));
+        }
+        if self.video_distance > MAX_PDQ_DISTANCE {
+            return Err(MatcherError::Threshold(format!(
+                "a video frame distance of {} is beyond {MAX_PDQ_DISTANCE} (half of 256 bits); the usual one is 31",
+                self.video_distance
+            )));
+        }
+        if self.video_min_quality > 100
+            || self.video_known_percent > 100
+            || self.video_query_percent > 100
+        {
+            return Err(MatcherError::Threshold(
+                "video quality and percentages run from 0 to 100".to_string(),
+            ));
         }
         if self.pdq_min_quality > 100 {
             return Err(MatcherError::Threshold(format!(
@@ -311,6 +388,7 @@ impl Matcher {
                 at: e.locator,
                 entry: e.info.to_string(),
                 empty_file_digest: e.flags.has(EntryFlags::EMPTY_FILE),
+                video: None,
             };
             for alg in Algorithm::ALL {
                 if let Some(d) = digests.get(alg) {
@@ -370,6 +448,127 @@ impl Matcher {
         }
         (out, skipped)
     }
+}
+
+impl Matcher {
+    /// Every known video (`vpdq/1` entries) that `video` matches by vPDQ's
+    /// rule (see [`VideoMatch`] and the thresholds in [`MatchConfig`]), in
+    /// set order, then by the known video's match percentage (highest
+    /// first), then record. Known frames are found through the set's
+    /// multi-index tables, never by comparing every pair; the result equals
+    /// [`Matcher::match_video_brute_force`].
+    pub fn match_video(&self, video: &VideoHashes) -> Vec<Match> {
+        self.match_video_with(video, false)
+    }
+
+    /// [`Matcher::match_video`] by comparing every scanned frame with every
+    /// known frame: the oracle for tests and benchmarks.
+    pub fn match_video_brute_force(&self, video: &VideoHashes) -> Vec<Match> {
+        self.match_video_with(video, true)
+    }
+
+    fn match_video_with(&self, video: &VideoHashes, brute: bool) -> Vec<Match> {
+        let c = self.config;
+        // The scanned side: unique hashes at the quality floor, each with
+        // its first frame.
+        let mut query: Vec<&crate::perceptual::video::VideoFrame> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for f in &video.frames {
+            if f.quality >= c.video_min_quality && seen.insert(f.hash) {
+                query.push(f);
+            }
+        }
+        let mut out = Vec::new();
+        if query.is_empty() {
+            return out;
+        }
+        for set in &self.sets {
+            if set.meta().key_count(KeyAlg::Vpdq) == 0 {
+                continue;
+            }
+            // Per known video: its scanned frames matched, its keys matched.
+            let mut per: std::collections::BTreeMap<u32, (Vec<usize>, Vec<u32>, SetEntry<'_>)> =
+                Default::default();
+            for (qi, f) in query.iter().enumerate() {
+                let q = f.hash.to_bytes();
+                let hits = if brute {
+                    set.near_keyed_brute_force(KeyAlg::Vpdq, &q, c.video_distance)
+                } else {
+                    set.near_keyed(KeyAlg::Vpdq, &q, c.video_distance)
+                };
+                for (key, e, _) in hits {
+                    let slot = per
+                        .entry(e.record)
+                        .or_insert_with(|| (Vec::new(), Vec::new(), e.clone()));
+                    if slot.0.last() != Some(&qi) {
+                        slot.0.push(qi);
+                    }
+                    slot.1.push(key);
+                }
+            }
+            let meta = set.meta();
+            let mut found = Vec::new();
+            for (record, (qs, mut keys, e)) in per {
+                keys.sort_unstable();
+                keys.dedup();
+                let known_frames = known_frame_count(e.info);
+                let (kn, qn) = (keys.len() as u64, qs.len() as u64);
+                let m = VideoMatch {
+                    known_matched: kn,
+                    known_frames,
+                    query_matched: qn,
+                    query_frames: query.len() as u64,
+                    frames: qs
+                        .iter()
+                        .map(|&i| (query[i].frame, query[i].timestamp))
+                        .collect(),
+                };
+                let enough = known_frames > 0
+                    && kn * 100 >= c.video_known_percent as u64 * known_frames
+                    && qn * 100 >= c.video_query_percent as u64 * query.len() as u64;
+                if !enough {
+                    continue;
+                }
+                found.push((
+                    record,
+                    Match {
+                        set: meta.name.clone(),
+                        kind: meta.kind,
+                        alg: KeyAlg::Vpdq,
+                        distance: None,
+                        frame: None,
+                        transform: None,
+                        category: e.category,
+                        source: meta
+                            .sources
+                            .get(e.source as usize)
+                            .map(|s| s.file.clone())
+                            .unwrap_or_default(),
+                        at: e.locator,
+                        entry: e.info.to_string(),
+                        empty_file_digest: false,
+                        video: Some(Box::new(m)),
+                    },
+                ));
+            }
+            found.sort_by(|(ra, a), (rb, b)| {
+                let pa = a.video.as_ref().map_or(0.0, |v| v.known_percent());
+                let pb = b.video.as_ref().map_or(0.0, |v| v.known_percent());
+                pb.total_cmp(&pa).then(ra.cmp(rb))
+            });
+            out.extend(found.into_iter().map(|(_, m)| m));
+        }
+        out
+    }
+}
+
+/// The unique frames a known video was imported with (`vpdq_frames` in
+/// its entry's JSON); 0 when absent (it then never matches).
+fn known_frame_count(info: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(info)
+        .ok()
+        .and_then(|v| v.get("vpdq_frames").and_then(|n| n.as_u64()))
+        .unwrap_or(0)
 }
 
 /// Keeps `m` unless `found` has a hit on the same entry by the same

@@ -301,6 +301,13 @@ fn perceptual_of(header: &ScanHeader) -> Result<PerceptualConfig, ResumeError> {
     p.dihedral = header.dihedral;
     p.all_frames = header.all_frames;
     p.fast_decode = header.fast_decode;
+    p.video = match &header.video {
+        Some(v) => v.config.clone(),
+        None => crate::perceptual::video::VideoConfig {
+            enabled: false,
+            ..Default::default()
+        },
+    };
     if p.tags() != header.perceptual {
         return Err(ResumeError::Perceptual {
             ours: p.tags(),

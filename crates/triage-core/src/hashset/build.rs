@@ -353,12 +353,20 @@ impl IndexBuilder {
         let bits = index::dir_bits(added);
         let mut dir = vec![0u32; (1usize << bits) + 1];
         let mut n = 0u64;
-        let mut last: Option<[u8; 32]> = None;
+        // Duplicates are dropped per set, or per record for kinds whose keys
+        // repeat across records (a frame shared by two videos is kept for each).
+        let per_record = alg.repeats_across_records();
+        let mut last: Option<([u8; 32], u32)> = None;
         let mut emit = |k: [u8; 32], rec: [u8; index::RECORD_LEN]| -> io::Result<()> {
-            if last == Some(k) {
+            let number = if per_record {
+                u32::from_le_bytes([rec[28], rec[29], rec[30], rec[31]])
+            } else {
+                0
+            };
+            if last == Some((k, number)) {
                 return Ok(());
             }
-            last = Some(k);
+            last = Some((k, number));
             keys.write_all(&k[..w])?;
             recs.write_all(&rec)?;
             let prefix = u32::from_be_bytes([k[0], k[1], k[2], k[3]]) as u64;

@@ -512,6 +512,47 @@ impl Index {
         self.table(alg).filter(|_| query.len() == alg.width())
     }
 
+    /// [`Index::near`] with each hit's key number (its place in the key
+    /// table): video matching counts distinct known frames by it.
+    pub(crate) fn near_keyed(
+        &self,
+        alg: KeyAlg,
+        query: &[u8],
+        max_distance: u32,
+    ) -> Vec<(u32, SetEntry<'_>, u32)> {
+        let Some(t) = self.table_for(alg, query) else {
+            return Vec::new();
+        };
+        let hits = match &t.mih {
+            Some(m) => MihView {
+                keys: self.key_bytes(t),
+                width: alg.width(),
+                tables: &self.map[m.clone()],
+            }
+            .query(query, max_distance),
+            None => mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance),
+        };
+        hits.into_iter()
+            .filter_map(|(i, d)| self.entry_of_key(t, i as usize).map(|e| (i, e, d)))
+            .collect()
+    }
+
+    /// [`Index::near_keyed`] by comparing with every key.
+    pub(crate) fn near_keyed_brute_force(
+        &self,
+        alg: KeyAlg,
+        query: &[u8],
+        max_distance: u32,
+    ) -> Vec<(u32, SetEntry<'_>, u32)> {
+        let Some(t) = self.table_for(alg, query) else {
+            return Vec::new();
+        };
+        mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance)
+            .into_iter()
+            .filter_map(|(i, d)| self.entry_of_key(t, i as usize).map(|e| (i, e, d)))
+            .collect()
+    }
+
     fn resolve(&self, t: &KeyTable, hits: Vec<(u32, u32)>) -> Vec<(SetEntry<'_>, u32)> {
         hits.into_iter()
             .filter_map(|(i, d)| self.entry_of_key(t, i as usize).map(|e| (e, d)))
@@ -555,11 +596,18 @@ impl Index {
             let keys = self.key_bytes(t);
             let recs = &self.map[t.records.clone()];
             let info_len = self.info.len() as u64;
+            let per_record = t.alg.repeats_across_records();
             for i in 0..t.n {
-                if i > 0 && keys[(i - 1) * w..i * w] >= keys[i * w..(i + 1) * w] {
-                    return Err(corrupt(format!("{} keys out of order at {i}", t.alg)));
-                }
                 let r = &recs[i * RECORD_LEN..(i + 1) * RECORD_LEN];
+                if i > 0 {
+                    let (prev, cur) = (&keys[(i - 1) * w..i * w], &keys[i * w..(i + 1) * w]);
+                    let prev_record = le_u32(&recs[(i - 1) * RECORD_LEN..i * RECORD_LEN], 28);
+                    let in_order =
+                        prev < cur || (per_record && prev == cur && prev_record < le_u32(r, 28));
+                    if !in_order {
+                        return Err(corrupt(format!("{} keys out of order at {i}", t.alg)));
+                    }
+                }
                 let end = le_u64(r, 0).saturating_add(le_u32(r, 16) as u64);
                 if le_u32(r, 28) as u64 >= self.meta.records || end > info_len {
                     return Err(corrupt(format!("{} record of key {i}", t.alg)));

@@ -71,11 +71,15 @@ pub enum KeyAlg {
     Dhash,
     /// `ahash/1` of `triage`, 64 bits.
     Ahash,
+    /// A known video's frame (`vpdq/1`): a PDQ hash, 256 bits. Each listed
+    /// video is one record with one key per unique frame; unlike the other
+    /// kinds a key may repeat across records (two videos share a frame).
+    Vpdq,
 }
 
 impl KeyAlg {
     /// Every kind, in the order sections and matches are listed.
-    pub const ALL: [KeyAlg; 8] = [
+    pub const ALL: [KeyAlg; 9] = [
         KeyAlg::Md5,
         KeyAlg::Sha1,
         KeyAlg::Sha256,
@@ -84,6 +88,7 @@ impl KeyAlg {
         KeyAlg::Phash,
         KeyAlg::Dhash,
         KeyAlg::Ahash,
+        KeyAlg::Vpdq,
     ];
 
     /// The name in records and on the command line: `md5`, …, `pdq/1`, `phash/1`.
@@ -97,6 +102,7 @@ impl KeyAlg {
             KeyAlg::Phash => "phash/1",
             KeyAlg::Dhash => "dhash/1",
             KeyAlg::Ahash => "ahash/1",
+            KeyAlg::Vpdq => "vpdq/1",
         }
     }
 
@@ -123,6 +129,7 @@ impl KeyAlg {
             KeyAlg::Phash => 17,
             KeyAlg::Dhash => 18,
             KeyAlg::Ahash => 19,
+            KeyAlg::Vpdq => 20,
         }
     }
 
@@ -135,7 +142,7 @@ impl KeyAlg {
         match self {
             KeyAlg::Md5 => 16,
             KeyAlg::Sha1 => 20,
-            KeyAlg::Sha256 | KeyAlg::Blake3 | KeyAlg::Pdq => 32,
+            KeyAlg::Sha256 | KeyAlg::Blake3 | KeyAlg::Pdq | KeyAlg::Vpdq => 32,
             KeyAlg::Phash | KeyAlg::Dhash | KeyAlg::Ahash => 8,
         }
     }
@@ -146,6 +153,12 @@ impl KeyAlg {
             self,
             KeyAlg::Md5 | KeyAlg::Sha1 | KeyAlg::Sha256 | KeyAlg::Blake3
         )
+    }
+
+    /// Whether one key may belong to several records (video frames):
+    /// such keys are unique per record, not per set.
+    pub fn repeats_across_records(self) -> bool {
+        self == KeyAlg::Vpdq
     }
 
     /// The file digest this key is, if it is one.

@@ -14,7 +14,7 @@
 //!
 //! The limit on memory is set on the worker with `prlimit` right after it
 //! starts and before it is given a byte of input, so nothing the input asks
-//! for escapes it; the timeout kills the worker (`SIGKILL`).
+//! for escapes it; the timeout kills the worker's process group (`SIGKILL`).
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::source::Source;
 
@@ -123,6 +123,8 @@ pub(crate) enum WorkerError {
     Spawn(String),
     /// The evidence could not be read to feed it.
     Input(String),
+    /// The scan was cancelled; the worker was killed.
+    Cancelled,
 }
 
 /// Bytes written to the worker per write.
@@ -141,10 +143,15 @@ pub(crate) fn run<T, E>(
     input: &dyn Source,
     size: u64,
     limits: WorkerLimits,
+    stop: &(dyn Fn() -> bool + Sync),
     consume: impl FnOnce(&mut ChildStdout) -> Result<T, E>,
 ) -> Result<Result<T, E>, WorkerError> {
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so that a kill reaches anything it started
+    // (which would otherwise hold its pipes open after it died).
     let mut child = Command::new(program)
         .args(args)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -173,18 +180,36 @@ pub(crate) fn run<T, E>(
     };
     let child = Mutex::new(child);
     let timed_out = AtomicBool::new(false);
+    let stopped = AtomicBool::new(false);
     let kill = |child: &Mutex<Child>| {
         if let Ok(mut c) = child.lock() {
+            // The group first (the worker's id is its group's), then the
+            // worker itself should the group be gone already.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             let _ = c.kill();
         }
     };
     std::thread::scope(|s| {
         let (done_tx, done_rx) = mpsc::channel::<()>();
-        let (timed_out, child) = (&timed_out, &child);
+        let (timed_out, stopped, child) = (&timed_out, &stopped, &child);
         let watchdog = s.spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limits.timeout) {
-                timed_out.store(true, Ordering::SeqCst);
-                kill(child);
+            let deadline = Instant::now() + limits.timeout;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    timed_out.store(true, Ordering::SeqCst);
+                    kill(child);
+                    return;
+                }
+                if stop() {
+                    stopped.store(true, Ordering::SeqCst);
+                    kill(child);
+                    return;
+                }
+                match done_rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
             }
         });
         let feeder = s.spawn(move || -> Option<String> {
@@ -247,6 +272,9 @@ pub(crate) fn run<T, E>(
         let stderr = errors.join().unwrap_or_default();
         let status =
             status.map_err(|e| WorkerError::Spawn(format!("waiting for the decoder: {e}")))?;
+        if stopped.load(Ordering::SeqCst) {
+            return Err(WorkerError::Cancelled);
+        }
         if timed_out.load(Ordering::SeqCst) {
             return Err(WorkerError::Timeout(limits.timeout));
         }
@@ -272,7 +300,10 @@ fn ending(
         return Ok(());
     }
     let said = last_words(stderr);
-    let oom = stderr.contains("Cannot allocate memory")
+    // "failed to map segment": the limit was too small for the dynamic
+    // loader to map FFmpeg's own libraries.
+    let oom = stderr.contains("failed to map segment")
+        || stderr.contains("Cannot allocate memory")
         || stderr.contains("out of memory")
         || stderr.contains("std::bad_alloc");
     if oom {
@@ -299,9 +330,11 @@ fn ending(
 }
 
 /// FFmpeg's last few meaningful lines, without the noise of the `cache:`
-/// protocol (which cannot ask a pipe for its size, and says so).
+/// protocol (which cannot ask a pipe for its size, and says so) and
+/// without the addresses FFmpeg prints (`[h264 @ 0x55d…]`), which differ
+/// between runs: records of the same evidence must not.
 fn last_words(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
+    let lines: Vec<String> = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -309,6 +342,7 @@ fn last_words(stderr: &str) -> String {
             !l.contains("Inner protocol failed to seekback")
                 && !l.starts_with("Last message repeated")
         })
+        .map(without_addresses)
         .collect();
     let keep = &lines[lines.len().saturating_sub(3)..];
     let mut s = keep.join("; ");
@@ -321,6 +355,22 @@ fn last_words(stderr: &str) -> String {
         s.push('…');
     }
     s
+}
+
+/// `line` without ` @ 0x…` pointers.
+fn without_addresses(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(" @ 0x") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 5..];
+        let hex = tail
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(tail.len());
+        rest = &tail[hex..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` at a clean end before the
@@ -354,7 +404,11 @@ mod tests {
                  [h264 @ 0x2] error while decoding MB 3 4\npipe:0: Invalid data found when processing input\n";
         assert_eq!(
             last_words(s),
-            "[h264 @ 0x2] error while decoding MB 3 4; pipe:0: Invalid data found when processing input"
+            "[h264] error while decoding MB 3 4; pipe:0: Invalid data found when processing input"
+        );
+        assert_eq!(
+            without_addresses("[mov,mp4 @ 0x559bb4234d80] moov atom not found"),
+            "[mov,mp4] moov atom not found"
         );
     }
 

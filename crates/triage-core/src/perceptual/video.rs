@@ -54,7 +54,7 @@ pub struct VideoConfig {
 
 impl Default for VideoConfig {
     /// On, one frame a second, no pruning, the size-scaled timeout, 2 GiB,
-    /// a million frames.
+    /// 100,000 frames (27 hours at one a second; a record of about 12 MB).
     fn default() -> Self {
         VideoConfig {
             enabled: true,
@@ -62,7 +62,7 @@ impl Default for VideoConfig {
             prune_distance: None,
             timeout: None,
             max_memory: 2 << 30,
-            max_frames: 1_000_000,
+            max_frames: 100_000,
         }
     }
 }
@@ -75,6 +75,29 @@ impl VideoConfig {
                 .timeout
                 .unwrap_or_else(|| Duration::from_secs(120 + 2 * (size / 1_000_000))),
             max_memory: self.max_memory,
+        }
+    }
+}
+
+/// What a log header says about video hashing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoHeader {
+    /// [`VPDQ_TAG`].
+    pub tag: String,
+    /// As configured.
+    pub config: VideoConfig,
+    /// FFmpeg's version, or why there is no decoder (videos are then
+    /// recorded as not decoded).
+    pub decoder: Result<String, String>,
+}
+
+impl VideoHeader {
+    /// The header of a scan hashing videos with `config`.
+    pub fn of(config: &VideoConfig, decoder: Result<String, String>) -> VideoHeader {
+        VideoHeader {
+            tag: VPDQ_TAG.to_string(),
+            config: config.clone(),
+            decoder,
         }
     }
 }
@@ -128,9 +151,10 @@ pub struct VideoFrame {
     pub quality: u8,
     /// PDQ hash of the frame.
     pub hash: PdqHash,
-    /// Seconds from the start, `frame / frame rate` in single precision
-    /// (the reference's value).
-    pub timestamp: f32,
+    /// Seconds from the start: `frame / frame rate` in single precision
+    /// (the reference's value), to the millisecond as the reference
+    /// writes it.
+    pub timestamp: f64,
 }
 
 /// A video's vPDQ.
@@ -148,6 +172,12 @@ pub struct VideoHashes {
     /// are not in `frames`.
     pub truncated: bool,
 }
+
+// The floats in these (duration, timestamps) are finite: a duration that
+// is not is dropped when read, and timestamps are finite quotients.
+impl Eq for VideoInfo {}
+impl Eq for VideoFrame {}
+impl Eq for VideoHashes {}
 
 /// Why a video has no vPDQ. The item's digests are unaffected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +198,9 @@ pub enum VideoError {
     TooLarge(String),
     /// The item could not be read (again) to feed the decoder.
     ReadError(String),
+    /// The scan was cancelled while the video decoded: never recorded
+    /// (the item is left for a resumed scan).
+    Cancelled,
 }
 
 impl VideoError {
@@ -182,6 +215,7 @@ impl VideoError {
             VideoError::Corrupt(_) => "corrupt",
             VideoError::TooLarge(_) => "too_large",
             VideoError::ReadError(_) => "read_error",
+            VideoError::Cancelled => "cancelled",
         }
     }
 
@@ -189,6 +223,7 @@ impl VideoError {
     pub fn detail(&self) -> &str {
         match self {
             VideoError::NoVideoStream => "no video stream (audio only)",
+            VideoError::Cancelled => "the scan was cancelled",
             VideoError::NoDecoder(m)
             | VideoError::Timeout(m)
             | VideoError::OutOfMemory(m)
@@ -210,6 +245,7 @@ impl VideoError {
             "corrupt" => VideoError::Corrupt(message),
             "too_large" => VideoError::TooLarge(message),
             "read_error" => VideoError::ReadError(message),
+            "cancelled" => VideoError::Cancelled,
             _ => return None,
         })
     }
@@ -241,6 +277,7 @@ impl From<WorkerError> for VideoError {
             WorkerError::Failed(m) => VideoError::Corrupt(m),
             WorkerError::Spawn(m) => VideoError::NoDecoder(m),
             WorkerError::Input(m) => VideoError::ReadError(m),
+            WorkerError::Cancelled => VideoError::Cancelled,
         }
     }
 }
@@ -262,6 +299,7 @@ fn probe(
     size: u64,
     file_type: FileType,
     limits: WorkerLimits,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<VideoInfo, VideoError> {
     let args: Vec<OsString> = [
         "-v",
@@ -277,7 +315,7 @@ fn probe(
     .iter()
     .map(OsString::from)
     .collect();
-    let json = ffmpeg::run(decoder.ffprobe(), &args, src, size, limits, |out| {
+    let json = ffmpeg::run(decoder.ffprobe(), &args, src, size, limits, stop, |out| {
         let mut s = Vec::new();
         std::io::Read::read_to_end(out, &mut s).map(|_| s)
     })?
@@ -343,7 +381,8 @@ fn parse_probe(json: &[u8]) -> Result<VideoInfo, VideoError> {
         frame_rate,
         duration: format
             .and_then(|f| f.duration.as_deref())
-            .and_then(|d| d.parse().ok()),
+            .and_then(|d| d.parse().ok())
+            .filter(|d: &f64| d.is_finite() && *d >= 0.0),
     })
 }
 
@@ -353,13 +392,17 @@ pub fn frame_step(interval_ms: u32, fps: f64) -> u64 {
     k.max(1)
 }
 
-/// The reference's timestamp of frame `n`.
-pub fn timestamp(n: u64, fps: f64) -> f32 {
-    n as f32 / fps as f32
+/// The reference's timestamp of frame `n`: computed in single precision,
+/// written with three decimals (`%.3f`).
+pub fn timestamp(n: u64, fps: f64) -> f64 {
+    let t = n as f32 / fps as f32;
+    format!("{:.3}", t as f64).parse().unwrap_or(0.0)
 }
 
 /// Hashes the video in `src` (`size` bytes, sniffed as `file_type`) the
-/// way the reference does (see the module doc), in worker processes.
+/// way the reference does (see the module doc), in worker processes;
+/// frames over `max_pixels` are refused, and `stop` returning true ends it
+/// ([`VideoError::Cancelled`]).
 pub fn hash_video(
     decoder: &Decoder,
     src: &dyn Source,
@@ -367,9 +410,10 @@ pub fn hash_video(
     file_type: FileType,
     config: &VideoConfig,
     max_pixels: u64,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<VideoHashes, VideoError> {
     let limits = config.limits(size);
-    let info = probe(decoder, src, size, file_type, limits)?;
+    let info = probe(decoder, src, size, file_type, limits, stop)?;
     let (w, h) = (info.width as u64, info.height as u64);
     if w * h > max_pixels {
         return Err(VideoError::TooLarge(format!(
@@ -418,7 +462,7 @@ pub fn hash_video(
     let mut frames = Vec::new();
     let mut pruned = 0u64;
     let mut truncated = false;
-    let consumed = ffmpeg::run(decoder.ffmpeg(), &args, src, size, limits, |out| {
+    let consumed = ffmpeg::run(decoder.ffmpeg(), &args, src, size, limits, stop, |out| {
         let mut buf = vec![0u8; (w * h * 3) as usize];
         let mut i = 0u64;
         let mut last: Option<PdqHash> = None;
@@ -473,7 +517,8 @@ mod tests {
         assert_eq!(frame_step(1000, 0.5), 1);
         assert_eq!(frame_step(500, 25.0), 12);
         assert_eq!(timestamp(30, 30.0), 1.0);
-        assert_eq!(format!("{:.3}", timestamp(1, 30.0)), "0.033");
+        assert_eq!(timestamp(1, 30.0), 0.033);
+        assert_eq!(timestamp(2, 30.0), 0.067);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use crate::item::{
 use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
+use crate::perceptual::video::{VideoError, VideoHashes};
 use crate::perceptual::{ImageInfo, Perceptual};
 use crate::time::Timestamp;
 use provenance::{BuildInfo, CaseInfo, HostInfo};
@@ -64,6 +65,10 @@ pub struct Entry {
 }
 
 /// The three ways an entry can end.
+// Most entries are hashed, and entries stream one at a time: boxing the
+// common variant would cost an allocation per file to save bytes on the
+// rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Read completely and hashed.
@@ -122,6 +127,9 @@ pub struct Hashed {
     /// For a container (an archive…): whether its child items follow
     /// (boxed: most entries have none).
     pub expansion: Option<Box<crate::item::Expansion>>,
+    /// For a video: its vPDQ frame hashes, or why it has none (boxed:
+    /// most entries are not videos).
+    pub video: Option<Box<Result<VideoHashes, VideoError>>>,
 }
 
 /// What the scan was asked to do: written before the first entry.
@@ -160,6 +168,8 @@ pub struct ScanHeader {
     pub matching: MatchConfig,
     /// Whether large JPEGs were decoded at reduced scale (approximate PDQ).
     pub fast_decode: bool,
+    /// How videos were hashed, and by which FFmpeg (`None`: not hashed).
+    pub video: Option<crate::perceptual::video::VideoHeader>,
     /// Which containers were looked inside, how deep, with what budgets.
     pub expand: crate::expand::ExpandConfig,
     /// This run's identifier (a random UUID).
@@ -293,6 +303,8 @@ pub(crate) enum Tally<'a> {
         empty: bool,
         image: bool,
         image_error: Option<&'a str>,
+        video: bool,
+        video_error: Option<&'a str>,
         near_skipped: bool,
         matches: Vec<TallyMatch<'a>>,
     },
@@ -322,6 +334,11 @@ impl<'a> Tally<'a> {
                 empty: h.empty,
                 image: !h.perceptual.is_empty(),
                 image_error: h.perceptual_error.as_ref().map(DecodeError::code),
+                video: matches!(h.video.as_deref(), Some(Ok(_))),
+                video_error: match h.video.as_deref() {
+                    Some(Err(e)) => Some(e.code()),
+                    _ => None,
+                },
                 near_skipped: h.near_skipped.is_some(),
                 matches: h
                     .matches
@@ -373,6 +390,11 @@ pub struct Summary {
     pub empty_digest_hits: u64,
     /// Images whose near matching was skipped (low PDQ quality).
     pub near_skipped: u64,
+    /// Videos given vPDQ frame hashes.
+    pub videos_hashed: u64,
+    /// Videos without them, by [`VideoError::code`] (`no_video_stream`
+    /// counts audio-only files of video container types).
+    pub video_errors: BTreeMap<String, u64>,
     /// When the scan started.
     pub started: Option<Timestamp>,
     /// When it ended.
@@ -407,9 +429,15 @@ impl Summary {
                 empty,
                 image,
                 image_error,
+                video,
+                video_error,
                 near_skipped,
                 matches,
             } => {
+                self.videos_hashed += *video as u64;
+                if let Some(code) = video_error {
+                    *self.video_errors.entry(code.to_string()).or_default() += 1;
+                }
                 self.files_hashed += 1;
                 self.bytes_hashed += bytes_read;
                 self.empty_files += *empty as u64;

@@ -27,7 +27,8 @@ use crate::identify::FileType;
 use crate::matching::{Match, MatchConfig};
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
-use crate::perceptual::pdq::{PDQ_TAG, PdqHash};
+use crate::perceptual::pdq::{BadPdqHash, PDQ_TAG, PdqHash};
+use crate::perceptual::video::{VPDQ_TAG, VideoError, VideoFrame, VideoHashes, VideoInfo};
 use crate::perceptual::{ImageInfo, ImgHashAlg, Perceptual};
 use crate::time::Timestamp;
 
@@ -59,6 +60,10 @@ pub(crate) struct WireTally<'a> {
     perceptual: Option<serde::de::IgnoredAny>,
     #[serde(default, borrow)]
     perceptual_error: Option<WireTallyError<'a>>,
+    #[serde(default)]
+    video: Option<serde::de::IgnoredAny>,
+    #[serde(default, borrow)]
+    video_error: Option<WireTallyError<'a>>,
     #[serde(default, borrow)]
     matches: Option<Vec<WireTallyMatch<'a>>>,
     #[serde(default)]
@@ -102,6 +107,8 @@ impl<'a> WireTally<'a> {
                 empty: self.empty.ok_or("'empty' missing")?,
                 image: self.perceptual.is_some(),
                 image_error: self.perceptual_error.as_ref().map(|e| &*e.kind),
+                video: self.video.is_some(),
+                video_error: self.video_error.as_ref().map(|e| &*e.kind),
                 near_skipped: self.near_skipped.is_some(),
                 matches: self
                     .matches
@@ -285,6 +292,9 @@ pub(crate) struct WireHeader {
     matching: Option<WireMatchConfig>,
     #[serde(default)]
     fast_decode: bool,
+    /// Absent when videos were not hashed (and in logs from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    video: Option<WireVideoHeader>,
     /// Absent in logs written before expansion existed: nothing expanded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expand: Option<WireExpand>,
@@ -313,6 +323,17 @@ pub(crate) struct WireMatchConfig {
     pdq_distance: u32,
     pdq_min_quality: u8,
     img_distance: u32,
+    /// Absent in logs from before video matching: its defaults.
+    #[serde(default)]
+    video: Option<WireVideoMatchConfig>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireVideoMatchConfig {
+    frame_distance: u32,
+    min_quality: u8,
+    known_percent: u8,
+    query_percent: u8,
 }
 
 /// One hit, inside its file's record.
@@ -337,6 +358,21 @@ pub(crate) struct WireMatch {
     entry: serde_json::Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     empty_file_digest: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    video: Option<WireVideoMatch>,
+}
+
+/// How a video matched a known one: frame counts each way, and the
+/// scanned video's matched frames as `[frame, timestamp]` pairs.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct WireVideoMatch {
+    known_percent: f64,
+    query_percent: f64,
+    known_matched: u64,
+    known_frames: u64,
+    query_matched: u64,
+    query_frames: u64,
+    frames: Vec<(u64, f64)>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -367,6 +403,15 @@ impl WireMatch {
             entry: serde_json::from_str(&m.entry)
                 .unwrap_or_else(|_| serde_json::Value::String(m.entry.clone())),
             empty_file_digest: m.empty_file_digest,
+            video: m.video.as_ref().map(|v| WireVideoMatch {
+                known_percent: (v.known_percent() * 100.0).round() / 100.0,
+                query_percent: (v.query_percent() * 100.0).round() / 100.0,
+                known_matched: v.known_matched,
+                known_frames: v.known_frames,
+                query_matched: v.query_matched,
+                query_frames: v.query_frames,
+                frames: v.frames.clone(),
+            }),
         }
     }
 
@@ -392,6 +437,21 @@ impl WireMatch {
             at: self.at,
             entry: self.entry.to_string(),
             empty_file_digest: self.empty_file_digest,
+            video: match self.video {
+                None => None,
+                Some(v) => {
+                    if v.frames.iter().any(|(_, t)| !t.is_finite()) {
+                        return Err("a matched frame's timestamp is not a number".into());
+                    }
+                    Some(Box::new(crate::matching::VideoMatch {
+                        known_matched: v.known_matched,
+                        known_frames: v.known_frames,
+                        query_matched: v.query_matched,
+                        query_frames: v.query_frames,
+                        frames: v.frames,
+                    }))
+                }
+            },
         })
     }
 }
@@ -420,6 +480,10 @@ pub(crate) struct WireSummary {
     empty_digest_hits: u64,
     #[serde(default)]
     near_skipped: u64,
+    #[serde(default)]
+    videos_hashed: u64,
+    #[serde(default)]
+    video_errors: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     started: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -587,6 +651,10 @@ pub(crate) struct WireEntry {
     image: Option<WireImage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     perceptual_error: Option<WirePerceptualError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    video: Option<WireVideo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    video_error: Option<WirePerceptualError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     matches: Option<Vec<WireMatch>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -645,6 +713,167 @@ pub(crate) struct WireImage {
     truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     decoded_scale: Option<u8>,
+}
+
+/// A video's vPDQ: the stream's facts and the frame hashes.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireVideo {
+    tag: String,
+    container: String,
+    codec: String,
+    width: u32,
+    height: u32,
+    /// `num/den`.
+    frame_rate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    /// Every `every`-th frame was hashed.
+    every: u64,
+    frames_hashed: u64,
+    #[serde(default)]
+    pruned: u64,
+    #[serde(default)]
+    truncated: bool,
+    frames: Vec<WireVideoFrame>,
+}
+
+/// How videos were hashed: the options, and the decoder or why none.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireVideoHeader {
+    tag: String,
+    seconds_per_hash: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prune_distance: Option<u32>,
+    /// Absent: 120 s plus 2 s per MB of video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_secs: Option<u64>,
+    max_memory: u64,
+    max_frames: u64,
+    /// `ffmpeg <version>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decoder: Option<String>,
+    /// Why there is no decoder: videos are recorded as not decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    no_decoder: Option<String>,
+}
+
+impl WireVideoHeader {
+    fn of(h: &crate::perceptual::video::VideoHeader) -> WireVideoHeader {
+        WireVideoHeader {
+            tag: h.tag.clone(),
+            seconds_per_hash: h.config.interval_ms as f64 / 1000.0,
+            prune_distance: h.config.prune_distance,
+            timeout_secs: h.config.timeout.map(|t| t.as_secs()),
+            max_memory: h.config.max_memory,
+            max_frames: h.config.max_frames,
+            decoder: h.decoder.as_ref().ok().map(|v| format!("ffmpeg {v}")),
+            no_decoder: h.decoder.as_ref().err().cloned(),
+        }
+    }
+
+    fn into_header(self) -> Result<crate::perceptual::video::VideoHeader, String> {
+        if !(0.0..=3600.0).contains(&self.seconds_per_hash) {
+            return Err(format!(
+                "video seconds_per_hash {} is out of range",
+                self.seconds_per_hash
+            ));
+        }
+        let decoder = match (self.decoder, self.no_decoder) {
+            (Some(d), None) => Ok(d.strip_prefix("ffmpeg ").unwrap_or(&d).to_string()),
+            (None, Some(why)) => Err(why),
+            _ => return Err("the video header needs one of 'decoder' and 'no_decoder'".into()),
+        };
+        Ok(crate::perceptual::video::VideoHeader {
+            tag: self.tag,
+            config: crate::perceptual::video::VideoConfig {
+                enabled: true,
+                interval_ms: (self.seconds_per_hash * 1000.0).round() as u32,
+                prune_distance: self.prune_distance,
+                timeout: self.timeout_secs.map(std::time::Duration::from_secs),
+                max_memory: self.max_memory,
+                max_frames: self.max_frames,
+            },
+            decoder,
+        })
+    }
+}
+
+/// One hashed frame, with vPDQ's own field names.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct WireVideoFrame {
+    frame: u64,
+    quality: u8,
+    hash: String,
+    timestamp: f64,
+}
+
+impl WireVideo {
+    fn from(v: &VideoHashes) -> WireVideo {
+        WireVideo {
+            tag: VPDQ_TAG.to_string(),
+            container: v.info.container.clone(),
+            codec: v.info.codec.clone(),
+            width: v.info.width,
+            height: v.info.height,
+            frame_rate: format!("{}/{}", v.info.frame_rate.0, v.info.frame_rate.1),
+            duration: v.info.duration,
+            every: v.every,
+            frames_hashed: v.frames.len() as u64 + v.pruned,
+            pruned: v.pruned,
+            truncated: v.truncated,
+            frames: v
+                .frames
+                .iter()
+                .map(|f| WireVideoFrame {
+                    frame: f.frame,
+                    quality: f.quality,
+                    hash: f.hash.to_string(),
+                    timestamp: f.timestamp,
+                })
+                .collect(),
+        }
+    }
+
+    fn into_video(self) -> Result<VideoHashes, String> {
+        if self.tag != VPDQ_TAG {
+            return Err(format!("unknown video hash tag '{}'", self.tag));
+        }
+        let frame_rate = self
+            .frame_rate
+            .split_once('/')
+            .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
+            .filter(|&(n, d): &(u64, u64)| n > 0 && d > 0)
+            .ok_or_else(|| format!("'frame_rate' {:?} is not num/den", self.frame_rate))?;
+        let frames = self
+            .frames
+            .into_iter()
+            .map(|f| {
+                if !f.timestamp.is_finite() {
+                    return Err(format!("frame {}: timestamp is not a number", f.frame));
+                }
+                Ok(VideoFrame {
+                    frame: f.frame,
+                    quality: f.quality,
+                    hash: f.hash.parse().map_err(|e: BadPdqHash| e.to_string())?,
+                    timestamp: f.timestamp,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(VideoHashes {
+            info: VideoInfo {
+                container: self.container,
+                codec: self.codec,
+                width: self.width,
+                height: self.height,
+                frame_rate,
+                duration: self.duration.filter(|d| d.is_finite() && *d >= 0.0),
+            },
+            every: self.every,
+            frames,
+            pruned: self.pruned,
+            truncated: self.truncated,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -756,8 +985,15 @@ impl WireLine {
                 pdq_distance: h.matching.pdq_distance,
                 pdq_min_quality: h.matching.pdq_min_quality,
                 img_distance: h.matching.img_distance,
+                video: Some(WireVideoMatchConfig {
+                    frame_distance: h.matching.video_distance,
+                    min_quality: h.matching.video_min_quality,
+                    known_percent: h.matching.video_known_percent,
+                    query_percent: h.matching.video_query_percent,
+                }),
             }),
             fast_decode: h.fast_decode,
+            video: h.video.as_ref().map(WireVideoHeader::of),
             expand: Some(WireExpand::of(&h.expand)),
             checkpoints: Some(WireCheckpoints {
                 every_entries: h.checkpoints.every_entries,
@@ -789,6 +1025,8 @@ impl WireLine {
             files_by_category: s.files_by_category.clone(),
             empty_digest_hits: s.empty_digest_hits,
             near_skipped: s.near_skipped,
+            videos_hashed: s.videos_hashed,
+            video_errors: s.video_errors.clone(),
             started: s.started.map(|t| t.to_string()),
             finished: s.finished.map(|t| t.to_string()),
             duration_secs: s.duration_secs,
@@ -856,14 +1094,21 @@ impl WireHeader {
                     meta: h.set,
                 })
                 .collect(),
-            matching: self
-                .matching
-                .map_or_else(MatchConfig::default, |m| MatchConfig {
+            matching: self.matching.map_or_else(MatchConfig::default, |m| {
+                let d = MatchConfig::default();
+                let v = m.video.as_ref();
+                MatchConfig {
                     pdq_distance: m.pdq_distance,
                     pdq_min_quality: m.pdq_min_quality,
                     img_distance: m.img_distance,
-                }),
+                    video_distance: v.map_or(d.video_distance, |v| v.frame_distance),
+                    video_min_quality: v.map_or(d.video_min_quality, |v| v.min_quality),
+                    video_known_percent: v.map_or(d.video_known_percent, |v| v.known_percent),
+                    video_query_percent: v.map_or(d.video_query_percent, |v| v.query_percent),
+                }
+            }),
             fast_decode: self.fast_decode,
+            video: self.video.map(WireVideoHeader::into_header).transpose()?,
             expand: match self.expand {
                 None => crate::expand::ExpandConfig::none(),
                 Some(e) => e.into_config()?,
@@ -919,6 +1164,8 @@ impl WireSummary {
             files_by_category: self.files_by_category,
             empty_digest_hits: self.empty_digest_hits,
             near_skipped: self.near_skipped,
+            videos_hashed: self.videos_hashed,
+            video_errors: self.video_errors,
             started: ts(&self.started, "started")?,
             finished: ts(&self.finished, "finished")?,
             duration_secs: self.duration_secs,
@@ -1234,6 +1481,16 @@ impl WireEntry {
                     kind: e.code().to_string(),
                     message: e.detail().to_string(),
                 });
+                match h.video.as_deref() {
+                    None => {}
+                    Some(Ok(v)) => w.video = Some(WireVideo::from(v)),
+                    Some(Err(e)) => {
+                        w.video_error = Some(WirePerceptualError {
+                            kind: e.code().to_string(),
+                            message: e.detail().to_string(),
+                        })
+                    }
+                }
                 if !h.matches.is_empty() {
                     w.matches = Some(h.matches.iter().map(WireMatch::from).collect());
                 }
@@ -1389,6 +1646,19 @@ impl WireEntry {
                         .collect::<Result<_, _>>()?,
                     near_skipped: self.near_skipped,
                     expansion,
+                    video: match (self.video, self.video_error) {
+                        (None, None) => None,
+                        (Some(v), None) => Some(Box::new(Ok(v.into_video()?))),
+                        (None, Some(e)) => {
+                            Some(Box::new(Err(VideoError::from_code(&e.kind, e.message)
+                                .ok_or_else(|| {
+                                    format!("unknown video_error kind '{}'", e.kind)
+                                })?)))
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err("both 'video' and 'video_error'".to_string());
+                        }
+                    },
                 })
             }
             "skipped" => {

@@ -13,7 +13,7 @@ use crate::item::{Failure, FailureKind, FileMeta, Stage};
 use crate::matching::Matcher;
 use crate::path::RawPath;
 use crate::perceptual::decode::DecodeError;
-use crate::perceptual::{ImageHashes, PerceptualConfig, perceptual_hashes};
+use crate::perceptual::{ImageHashes, Perceptual, PerceptualConfig, perceptual_hashes};
 use crate::read::{Source, looks_sparse, read_all};
 use crate::record::{Entry, Hashed, Outcome};
 use crate::source::{ItemRef, Tree, Walked};
@@ -40,6 +40,8 @@ pub(super) struct JobContext<'a> {
     /// a phone extraction's zip or tar): its members are the evidence, so
     /// the per-item budget does not apply to it, only the scan's.
     pub(super) root_is_file: bool,
+    /// FFmpeg, or why there is none (when videos are hashed).
+    pub(super) decoder: &'a Result<crate::perceptual::ffmpeg::Decoder, String>,
 }
 
 thread_local! {
@@ -195,6 +197,12 @@ impl Kept {
     pub(super) fn keeps_whole(&self) -> bool {
         self.image.as_ref().is_some_and(|v| v.capacity() > 0)
     }
+
+    /// Whether it is a video to decode once read: its reader's place is
+    /// given back first, as for a picture.
+    pub(super) fn is_video(&self) -> bool {
+        self.decode && crate::perceptual::video::is_video(sniff(&self.head, self.size))
+    }
 }
 
 /// The outcome of a file read to its end: its type from the head, its
@@ -245,6 +253,25 @@ pub(super) fn finish(
                 }
             }
         };
+    let video = (decode
+        && ctx.perceptual.pdq
+        && ctx.perceptual.video.enabled
+        && crate::perceptual::video::is_video(file_type))
+    .then(|| {
+        let stop = || ctx.cancel.is_cancelled();
+        Box::new(match ctx.decoder {
+            Ok(d) => crate::perceptual::video::hash_video(
+                d,
+                src,
+                bytes_read,
+                file_type,
+                &ctx.perceptual.video,
+                ctx.perceptual.limits.max_pixels,
+                &stop,
+            ),
+            Err(why) => Err(crate::perceptual::video::VideoError::NoDecoder(why.clone())),
+        })
+    });
     let mut hashed = Hashed {
         digests,
         bytes_read,
@@ -257,12 +284,50 @@ pub(super) fn finish(
         matches: Vec::new(),
         near_skipped: None,
         expansion: None,
+        video,
     };
     if !ctx.matcher.is_empty() {
-        (hashed.matches, hashed.near_skipped) =
-            ctx.matcher.match_file(&hashed.digests, &hashed.perceptual);
+        // A video's frames are matched against the sets' pictures too (a
+        // still of known material in a new video): each hit names its
+        // frame. Frames under the quality floor never match, and are not
+        // reported as skipped (a video has many dark frames).
+        let frames: Vec<Perceptual> = match hashed.video.as_deref() {
+            Some(Ok(v)) => v
+                .frames
+                .iter()
+                .filter(|f| f.quality >= ctx.matcher.config().pdq_min_quality)
+                .map(|f| Perceptual::Pdq {
+                    hash: f.hash,
+                    quality: f.quality,
+                    dihedral: None,
+                    frame: Some(u32::try_from(f.frame).unwrap_or(u32::MAX)),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let queries: Vec<Perceptual> = if frames.is_empty() {
+            Vec::new()
+        } else {
+            hashed.perceptual.iter().cloned().chain(frames).collect()
+        };
+        let perceptual = if queries.is_empty() {
+            &hashed.perceptual
+        } else {
+            &queries
+        };
+        (hashed.matches, hashed.near_skipped) = ctx.matcher.match_file(&hashed.digests, perceptual);
+        if let Some(Ok(v)) = hashed.video.as_deref() {
+            hashed.matches.extend(ctx.matcher.match_video(v));
+        }
     }
     Outcome::Hashed(hashed)
+}
+
+/// Whether the scan was cancelled while this item's video decoded: the
+/// item is then not recorded (a resumed scan reads it again).
+pub(super) fn video_cancelled(o: &Outcome) -> bool {
+    matches!(o, Outcome::Hashed(h)
+        if matches!(h.video.as_deref(), Some(Err(crate::perceptual::video::VideoError::Cancelled))))
 }
 
 /// Open, read, hash, identify. Returns the metadata to record (from `fstat`
@@ -362,12 +427,15 @@ pub(super) fn hash_source(
         Err(f) => (Outcome::Failed(f), None),
         Ok(bytes_read) => {
             // A picture read whole: only decoding is left.
-            if kept.keeps_whole()
+            if (kept.keeps_whole() || kept.is_video())
                 && let Some(s) = slot
             {
                 s.release();
             }
             let outcome = finish(ctx, path, src, kept, hasher.finalize(), bytes_read);
+            if video_cancelled(&outcome) {
+                return None;
+            }
             (outcome, crc.map(|c| c.finalize()))
         }
     };

@@ -528,6 +528,10 @@ fn admit<'t>(
             .unwrap_or_else(|p| Outcome::Failed(internal(p, pos))),
             Err(panic) => Outcome::Failed(internal(panic, pos)),
         };
+        if super::job::video_cancelled(&outcome) {
+            emit(seq, None);
+            return None;
+        }
         emit(seq, Some(entry(w, Some(meta), outcome)));
         return None;
     }
@@ -612,5 +616,9 @@ fn record(
         finish(ctx, &w.path, &*src, kept, digests, pos)
     }))
     .unwrap_or_else(|p| Outcome::Failed(internal(p, pos)));
+    if super::job::video_cancelled(&outcome) {
+        emit(seq, None);
+        return;
+    }
     emit(seq, Some(entry(w, Some(meta), outcome)));
 }

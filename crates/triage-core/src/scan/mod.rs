@@ -198,6 +198,12 @@ fn add_needed(
                 *algorithms = algorithms.with(d);
                 added.push(alg.name());
             }
+        } else if alg == KeyAlg::Vpdq {
+            if !perceptual.pdq || !perceptual.video.enabled {
+                perceptual.pdq = true;
+                perceptual.video.enabled = true;
+                added.push(alg.name());
+            }
         } else if alg == KeyAlg::Pdq {
             if !perceptual.pdq {
                 perceptual.pdq = true;
@@ -238,6 +244,8 @@ pub struct Scanner {
     started: Timestamp,
     progress: Progress,
     cancel: CancelHandle,
+    /// FFmpeg for videos, found once; or why there is none.
+    decoder: Result<crate::perceptual::ffmpeg::Decoder, String>,
 }
 
 impl Scanner {
@@ -271,6 +279,11 @@ impl Scanner {
             config.threads,
             config.readers,
         );
+        let decoder = if config.perceptual.pdq && config.perceptual.video.enabled {
+            crate::perceptual::ffmpeg::Decoder::find()
+        } else {
+            Err("videos are not hashed in this scan".to_string())
+        };
         Ok(Scanner {
             config,
             added,
@@ -279,6 +292,7 @@ impl Scanner {
             started: Timestamp::now(),
             progress: Progress::default(),
             cancel: CancelHandle::default(),
+            decoder,
         })
     }
 
@@ -328,6 +342,17 @@ impl Scanner {
                 .collect(),
             matching: self.config.matcher.config(),
             fast_decode: self.config.perceptual.fast_decode,
+            video: (self.config.perceptual.pdq && self.config.perceptual.video.enabled).then(
+                || {
+                    crate::perceptual::video::VideoHeader::of(
+                        &self.config.perceptual.video,
+                        self.decoder
+                            .as_ref()
+                            .map(|d| d.version().to_string())
+                            .map_err(Clone::clone),
+                    )
+                },
+            ),
             expand: self.config.expand.clone(),
             run_id: crate::record::provenance::new_run_id(),
             case: None,
@@ -365,6 +390,7 @@ impl Scanner {
             started,
             progress,
             cancel,
+            decoder,
             ..
         } = self;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -439,6 +465,7 @@ impl Scanner {
                     expand: &config.expand,
                     expand_total: expand_total.clone(),
                     root_is_file: tree.image().is_none() && config.root.is_file(),
+                    decoder: &decoder,
                 };
                 let mut walker = tree.walk();
                 let recorded = &config.recorded;

@@ -17,6 +17,7 @@ mod json;
 mod nsrl;
 mod text;
 mod triage_scan;
+pub mod vpdq;
 
 use std::cell::Cell;
 use std::fmt;
@@ -27,7 +28,7 @@ use encoding::{CapLines, Decoded};
 
 /// Longest line of a `triage scan` log read as a hash list: an entry with
 /// 1,000 frame hashes and their dihedral variants stays well under it.
-pub const MAX_SCAN_LINE: usize = 4 << 20;
+pub const MAX_SCAN_LINE: usize = 16 << 20;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -57,11 +58,15 @@ pub enum Format {
     Encase,
     /// A `triage scan` JSON Lines output (its digests and perceptual hashes).
     TriageScan,
+    /// vPDQ's reference hash file: one known video, a line per frame.
+    Vpdq,
+    /// vPDQ frames as HMA stores them, in JSON: one video or several.
+    VpdqJson,
 }
 
 impl Format {
     /// All formats.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 10] = [
         Format::Text,
         Format::Hashdeep,
         Format::NsrlV2,
@@ -70,6 +75,8 @@ impl Format {
         Format::ThreatExchange,
         Format::Encase,
         Format::TriageScan,
+        Format::Vpdq,
+        Format::VpdqJson,
     ];
 
     /// The name on the command line and in the set's metadata.
@@ -83,6 +90,8 @@ impl Format {
             Format::ThreatExchange => "threatexchange",
             Format::Encase => "encase",
             Format::TriageScan => "triage-scan",
+            Format::Vpdq => "vpdq",
+            Format::VpdqJson => "vpdq-json",
         }
     }
 
@@ -94,10 +103,14 @@ impl Format {
     /// What an entry's `at` counts in this format.
     fn locator_unit(self) -> &'static str {
         match self {
-            Format::Vics | Format::ThreatExchange => "element",
+            Format::Vics | Format::ThreatExchange | Format::VpdqJson => "element",
             Format::NsrlV3 => "row",
             Format::Encase => "record",
-            Format::Text | Format::Hashdeep | Format::NsrlV2 | Format::TriageScan => "line",
+            Format::Text
+            | Format::Hashdeep
+            | Format::NsrlV2
+            | Format::TriageScan
+            | Format::Vpdq => "line",
         }
     }
 
@@ -301,6 +314,17 @@ pub(crate) struct Importer<'a> {
 }
 
 impl Importer<'_> {
+    /// The source file's name without its directory: names a video listed
+    /// by a file of its own.
+    pub(crate) fn source_name(&self) -> String {
+        std::path::Path::new(&self.source.file)
+            .file_name()
+            .map_or_else(
+                || self.source.file.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+    }
+
     /// The user's declared algorithm for hashes whose length is ambiguous.
     pub(crate) fn algorithm(&self) -> Option<KeyAlg> {
         self.opts.algorithm
@@ -509,13 +533,22 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         if has(b"raw_indicator") {
             return Some(Format::ThreatExchange);
         }
+        if vpdq::looks_like_json(text) {
+            return Some(Format::VpdqJson);
+        }
         return None;
+    }
+    if text.starts_with(b"[") {
+        return vpdq::looks_like_json(text).then_some(Format::VpdqJson);
     }
     // Text lists: the first line that is not blank or a comment must parse.
     let first = text
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .find(|l| !l.is_empty() && !l.starts_with(b"#"))?;
+    if vpdq::looks_like_text(first) {
+        return Some(Format::Vpdq);
+    }
     text::looks_like_hash_line(first).then_some(Format::Text)
 }
 
@@ -714,7 +747,9 @@ pub fn import_files(
                     // lines capped → parser. The digest is taken below all of it.
                     let decoded = BufReader::with_capacity(1 << 20, Decoded::new(&mut tee));
                     let cap = match format {
-                        Format::Text | Format::Hashdeep | Format::NsrlV2 => Some(MAX_LINE),
+                        Format::Text | Format::Hashdeep | Format::NsrlV2 | Format::Vpdq => {
+                            Some(MAX_LINE)
+                        }
                         // Scan logs: a line holds up to 1,000 frame hashes.
                         Format::TriageScan => Some(MAX_SCAN_LINE),
                         _ => None,
@@ -737,6 +772,8 @@ pub fn import_files(
                         Format::Vics => json::import_vics(r, &mut imp),
                         Format::ThreatExchange => json::import_threatexchange(r, &mut imp),
                         Format::TriageScan => triage_scan::import(r, &mut imp),
+                        Format::Vpdq => vpdq::import_text(r, &mut imp),
+                        Format::VpdqJson => vpdq::import_json(r, &mut imp),
                         Format::NsrlV3 | Format::Encase => Ok(()),
                     }
                     .map_err(located)?;

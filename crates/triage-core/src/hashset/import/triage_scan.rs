@@ -1,5 +1,6 @@
 //! A `triage scan` JSON Lines output as a hash set: every hashed file's
-//! digests and perceptual hashes (all frames), with its path. This is how a
+//! digests and perceptual hashes (all frames), and each video's vPDQ
+//! frames (as a known video), with its path. This is how a
 //! lab turns its own catalogue of known material into a set, and the only
 //! source of `phash/1`-style sets, which no other tool computes.
 
@@ -64,10 +65,29 @@ pub(super) fn import(r: &mut dyn BufRead, imp: &mut Importer<'_>) -> Result<(), 
                 }
             }
         }
-        item.info = info_json(&[
+        let info = vec![
             ("path", Value::String(entry.path.to_string())),
             ("size", Value::from(h.bytes_read)),
-        ]);
+        ];
+        // A video: one record with its digests and its unique frames.
+        if let Some(Ok(v)) = h.video.as_deref() {
+            match super::vpdq::video_item(v.frames.iter().map(|f| (f.hash, f.quality)), at, info) {
+                Ok(video) => {
+                    item.keys.extend(video.keys);
+                    item.info = video.info;
+                }
+                Err(why) => {
+                    // Still listed by its digests; its frames cannot match.
+                    imp.reject(at, format!("{}: {why}", entry.path))?;
+                    item.info = info_json(&[
+                        ("path", Value::String(entry.path.to_string())),
+                        ("size", Value::from(h.bytes_read)),
+                    ]);
+                }
+            }
+        } else {
+            item.info = info_json(&info);
+        }
         imp.item(item)?;
     }
     if !saw_header {
