@@ -5,14 +5,15 @@ set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$fuzz/.." && pwd)"
 c="$fuzz/corpus"
-mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container,md5_lanes,expand}
+mkdir -p "$c"/{hashset_import,tset_open,audit_log,image_perceptual,sniff,disk_image,image_container,md5_lanes,expand,video_probe}
 cp "$fuzz"/regressions/md5_lanes/* "$c/md5_lanes/"
 # expand: the hostile and nested archives of the CLI tests (first byte:
 # 0 zip, 1 tar, 2 gzip), from the committed regression inputs.
 cp "$fuzz"/regressions/expand/* "$c/expand/"
 i=0
-# hashset_import: the first byte forces a format (index into Format::ALL,
-# 8 and up = detect); seed each list with "detect".
+# hashset_import: the first byte forces a format (0-7 the first eight of
+# Format::ALL, 12 vpdq, 13 vpdq-json, the rest detect); seed each list with
+# "detect".
 for f in "$repo"/fixtures/hashsets/*.{txt,json,hashdeep} "$repo"/../shared/examples/hashsets/*; do
     [ -f "$f" ] || continue
     [ "$(stat -c %s "$f")" -lt 200000 ] || continue
@@ -79,5 +80,21 @@ fi
 # HFS+ with hard links and compressed files (python3 only).
 python3 "$repo/fixtures/disks/make_hfsplus.py" "$c/disk_image/hfsplus" \
     "$repo/fixtures/images/tiny-5x5.png" "$repo/fixtures/disks/hfs_rsrc.py" || true
+# video_probe: tiny videos for the FFmpeg worker (first byte 1: as MP4,
+# 3: as Matroska) and ffprobe's JSON answers about them (first byte 0).
+if command -v ffmpeg >/dev/null; then
+    for f in mp4 mkv avi; do
+        ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=32x24:rate=5:duration=1 "$t/v.$f" || continue
+        if [ "$f" = mp4 ]; then b='\x01'; else b='\x03'; fi
+        { printf "$b"; cat "$t/v.$f"; } > "$c/video_probe/$f"
+        { printf '\x00'; ffprobe -v error -show_entries stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate:format=format_name,duration -of json "$t/v.$f"; } \
+            > "$c/video_probe/$f.json"
+    done
+fi
+# and the vPDQ hash-list formats for hashset_import (12 vpdq, 13 vpdq-json).
+if [ -f "$repo/../shared/vpdq-reference/doorknob-hd-no-bar.txt" ]; then
+    { printf '\x0c'; head -20 "$repo/../shared/vpdq-reference/doorknob-hd-no-bar.txt"; } > "$c/hashset_import/vpdq"
+fi
+printf '\x0d["%s,100,0.000","%s,40,1.000"]' "$(printf 'ab%.0s' $(seq 32))" "$(printf 'cd%.0s' $(seq 32))" > "$c/hashset_import/vpdq-json"
 rm -rf "$t"
 echo "seeded: $(for t in "$c"/*/; do printf '%s=%s ' "$(basename "$t")" "$(ls "$t" | wc -l)"; done)"

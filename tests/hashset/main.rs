@@ -890,3 +890,131 @@ fn the_library_scan_computes_what_its_sets_need() {
     };
     assert!(Matcher::new(Vec::new(), edge).is_ok());
 }
+
+/// A pseudo-random PDQ hash (xorshift), and one `flips` bits away from `h`.
+fn random_pdq(state: &mut u64) -> triage_core::perceptual::pdq::PdqHash {
+    let mut w = [0u16; 16];
+    for x in &mut w {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *x = *state as u16;
+    }
+    triage_core::perceptual::pdq::PdqHash(w)
+}
+
+fn near_pdq(
+    h: triage_core::perceptual::pdq::PdqHash,
+    flips: u32,
+    state: &mut u64,
+) -> triage_core::perceptual::pdq::PdqHash {
+    let mut out = h;
+    for _ in 0..flips {
+        let r = random_pdq(state).0[0] as usize;
+        out.0[r % 16] ^= 1 << (r / 16 % 16);
+    }
+    out
+}
+
+/// Video matching through the multi-index tables gives exactly what
+/// comparing every frame pair gives: 600 known videos of 12 frames (past
+/// the size where the tables are built), queries made of known frames a
+/// few to forty bits away, of unrelated frames, and of both.
+#[test]
+fn video_matching_equals_brute_force() {
+    use triage_core::matching::{MatchConfig, Matcher};
+    use triage_core::perceptual::video::{VideoFrame, VideoHashes, VideoInfo};
+    let dir = tmp("video");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let known: Vec<Vec<triage_core::perceptual::pdq::PdqHash>> = (0..600)
+        .map(|_| (0..12).map(|_| random_pdq(&mut state)).collect())
+        .collect();
+    // HMA's bank shape: name → "hash,quality,timestamp" strings.
+    let bank: serde_json::Map<String, serde_json::Value> = known
+        .iter()
+        .enumerate()
+        .map(|(i, frames)| {
+            let list: Vec<String> = frames
+                .iter()
+                .enumerate()
+                .map(|(j, h)| format!("{h},{},{}.000", if j == 11 { 30 } else { 90 }, j))
+                .collect();
+            (format!("video-{i}"), serde_json::json!(list))
+        })
+        .collect();
+    let file = dir.join("bank.json");
+    std::fs::write(&file, serde_json::Value::Object(bank).to_string()).unwrap();
+    let (index, meta) = import(&[file], &ImportOptions::new("bank"), &dir);
+    assert_eq!(meta.records, 600);
+    // The frame of quality 30 in each is left out: 11 keys per video.
+    assert_eq!(meta.key_count(KeyAlg::Vpdq), 600 * 11);
+    let index = std::sync::Arc::new(index);
+    let everything = MatchConfig {
+        video_known_percent: 0,
+        ..MatchConfig::default()
+    };
+    let matchers = [
+        Matcher::new(vec![index.clone()], everything).unwrap(),
+        Matcher::new(vec![index.clone()], MatchConfig::default()).unwrap(),
+    ];
+    let video = |frames: Vec<triage_core::perceptual::pdq::PdqHash>| VideoHashes {
+        info: VideoInfo {
+            container: String::new(),
+            codec: String::new(),
+            width: 64,
+            height: 64,
+            frame_rate: (1, 1),
+            duration: None,
+        },
+        every: 1,
+        frames: frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, hash)| VideoFrame {
+                frame: i as u64,
+                quality: 100,
+                hash,
+                timestamp: i as f64,
+            })
+            .collect(),
+        pruned: 0,
+        truncated: false,
+    };
+    let mut found = [0usize; 2];
+    for q in 0..200u64 {
+        let source = &known[(q as usize * 7) % known.len()];
+        let frames: Vec<_> = match q % 4 {
+            // Every frame of one known video, a few bits off.
+            0 => source
+                .iter()
+                .map(|h| near_pdq(*h, (q % 9) as u32, &mut state))
+                .collect(),
+            // Half its frames, up to forty bits off.
+            1 => source
+                .iter()
+                .take(6)
+                .map(|h| near_pdq(*h, (q % 41) as u32, &mut state))
+                .collect(),
+            // Unrelated frames.
+            2 => (0..10).map(|_| random_pdq(&mut state)).collect(),
+            // Frames of two known videos and some unrelated ones.
+            _ => source
+                .iter()
+                .chain(&known[(q as usize * 13) % known.len()][..4])
+                .copied()
+                .chain((0..5).map(|_| random_pdq(&mut state)))
+                .collect(),
+        };
+        let v = video(frames);
+        for (i, m) in matchers.iter().enumerate() {
+            let fast = m.match_video(&v);
+            assert_eq!(fast, m.match_video_brute_force(&v), "query {q}");
+            found[i] += fast.len();
+        }
+    }
+    // Not vacuous: candidates were found, and the default rule kept fewer.
+    assert!(
+        found[0] > 150 && found[1] > 50 && found[1] < found[0],
+        "{found:?}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::record::jsonl::{Reader, tally_line};
 pub type Target = fn(&[u8]);
 
 /// The targets, by name, as `fuzz/fuzz_targets/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("hashset_import", hashset_import),
     ("tset_open", tset_open),
     ("audit_log", audit_log),
@@ -28,6 +28,7 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("disk_image", disk_image),
     ("image_container", image_container),
     ("md5_lanes", md5_lanes),
+    ("video_probe", video_probe),
     ("expand", expand),
 ];
 
@@ -296,7 +297,14 @@ pub fn hashset_import(data: &[u8]) {
         return;
     }
     let mut opts = ImportOptions::new("fuzz");
-    opts.format = Format::ALL.get(pick as usize % 12).copied();
+    // 0–7 the first eight formats, 12 and 13 the vPDQ ones, the rest
+    // detection (the encoding the committed seeds were made with).
+    opts.format = match pick % 16 {
+        p @ 0..=7 => Format::ALL.get(p as usize).copied(),
+        12 => Some(Format::Vpdq),
+        13 => Some(Format::VpdqJson),
+        _ => None,
+    };
     opts.memory_budget = 1 << 20;
     // The expects are the fuzzer's assertions: a panic is what it reports.
     #[allow(clippy::expect_used)]
@@ -365,4 +373,48 @@ pub fn sniff(data: &[u8]) {
     let t = crate::identify::sniff(data, data.len() as u64);
     let ext = data.iter().position(|&b| b == b'.').map(|i| &data[i + 1..]);
     let _ = t.ext_mismatch(ext);
+}
+
+/// A video as the worker sees it: an even first byte makes the rest
+/// ffprobe's JSON answer (parsed as the prober parses it); an odd one makes
+/// it the video's bytes, given to the real FFmpeg worker (as an MP4 when
+/// bit 1 is clear, else as Matroska) under a 5-second timeout and 50
+/// frames. FFmpeg's own crashes are the worker's to survive, never ours;
+/// without FFmpeg the second half does nothing.
+pub fn video_probe(data: &[u8]) {
+    use crate::identify::FileType;
+    use crate::perceptual::ffmpeg::Decoder;
+    use crate::perceptual::video::{VideoConfig, hash_video};
+    static DECODER: std::sync::OnceLock<Option<Decoder>> = std::sync::OnceLock::new();
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    if pick & 1 == 0 {
+        let _ = crate::perceptual::video::parse_probe(body);
+        return;
+    }
+    let Some(decoder) = DECODER.get_or_init(|| Decoder::find().ok()) else {
+        return;
+    };
+    let t = if pick & 2 == 0 {
+        FileType::Mp4
+    } else {
+        FileType::Mkv
+    };
+    let config = VideoConfig {
+        interval_ms: 0,
+        timeout: Some(std::time::Duration::from_secs(5)),
+        max_frames: 50,
+        ..VideoConfig::default()
+    };
+    let src = crate::source::tree::MemSource(body.to_vec());
+    let _ = hash_video(
+        decoder,
+        &src,
+        body.len() as u64,
+        t,
+        &config,
+        1 << 22,
+        &|| false,
+    );
 }

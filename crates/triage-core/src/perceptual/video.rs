@@ -324,7 +324,7 @@ fn probe(
 }
 
 /// The [`VideoInfo`] in ffprobe's JSON answer.
-fn parse_probe(json: &[u8]) -> Result<VideoInfo, VideoError> {
+pub(crate) fn parse_probe(json: &[u8]) -> Result<VideoInfo, VideoError> {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(default)]
