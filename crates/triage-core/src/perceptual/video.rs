@@ -505,6 +505,78 @@ pub fn hash_video(
     })
 }
 
+/// Greyscale pictures of the frames numbered `numbers` (decoding order,
+/// as vPDQ numbers them; at most 16), each shrunk with the area filter to
+/// fit `max_side` pixels: for reports, which show matched frames small and
+/// grey. In frame order; a number past the video's end gives nothing.
+pub fn grey_frames(
+    decoder: &Decoder,
+    src: &dyn Source,
+    size: u64,
+    file_type: FileType,
+    numbers: &[u64],
+    max_side: u32,
+    config: &VideoConfig,
+) -> Result<Vec<(u64, u32, u32, Vec<u8>)>, VideoError> {
+    let mut numbers: Vec<u64> = numbers.to_vec();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.truncate(16);
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limits = config.limits(size);
+    let stop = || false;
+    let info = probe(decoder, src, size, file_type, limits, &stop)?;
+    let scale = (max_side as f64 / info.width.max(info.height) as f64).min(1.0);
+    // Even sizes, at least 2: what swscale and the pixel formats like.
+    let fit = |n: u32| (((n as f64 * scale) as u32).max(2)) & !1;
+    let (w, h) = (fit(info.width), fit(info.height));
+    let select: Vec<String> = numbers.iter().map(|n| format!("eq(n\\,{n})")).collect();
+    let filters = format!(
+        "select={},scale={w}:{h}:flags=area,format=gray",
+        select.join("+")
+    );
+    let args: Vec<OsString> = [
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-noautorotate",
+        "-i",
+        input_url(file_type),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-fps_mode",
+        "passthrough",
+        "-vf",
+        &filters,
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "pipe:1",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let mut out = Vec::new();
+    let consumed = ffmpeg::run(decoder.ffmpeg(), &args, src, size, limits, &stop, |r| {
+        let mut buf = vec![0u8; (w * h) as usize];
+        let mut i = 0;
+        while i < numbers.len() && ffmpeg::read_frame(r, &mut buf)? {
+            out.push((numbers[i], w, h, buf.clone()));
+            i += 1;
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
+    consumed.map_err(|e| VideoError::Corrupt(format!("reading decoded frames: {e}")))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use crate::perceptual::Perceptual;
 /// name there, `container` what it is in (`zip`) and `depth` its nesting
 /// level; for a container, `expanded` says what looked inside it (`zip`)
 /// or why nothing did (`zip: not looked inside: …`).
-pub const COLUMNS: [&str; 30] = [
+pub const COLUMNS: [&str; 33] = [
     "record",
     "path",
     "path_b64",
@@ -56,6 +56,9 @@ pub const COLUMNS: [&str; 30] = [
     "container",
     "depth",
     "expanded",
+    "video",
+    "video_frames",
+    "video_error",
 ];
 
 /// Writes entries as CSV rows.
@@ -116,6 +119,48 @@ pub fn safe_row<S: AsRef<str>>(row: &[S]) -> Vec<String> {
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The `video`, `video_frames` and `video_error` cells: the stream
+/// (`vpdq/1 h264 1280x720 30/1 4.309s every 30`), each kept frame as
+/// `frame@seconds:hash:quality`, and why there are none.
+fn video_cells(o: &Outcome) -> [String; 3] {
+    let Outcome::Hashed(h) = o else {
+        return Default::default();
+    };
+    match h.video.as_deref() {
+        None => Default::default(),
+        Some(Err(e)) => [
+            String::new(),
+            String::new(),
+            format!("{}: {}", e.code(), e.detail()),
+        ],
+        Some(Ok(v)) => {
+            let i = &v.info;
+            let mut stream = format!(
+                "{} {} {}x{} {}/{}",
+                crate::perceptual::video::VPDQ_TAG,
+                i.codec,
+                i.width,
+                i.height,
+                i.frame_rate.0,
+                i.frame_rate.1
+            );
+            if let Some(d) = i.duration {
+                stream.push_str(&format!(" {d:.3}s"));
+            }
+            stream.push_str(&format!(" every {}", v.every));
+            if v.truncated {
+                stream.push_str(" truncated");
+            }
+            let frames: Vec<String> = v
+                .frames
+                .iter()
+                .map(|f| format!("{}@{:.3}:{}:{}", f.frame, f.timestamp, f.hash, f.quality))
+                .collect();
+            [stream, frames.join(" "), String::new()]
+        }
+    }
 }
 
 impl<W: Write> RecordWriter for Writer<W> {
@@ -184,6 +229,16 @@ impl<W: Write> RecordWriter for Writer<W> {
                         if m.empty_file_digest {
                             cell.push_str(":empty-file-digest");
                         }
+                        if let Some(f) = m.frame {
+                            cell.push_str(&format!(":frame {f}"));
+                        }
+                        if let Some(v) = &m.video {
+                            cell.push_str(&format!(
+                                ":known {:.2}%:query {:.2}%",
+                                v.known_percent(),
+                                v.query_percent()
+                            ));
+                        }
                         cell
                     })
                     .collect();
@@ -238,6 +293,7 @@ impl<W: Write> RecordWriter for Writer<W> {
             _ => String::new(),
         };
         row.extend([parent, member, container, depth, expanded]);
+        row.extend(video_cells(&e.outcome));
         debug_assert_eq!(row.len(), COLUMNS.len());
         self.out.write_record(safe_row(&row))?;
         Ok(())

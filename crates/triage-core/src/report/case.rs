@@ -295,9 +295,48 @@ fn file_node(e: &Entry, file: &str, id: &dyn Fn(&str) -> String) -> Value {
                     if m.empty_file_digest {
                         s.push_str(" (empty-file digest)");
                     }
+                    if let Some(f) = m.frame {
+                        s.push_str(&format!(" frame {f}"));
+                    }
+                    if let Some(v) = &m.video {
+                        s.push_str(&format!(
+                            " known {:.2}% query {:.2}%",
+                            v.known_percent(),
+                            v.query_percent()
+                        ));
+                    }
                     s
                 })
                 .collect();
+            match h.video.as_deref() {
+                None => {}
+                Some(Err(e)) => {
+                    node["triage:videoError"] = json!(format!("{}: {}", e.code(), e.detail()))
+                }
+                Some(Ok(v)) => {
+                    let i = &v.info;
+                    node["triage:video"] = json!(format!(
+                        "{} {} {}x{} {}/{} every {}{}",
+                        crate::perceptual::video::VPDQ_TAG,
+                        i.codec,
+                        i.width,
+                        i.height,
+                        i.frame_rate.0,
+                        i.frame_rate.1,
+                        v.every,
+                        i.duration.map(|d| format!(" {d:.3}s")).unwrap_or_default()
+                    ));
+                    node["triage:videoFrame"] = json!(
+                        v.frames
+                            .iter()
+                            .map(|f| format!(
+                                "{} {:.3} {} quality {}",
+                                f.frame, f.timestamp, f.hash, f.quality
+                            ))
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
             if !hits.is_empty() {
                 node["triage:match"] = json!(hits);
             }

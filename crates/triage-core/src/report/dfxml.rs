@@ -232,7 +232,58 @@ fn fileobject<W: Write>(out: &mut W, e: &Entry) -> std::io::Result<()> {
                 if m.empty_file_digest {
                     write!(out, r#" empty_file_digest="true""#)?;
                 }
+                if let Some(f) = m.frame {
+                    write!(out, r#" frame="{f}""#)?;
+                }
+                if let Some(v) = &m.video {
+                    write!(
+                        out,
+                        r#" known_percent="{:.2}" query_percent="{:.2}" matched_at="{}""#,
+                        v.known_percent(),
+                        v.query_percent(),
+                        v.frames
+                            .iter()
+                            .map(|(_, t)| format!("{t:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )?;
+                }
                 writeln!(out, "/>")?;
+            }
+            match h.video.as_deref() {
+                None => {}
+                Some(Err(e)) => writeln!(
+                    out,
+                    r#"{I}<triage:video_error kind="{}">{}</triage:video_error>"#,
+                    e.code(),
+                    escape(e.detail())
+                )?,
+                Some(Ok(v)) => {
+                    let i = &v.info;
+                    write!(
+                        out,
+                        r#"{I}<triage:video tag="{}" codec="{}" width="{}" height="{}" frame_rate="{}/{}" every="{}""#,
+                        crate::perceptual::video::VPDQ_TAG,
+                        escape(&i.codec),
+                        i.width,
+                        i.height,
+                        i.frame_rate.0,
+                        i.frame_rate.1,
+                        v.every
+                    )?;
+                    if let Some(d) = i.duration {
+                        write!(out, r#" duration="{d:.3}""#)?;
+                    }
+                    writeln!(out, ">")?;
+                    for f in &v.frames {
+                        writeln!(
+                            out,
+                            r#"{I}  <triage:frame number="{}" quality="{}" timestamp="{:.3}">{}</triage:frame>"#,
+                            f.frame, f.quality, f.timestamp, f.hash
+                        )?;
+                    }
+                    writeln!(out, "{I}</triage:video>")?;
+                }
             }
         }
         Outcome::Skipped(r) => writeln!(

@@ -229,7 +229,7 @@ pub fn write<W: Write>(
         .thumbnails
         .then(|| crate::source::open(&root, &SourceOptions::default()).map_err(|e| e.to_string()));
     // Each row: the path, what matched, the thumbnail (or why not).
-    type Row = (String, Hashed, Result<String, String>);
+    type Row = (String, Hashed, Result<Vec<Thumb>, String>);
     let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), Vec<Row>> = BTreeMap::new();
     // A disk image's files with several names were read at one: the
     // others, by that name, to show beside a match.
@@ -358,12 +358,35 @@ fn shell_quote(arg: &str) -> String {
 /// person to look), the set, the entry it hit and where that entry came
 /// from, the distance and the file's PDQ quality, the category.
 fn hit_line(m: &crate::matching::Match, h: &Hashed) -> String {
-    let mut s = match m.distance {
-        None => format!(
+    let mut s = match (m.distance, &m.video) {
+        (_, Some(v)) => {
+            let at: Vec<String> = v
+                .frames
+                .iter()
+                .take(40)
+                .map(|(_, t)| format!("{t:.1}"))
+                .collect();
+            format!(
+                "<span class=\"near\">NEAR: similar video, needs review</span> {}: {:.1}% of the known video's {} frames matched, {:.1}% of this video's {}\
+                 <br><span class=\"note\">matched at {} s{}</span>",
+                esc(m.alg.name()),
+                v.known_percent(),
+                v.known_frames,
+                v.query_percent(),
+                v.query_frames,
+                at.join(", "),
+                if v.frames.len() > at.len() {
+                    " …"
+                } else {
+                    ""
+                }
+            )
+        }
+        (None, None) => format!(
             "<span class=\"exact\">EXACT</span> {} digest",
             esc(m.alg.name())
         ),
-        Some(d) => {
+        (Some(d), None) => {
             let bits = m.alg.width() * 8;
             let quality = h
                 .perceptual
@@ -388,7 +411,20 @@ fn hit_line(m: &crate::matching::Match, h: &Hashed) -> String {
         s.push_str(&format!(", as {}", esc(t)));
     }
     if let Some(f) = m.frame {
-        s.push_str(&format!(", frame {f}"));
+        match h.video.as_deref() {
+            Some(Ok(v)) => {
+                let t = v
+                    .frames
+                    .iter()
+                    .find(|x| x.frame == f as u64)
+                    .map(|x| x.timestamp);
+                s.push_str(&format!(
+                    ", video frame {f}{}",
+                    t.map(|t| format!(" at {t:.3} s")).unwrap_or_default()
+                ));
+            }
+            _ => s.push_str(&format!(", frame {f}")),
+        }
     }
     s.push_str(&format!(
         "<br><span class=\"note\">set <b>{}</b> ({}), entry {}:{}",
@@ -417,13 +453,23 @@ fn match_row(
     inside: Option<(&str, &str)>,
     names: &[String],
     h: &Hashed,
-    thumb: &Result<String, String>,
+    thumb: &Result<Vec<Thumb>, String>,
 ) -> String {
     let hits: Vec<String> = h.matches.iter().map(|m| hit_line(m, h)).collect();
     let cell = match thumb {
-        Ok(data) => format!(
-            "<label class=\"thumb\"><input type=\"checkbox\"><img alt=\"thumbnail\" src=\"data:image/png;base64,{data}\"></label>"
-        ),
+        Ok(thumbs) => thumbs
+            .iter()
+            .map(|t| {
+                format!(
+                    "<label class=\"thumb\"><input type=\"checkbox\"><img alt=\"thumbnail\" src=\"data:image/png;base64,{}\"></label>{}",
+                    t.png,
+                    t.caption
+                        .as_ref()
+                        .map(|c| format!("<br><span class=\"note\">{}</span><br>", esc(c)))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
         Err(why) => format!("<span class=\"note\">{}</span>", esc(why)),
     };
     let mut also: String = names
@@ -445,19 +491,41 @@ fn match_row(
     )
 }
 
-/// A greyscale PNG of at most [`THUMB_MAX`] px, base64, of the file at
-/// entry `e` in the evidence if it still has the logged digests.
+/// One picture of a matched file: a greyscale PNG (base64), and for a
+/// video frame its time.
+struct Thumb {
+    png: String,
+    caption: Option<String>,
+}
+
+/// Videos larger than this are not read again for their frames' pictures.
+const VIDEO_THUMB_FILE_MAX: u64 = 4 << 30;
+/// Frames of a matched video shown at most.
+const VIDEO_THUMBS: usize = 6;
+
+/// Greyscale PNGs of at most [`THUMB_MAX`] px of the file at entry `e` in
+/// the evidence, if it still has the logged digests: the picture, or for
+/// a video up to [`VIDEO_THUMBS`] of its matched frames.
 fn thumbnail(
     tree: Option<&Result<Box<dyn Tree>, String>>,
     e: &crate::record::Entry,
     h: &Hashed,
     containers: &BTreeMap<crate::path::RawPath, crate::record::Entry>,
-) -> Result<String, String> {
+) -> Result<Vec<Thumb>, String> {
     let tree = match tree {
         None => return Err("--thumbnails not given".to_string()),
         Some(Err(why)) => return Err(format!("not shown: {why}")),
         Some(Ok(t)) => t,
     };
+    if let Some(Ok(v)) = h.video.as_deref() {
+        if e.within.is_some() {
+            return Err(
+                "not shown: frames of videos inside containers are not extracted for reports"
+                    .into(),
+            );
+        }
+        return video_thumbnails(tree.as_ref(), e, h, v);
+    }
     if h.perceptual.is_empty() && h.image.is_none() {
         return Err("not a decodable image".to_string());
     }
@@ -504,5 +572,92 @@ fn thumbnail(
     let mut png = Vec::new();
     grey.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| format!("not shown: {e}"))?;
-    Ok(B64.encode(png))
+    Ok(vec![Thumb {
+        png: B64.encode(png),
+        caption: None,
+    }])
+}
+
+/// Pictures of a matched video's matched frames (evenly chosen, at most
+/// [`VIDEO_THUMBS`]), decoded again by FFmpeg from the evidence once its
+/// digests are checked.
+fn video_thumbnails(
+    tree: &dyn Tree,
+    e: &crate::record::Entry,
+    h: &Hashed,
+    v: &crate::perceptual::video::VideoHashes,
+) -> Result<Vec<Thumb>, String> {
+    use crate::perceptual::video::{VideoConfig, grey_frames};
+    let mut frames: Vec<u64> = h
+        .matches
+        .iter()
+        .filter(|m| m.is_find())
+        .flat_map(|m| match &m.video {
+            Some(vm) => vm.frames.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            None => m.frame.map(u64::from).into_iter().collect(),
+        })
+        .collect();
+    frames.sort_unstable();
+    frames.dedup();
+    if frames.len() > VIDEO_THUMBS {
+        let n = frames.len();
+        frames = (0..VIDEO_THUMBS)
+            .map(|i| frames[i * (n - 1) / (VIDEO_THUMBS - 1)])
+            .collect();
+    }
+    let decoder =
+        crate::perceptual::ffmpeg::Decoder::find().map_err(|e| format!("not shown: {e}"))?;
+    let item = ItemRef {
+        path: &e.path,
+        expect: None,
+        location: e.location.as_ref(),
+    };
+    let (src, meta) = tree
+        .open(item, None)
+        .map_err(|f| format!("not shown: {}", f.kind))?;
+    if meta.size > VIDEO_THUMB_FILE_MAX {
+        return Err("not shown: video too large to read again for pictures".to_string());
+    }
+    // The digests first, streaming: a video is too large to hold whole.
+    let mut hasher = crate::hash::MultiHasher::new(h.digests.algorithms());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < meta.size {
+        let want = (meta.size - at).min(buf.len() as u64) as usize;
+        crate::source::tree::read_exact(&*src, &mut buf[..want], at)
+            .map_err(|e| format!("not shown: {e}"))?;
+        hasher.update(&buf[..want]);
+        at += want as u64;
+    }
+    if hasher.finalize() != h.digests {
+        return Err("not shown: the file no longer has the digests in the log".to_string());
+    }
+    let config = VideoConfig::default();
+    let grabbed = grey_frames(
+        &decoder,
+        &*src,
+        meta.size,
+        h.file_type,
+        &frames,
+        THUMB_MAX,
+        &config,
+    )
+    .map_err(|e| format!("not shown: {e}"))?;
+    let fps = v.info.fps();
+    grabbed
+        .into_iter()
+        .map(|(n, w, hgt, pixels)| {
+            let img = image::GrayImage::from_raw(w, hgt, pixels).ok_or("not shown: short frame")?;
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .map_err(|e| format!("not shown: {e}"))?;
+            Ok(Thumb {
+                png: B64.encode(png),
+                caption: Some(format!(
+                    "frame {n}, {:.3} s",
+                    crate::perceptual::video::timestamp(n, fps)
+                )),
+            })
+        })
+        .collect()
 }
