@@ -194,7 +194,7 @@ fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
         text.lines()
             .next()
             .unwrap()
-            .ends_with(",matches,parent,member,container,depth,expanded")
+            .ends_with(",matches,parent,member,container,depth,expanded,video,video_frames,video_error")
     );
     assert!(
         text.contains("sample-alert:md5:projectvic 1;sample-alert:sha1:projectvic 1"),

@@ -505,6 +505,19 @@ pub fn hash_video(
     })
 }
 
+/// One frame as a small greyscale picture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GreyFrame {
+    /// Its number in decoding order.
+    pub frame: u64,
+    /// Size in pixels.
+    pub width: u32,
+    /// Size in pixels.
+    pub height: u32,
+    /// One byte a pixel, row by row.
+    pub pixels: Vec<u8>,
+}
+
 /// Greyscale pictures of the frames numbered `numbers` (decoding order,
 /// as vPDQ numbers them; at most 16), each shrunk with the area filter to
 /// fit `max_side` pixels: for reports, which show matched frames small and
@@ -517,7 +530,7 @@ pub fn grey_frames(
     numbers: &[u64],
     max_side: u32,
     config: &VideoConfig,
-) -> Result<Vec<(u64, u32, u32, Vec<u8>)>, VideoError> {
+) -> Result<Vec<GreyFrame>, VideoError> {
     let mut numbers: Vec<u64> = numbers.to_vec();
     numbers.sort_unstable();
     numbers.dedup();
@@ -568,7 +581,12 @@ pub fn grey_frames(
         let mut buf = vec![0u8; (w * h) as usize];
         let mut i = 0;
         while i < numbers.len() && ffmpeg::read_frame(r, &mut buf)? {
-            out.push((numbers[i], w, h, buf.clone()));
+            out.push(GreyFrame {
+                frame: numbers[i],
+                width: w,
+                height: h,
+                pixels: buf.clone(),
+            });
             i += 1;
         }
         Ok::<(), std::io::Error>(())

@@ -7,7 +7,9 @@
 //! blurred until the examiner clicks one (a checkbox, no script): people
 //! who read these reports should not see more than they must. A thumbnail
 //! is made only if the file at the evidence path still has the digests in
-//! the log; otherwise the page says why it is missing.
+//! the log; otherwise the page says why it is missing. A matched video
+//! shows up to six of its matched frames the same way, decoded again by
+//! the FFmpeg worker.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -646,8 +648,10 @@ fn video_thumbnails(
     let fps = v.info.fps();
     grabbed
         .into_iter()
-        .map(|(n, w, hgt, pixels)| {
-            let img = image::GrayImage::from_raw(w, hgt, pixels).ok_or("not shown: short frame")?;
+        .map(|g| {
+            let n = g.frame;
+            let img = image::GrayImage::from_raw(g.width, g.height, g.pixels)
+                .ok_or("not shown: short frame")?;
             let mut png = Vec::new();
             img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
                 .map_err(|e| format!("not shown: {e}"))?;
