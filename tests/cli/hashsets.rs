@@ -190,12 +190,9 @@ fn scan_of_the_fixtures_finds_exactly_the_listed_files() {
     args.extend(sets);
     let o = in_repo(&args);
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(
-        text.lines()
-            .next()
-            .unwrap()
-            .ends_with(",matches,parent,member,container,depth,expanded,video,video_frames,video_error")
-    );
+    assert!(text.lines().next().unwrap().ends_with(
+        ",matches,parent,member,container,depth,expanded,video,video_frames,video_error"
+    ));
     assert!(
         text.contains("sample-alert:md5:projectvic 1;sample-alert:sha1:projectvic 1"),
         "{text}"
