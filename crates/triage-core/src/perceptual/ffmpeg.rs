@@ -6,11 +6,13 @@
 //! hang or an allocation bomb must cost one video, never the scan. So the
 //! decoder never runs in the scanner's process. The scanner reads the
 //! evidence itself (read-only, `O_NOATIME`, beneath the root, from inside
-//! disk images and archives alike) and writes the bytes to the worker's
-//! standard input; the worker never opens evidence by name. MP4/MOV files
-//! whose index (`moov`) follows the media need to seek back: those go
-//! through FFmpeg's `cache:` protocol, which keeps what it has read in an
-//! unlinked temporary file (gone even if the worker is killed).
+//! disk images and archives alike) and serves the bytes to the worker over
+//! HTTP on the loopback interface, with byte ranges, at a random port and
+//! an unguessable path: FFmpeg seeks as in a file (an MP4 whose index
+//! follows its media is read from the index first, as the reference reads
+//! a file), nothing is copied to disk, and the worker never opens evidence
+//! by name. (A pipe cannot seek; FFmpeg's `cache:` protocol over one copied
+//! every video to `/tmp` and made probing read all of it.)
 //!
 //! The limit on memory is set on the worker with `prlimit` right after it
 //! starts and before it is given a byte of input, so nothing the input asks
@@ -129,14 +131,110 @@ pub(crate) enum WorkerError {
 
 /// Bytes written to the worker per write.
 const FEED: usize = 256 * 1024;
+/// Longest request head read from the worker.
+const MAX_REQUEST: usize = 16 * 1024;
+
+/// Answers the worker's HTTP/1.1 requests on one connection: `GET` of
+/// `path`, whole or by one byte range, from `src`. Returns when the
+/// connection ends; `Err(Some(why))` when the evidence could not be read.
+fn serve(
+    mut conn: std::net::TcpStream,
+    src: &dyn Source,
+    size: u64,
+    path: &str,
+) -> Result<(), Option<String>> {
+    conn.set_nonblocking(false).map_err(|_| None)?;
+    let _ = conn.set_nodelay(true);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; FEED];
+    loop {
+        // One request head.
+        let end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if pending.len() > MAX_REQUEST {
+                return Err(None);
+            }
+            let n = conn.read(&mut buf[..4096]).map_err(|_| None)?;
+            if n == 0 {
+                return Ok(());
+            }
+            pending.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+        pending.drain(..end);
+        let mut lines = head.split("\r\n");
+        let request: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+        let ok_request = request.len() == 3
+            && (request[0] == "GET" || request[0] == "HEAD")
+            && request[1] == path;
+        if !ok_request {
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return Ok(());
+        }
+        let range = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("range"))
+            .and_then(|(_, v)| v.trim().strip_prefix("bytes="))
+            .and_then(|r| r.split_once('-'))
+            .map(|(a, b)| (a.trim().parse::<u64>().ok(), b.trim().parse::<u64>().ok()));
+        let (from, to) = match range {
+            Some((Some(a), b)) => (a, b.map_or(size, |b| b.saturating_add(1).min(size))),
+            _ => (0, size),
+        };
+        if range.is_some() && from >= size {
+            let msg = format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{size}\r\nContent-Length: 0\r\n\r\n"
+            );
+            conn.write_all(msg.as_bytes()).map_err(|_| None)?;
+            continue;
+        }
+        let len = to.saturating_sub(from);
+        let status = if range.is_some() {
+            format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{}/{size}\r\n",
+                (from + len).saturating_sub(1)
+            )
+        } else {
+            "HTTP/1.1 200 OK\r\n".to_string()
+        };
+        let reply = format!(
+            "{status}Accept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+        );
+        conn.write_all(reply.as_bytes()).map_err(|_| None)?;
+        if request[0] == "HEAD" {
+            continue;
+        }
+        let mut at = from;
+        while at < to {
+            let want = (to - at).min(FEED as u64) as usize;
+            let n = match src.read_at(&mut buf[..want], at) {
+                Ok(0) => return Err(Some(format!("the item ended at byte {at} of {size}"))),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Some(format!("reading the item at byte {at}: {e}"))),
+            };
+            // The worker may stop reading (it seeks elsewhere, or has
+            // seen enough): a closed connection ends this answer.
+            conn.write_all(&buf[..n]).map_err(|_| None)?;
+            at += n as u64;
+        }
+    }
+}
 /// The end of the worker's standard error kept for messages.
 const STDERR_KEEP: usize = 8 * 1024;
 
-/// Runs `program args` as a worker: feeds it `size` bytes of `input` on
-/// standard input, gives its standard output to `consume`, and waits for it
-/// under `limits`. `consume`'s own error (its reading failed, or it chose
-/// to stop) ends the worker and is returned as `Ok(Err(..))`, beside
-/// whatever the worker's ending says.
+/// The argument [`run`] replaces with the URL the input is served at.
+pub(crate) const INPUT: &str = "\u{0}input";
+
+/// Runs `program args` as a worker: serves it `size` bytes of `input` at
+/// the URL that replaces [`INPUT`] in `args`, gives its standard output to
+/// `consume`, and waits for it under `limits`. `consume`'s own error (its
+/// reading failed, or it chose to stop) ends the worker and is returned as
+/// `Ok(Err(..))`, beside whatever the worker's ending says.
 pub(crate) fn run<T, E>(
     program: &Path,
     args: &[OsString],
@@ -147,12 +245,38 @@ pub(crate) fn run<T, E>(
     consume: impl FnOnce(&mut ChildStdout) -> Result<T, E>,
 ) -> Result<Result<T, E>, WorkerError> {
     use std::os::unix::process::CommandExt;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| {
+            WorkerError::Spawn(format!(
+                "cannot serve the video to the decoder on 127.0.0.1: {e}"
+            ))
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| WorkerError::Spawn(format!("cannot serve the video to the decoder: {e}")))?
+        .port();
+    let mut token = [0u8; 16];
+    getrandom::fill(&mut token)
+        .map_err(|e| WorkerError::Spawn(format!("no randomness for the decoder's URL: {e}")))?;
+    let path = format!("/{}", crate::hash::to_hex(&token));
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let args: Vec<OsString> = args
+        .iter()
+        .map(|a| {
+            if a == INPUT {
+                OsString::from(&url)
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
     // Its own process group, so that a kill reaches anything it started
     // (which would otherwise hold its pipes open after it died).
     let mut child = Command::new(program)
-        .args(args)
+        .args(&args)
         .process_group(0)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -169,9 +293,7 @@ pub(crate) fn run<T, E>(
             "could not limit the decoder's memory (prlimit): {e}"
         )));
     }
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(WorkerError::Spawn(
@@ -181,6 +303,8 @@ pub(crate) fn run<T, E>(
     let child = Mutex::new(child);
     let timed_out = AtomicBool::new(false);
     let stopped = AtomicBool::new(false);
+    let served = AtomicBool::new(false);
+    let input_error: Mutex<Option<String>> = Mutex::new(None);
     let kill = |child: &Mutex<Child>| {
         if let Ok(mut c) = child.lock() {
             // The group first (the worker's id is its group's), then the
@@ -212,25 +336,29 @@ pub(crate) fn run<T, E>(
                 }
             }
         });
-        let feeder = s.spawn(move || -> Option<String> {
-            let mut buf = vec![0u8; FEED];
-            let mut at = 0u64;
-            while at < size {
-                let want = (size - at).min(FEED as u64) as usize;
-                let n = match input.read_at(&mut buf[..want], at) {
-                    Ok(0) => return Some(format!("the item ended at byte {at} of {size}")),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Some(format!("reading the item at byte {at}: {e}")),
-                };
-                // The worker may stop reading early (ffprobe has seen
-                // enough, or it failed): a closed pipe ends feeding.
-                if stdin.write_all(&buf[..n]).is_err() {
-                    return None;
+        // Served only now that the limit is set: the worker's first
+        // request waited in the listen queue.
+        let (served_ref, input_error_ref, path_ref) = (&served, &input_error, &path);
+        let server = s.spawn(move || {
+            std::thread::scope(|conns| {
+                while !served_ref.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            conns.spawn(move || {
+                                if let Err(Some(e)) = serve(conn, input, size, path_ref) {
+                                    if let Ok(mut slot) = input_error_ref.lock() {
+                                        slot.get_or_insert(e);
+                                    }
+                                }
+                            });
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2))
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                    }
                 }
-                at += n as u64;
-            }
-            None
+            })
         });
         let errors = s.spawn(move || {
             let mut tail = Vec::new();
@@ -268,8 +396,12 @@ pub(crate) fn run<T, E>(
         };
         let _ = done_tx.send(());
         let _ = watchdog.join();
-        let input_error = feeder.join().unwrap_or(None);
-        let stderr = errors.join().unwrap_or_default();
+        served.store(true, Ordering::SeqCst);
+        let _ = server.join();
+        let input_error = input_error.lock().ok().and_then(|mut e| e.take());
+        // The URL names a random port and path: records of the same
+        // evidence must not differ by it.
+        let stderr = errors.join().unwrap_or_default().replace(&url, "input");
         let status =
             status.map_err(|e| WorkerError::Spawn(format!("waiting for the decoder: {e}")))?;
         if stopped.load(Ordering::SeqCst) {

@@ -285,13 +285,11 @@ impl From<WorkerError> for VideoError {
     }
 }
 
-/// How FFmpeg is given the bytes: through its `cache:` protocol for
-/// ISO media (whose index may follow the media), as a plain pipe otherwise.
-fn input_url(t: FileType) -> &'static str {
-    match t {
-        FileType::Mp4 | FileType::Mov => "cache:pipe:0",
-        _ => "pipe:0",
-    }
+/// How FFmpeg is given the bytes: served over loopback HTTP with byte
+/// ranges ([`ffmpeg::run`]), so it reads them as from a file, whatever the
+/// container (the type is not needed: FFmpeg probes the content).
+fn input_url(_t: FileType) -> &'static str {
+    ffmpeg::INPUT
 }
 
 /// Reads the stream's facts with `ffprobe` (the first video stream, as
