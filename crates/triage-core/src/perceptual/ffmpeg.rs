@@ -345,10 +345,10 @@ pub(crate) fn run<T, E>(
                     match listener.accept() {
                         Ok((conn, _)) => {
                             conns.spawn(move || {
-                                if let Err(Some(e)) = serve(conn, input, size, path_ref) {
-                                    if let Ok(mut slot) = input_error_ref.lock() {
-                                        slot.get_or_insert(e);
-                                    }
+                                if let Err(Some(e)) = serve(conn, input, size, path_ref)
+                                    && let Ok(mut slot) = input_error_ref.lock()
+                                {
+                                    slot.get_or_insert(e);
                                 }
                             });
                         }
