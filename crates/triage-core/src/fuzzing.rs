@@ -378,7 +378,8 @@ pub fn sniff(data: &[u8]) {
 /// A video as the worker sees it: an even first byte makes the rest
 /// ffprobe's JSON answer (parsed as the prober parses it); an odd one makes
 /// it the video's bytes, given to the real FFmpeg worker (as an MP4 when
-/// bit 1 is clear, else as Matroska) under a 5-second timeout and 50
+/// bit 1 is clear, else as Matroska) under a 2-second timeout per run
+/// (probe and decode: well inside libFuzzer's 10-second limit) and 50
 /// frames. FFmpeg's own crashes are the worker's to survive, never ours;
 /// without FFmpeg the second half does nothing.
 pub fn video_probe(data: &[u8]) {
@@ -403,7 +404,7 @@ pub fn video_probe(data: &[u8]) {
     };
     let config = VideoConfig {
         interval_ms: 0,
-        timeout: Some(std::time::Duration::from_secs(5)),
+        timeout: Some(std::time::Duration::from_secs(2)),
         max_frames: 50,
         ..VideoConfig::default()
     };
