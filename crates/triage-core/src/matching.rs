@@ -491,12 +491,7 @@ impl Matcher {
                 Default::default();
             for (qi, f) in query.iter().enumerate() {
                 let q = f.hash.to_bytes();
-                let hits = if brute {
-                    set.near_keyed_brute_force(KeyAlg::Vpdq, &q, c.video_distance)
-                } else {
-                    set.near_keyed(KeyAlg::Vpdq, &q, c.video_distance)
-                };
-                for (key, e, _) in hits {
+                for (key, e, _) in set.near_keyed(KeyAlg::Vpdq, &q, c.video_distance, brute) {
                     let slot = per
                         .entry(e.record)
                         .or_insert_with(|| (Vec::new(), Vec::new(), e.clone()));

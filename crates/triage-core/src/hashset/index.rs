@@ -480,16 +480,22 @@ impl Index {
         let Some(t) = self.table_for(alg, query) else {
             return Vec::new();
         };
-        let hits = match &t.mih {
-            Some(m) => MihView {
+        self.resolve(t, self.hits(t, query, max_distance, false))
+    }
+
+    /// Key numbers within `max` bits of `query` in table `t`, with their
+    /// distances: through the multi-index tables when `t` has them and
+    /// `brute` is not asked for, else by reading every key.
+    fn hits(&self, t: &KeyTable, query: &[u8], max: u32, brute: bool) -> Vec<(u32, u32)> {
+        match &t.mih {
+            Some(m) if !brute => MihView {
                 keys: self.key_bytes(t),
-                width: alg.width(),
+                width: t.alg.width(),
                 tables: &self.map[m.clone()],
             }
-            .query(query, max_distance),
-            None => mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance),
-        };
-        self.resolve(t, hits)
+            .query(query, max),
+            _ => mih::brute_force(self.key_bytes(t), t.alg.width(), query, max),
+        }
     }
 
     /// What [`Index::near`] answers, by comparing with every key: the
@@ -503,8 +509,7 @@ impl Index {
         let Some(t) = self.table_for(alg, query) else {
             return Vec::new();
         };
-        let hits = mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance);
-        self.resolve(t, hits)
+        self.resolve(t, self.hits(t, query, max_distance, true))
     }
 
     /// The table of `alg`, if the set has one and `query` has its width.
@@ -513,41 +518,19 @@ impl Index {
     }
 
     /// [`Index::near`] with each hit's key number (its place in the key
-    /// table): video matching counts distinct known frames by it.
+    /// table): video matching counts distinct known frames by it. `brute`
+    /// compares with every key (the oracle).
     pub(crate) fn near_keyed(
         &self,
         alg: KeyAlg,
         query: &[u8],
         max_distance: u32,
+        brute: bool,
     ) -> Vec<(u32, SetEntry<'_>, u32)> {
         let Some(t) = self.table_for(alg, query) else {
             return Vec::new();
         };
-        let hits = match &t.mih {
-            Some(m) => MihView {
-                keys: self.key_bytes(t),
-                width: alg.width(),
-                tables: &self.map[m.clone()],
-            }
-            .query(query, max_distance),
-            None => mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance),
-        };
-        hits.into_iter()
-            .filter_map(|(i, d)| self.entry_of_key(t, i as usize).map(|e| (i, e, d)))
-            .collect()
-    }
-
-    /// [`Index::near_keyed`] by comparing with every key.
-    pub(crate) fn near_keyed_brute_force(
-        &self,
-        alg: KeyAlg,
-        query: &[u8],
-        max_distance: u32,
-    ) -> Vec<(u32, SetEntry<'_>, u32)> {
-        let Some(t) = self.table_for(alg, query) else {
-            return Vec::new();
-        };
-        mih::brute_force(self.key_bytes(t), alg.width(), query, max_distance)
+        self.hits(t, query, max_distance, brute)
             .into_iter()
             .filter_map(|(i, d)| self.entry_of_key(t, i as usize).map(|e| (i, e, d)))
             .collect()

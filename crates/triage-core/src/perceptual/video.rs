@@ -400,6 +400,39 @@ pub fn timestamp(n: u64, fps: f64) -> f64 {
     format!("{:.3}", t as f64).parse().unwrap_or(0.0)
 }
 
+/// FFmpeg's arguments for the frames of the first video stream, through
+/// `filters`, as raw `pix_fmt` pixels on standard output: every decoded
+/// frame (none duplicated or dropped to a rate), rotation metadata not
+/// applied (the reference applies none).
+fn frame_args(file_type: FileType, filters: &str, pix_fmt: &str) -> Vec<OsString> {
+    [
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-noautorotate",
+        "-i",
+        input_url(file_type),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-fps_mode",
+        "passthrough",
+        "-vf",
+        filters,
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        pix_fmt,
+        "pipe:1",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect()
+}
+
 /// Hashes the video in `src` (`size` bytes, sniffed as `file_type`) the
 /// way the reference does (see the module doc), in worker processes;
 /// frames over `max_pixels` are refused, and `stop` returning true ends it
@@ -431,34 +464,7 @@ pub fn hash_video(
     // comes closer to Meta's published sample hashes, 96% bit-identical,
     // but then differs from the reference itself on this FFmpeg.)
     filters.push_str(&format!("scale={w}:{h}:flags=area,format=rgb24"));
-    let args: Vec<OsString> = [
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "error",
-        // The reference does not apply rotation metadata.
-        "-noautorotate",
-        "-i",
-        input_url(file_type),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        // Every decoded frame, none duplicated or dropped to a rate.
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        &filters,
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "pipe:1",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let args = frame_args(file_type, &filters, "rgb24");
     let fps = info.fps();
     let mut frames = Vec::new();
     let mut pruned = 0u64;
@@ -551,32 +557,7 @@ pub fn grey_frames(
         "select={},scale={w}:{h}:flags=area,format=gray",
         select.join("+")
     );
-    let args: Vec<OsString> = [
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-noautorotate",
-        "-i",
-        input_url(file_type),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        &filters,
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "pipe:1",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let args = frame_args(file_type, &filters, "gray");
     let mut out = Vec::new();
     let consumed = ffmpeg::run(decoder.ffmpeg(), &args, src, size, limits, &stop, |r| {
         let mut buf = vec![0u8; (w * h) as usize];
