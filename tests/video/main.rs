@@ -96,6 +96,7 @@ fn hash_file(decoder: &Decoder, path: &Path, interval_ms: u32) -> VideoHashes {
         t,
         &config,
         64 << 20,
+        2,
         &|| false,
     )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -214,12 +215,42 @@ fn every_frame_is_bit_identical_with_the_reference_built_on_the_same_ffmpeg() {
             return;
         }
     };
+    // Beside the samples, a generated near-flat clip: FFmpeg's slow
+    // gradients, where luma in f64 instead of the reference's f32 moved
+    // frames' quality or bits (4 frames of these 360).
+    let made = std::env::temp_dir().join(format!("triage-vpdq-made-{}", std::process::id()));
+    std::fs::create_dir_all(&made).unwrap();
+    let gradients = made.join("gradients.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-t",
+            "12",
+            "-i",
+        ])
+        .arg("gradients=size=1280x720:rate=30:speed=0.05")
+        .args([
+            "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "23", "-preset", "veryfast",
+        ])
+        .arg(&gradients)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not make the gradients clip");
+    let mut videos: Vec<(String, PathBuf)> = SAMPLES
+        .iter()
+        .map(|n| (n.to_string(), dir.join(format!("{n}.mp4"))))
+        .collect();
+    videos.push(("gradients".into(), gradients));
     let mut total = 0;
-    for name in SAMPLES {
-        let video = dir.join(format!("{name}.mp4"));
+    for (name, video) in &videos {
         for (seconds, ms) in [("0", 0), ("1", 1000)] {
-            let want = reference_here(&python, &video, seconds);
-            let got = hash_file(&decoder, &video, ms);
+            let want = reference_here(&python, video, seconds);
+            let got = hash_file(&decoder, video, ms);
             assert_eq!(
                 got.frames.len(),
                 want.len(),
@@ -235,6 +266,7 @@ fn every_frame_is_bit_identical_with_the_reference_built_on_the_same_ffmpeg() {
             total += want.len();
         }
     }
+    std::fs::remove_dir_all(&made).unwrap();
     println!(
         "{total} frames bit-identical with PyPI vpdq on FFmpeg {}",
         decoder.version()

@@ -416,6 +416,7 @@ pub fn video_probe(data: &[u8]) {
         t,
         &config,
         1 << 22,
+        2,
         &|| false,
     );
 }

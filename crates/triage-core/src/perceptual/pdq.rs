@@ -174,16 +174,56 @@ pub struct Pdq {
 /// assert_eq!(pdq.dihedral.unwrap()[0], pdq.hash);
 /// ```
 pub fn pdq_rgb8(rgb: &[u8], width: usize, height: usize, dihedral: bool) -> Pdq {
+    pdq_rgb8_with(rgb, width, height, dihedral, luma_row)
+}
+
+/// PDQ of RGB pixels with luma made by `luma`, row by row as the filter
+/// asks for it: no luma plane, so memory beyond the pixels is a few rows.
+#[inline(always)]
+fn pdq_rgb8_with(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    dihedral: bool,
+    luma: impl Fn(&[u8], &mut [f32]),
+) -> Pdq {
     assert_eq!(
         rgb.len(),
         3 * width * height,
         "pixel buffer does not match its dimensions"
     );
-    // Luma is made row by row as the filter asks for it: no luma plane, so
-    // memory beyond the pixels is a few rows.
     finish(width, height, dihedral, |line, r| {
-        luma_row(&rgb[3 * r * width..3 * (r + 1) * width], line)
+        luma(&rgb[3 * r * width..3 * (r + 1) * width], line)
     })
+}
+
+/// PDQ of 8-bit RGB pixels as Meta's vPDQ hashes a video frame: the
+/// same PDQ, but luma computed in f32 throughout (its C++
+/// `fillFloatLumaFromRGB`: `0.299f·R + 0.587f·G + 0.114f·B`, each product
+/// and sum rounded to f32, left to right), where [`pdq_rgb8`] follows the
+/// image bindings' f64 luma. The two differ by an ulp in some pixels, which
+/// on a near-flat frame can move the quality by one or flip a bit.
+///
+/// ```
+/// use triage_core::perceptual::pdq::{pdq_rgb8, pdq_rgb8_f32_luma};
+/// // A 64×64 grey horizontal gradient. On grey pixels f64 luma is exact
+/// // and f32 luma is an ulp off here and there; with nothing but one
+/// // gradient, those ulps decide the weak DCT terms' bits.
+/// let rgb: Vec<u8> = (0..64 * 64).flat_map(|i| [(i % 64 * 4) as u8; 3]).collect();
+/// let frame = pdq_rgb8_f32_luma(&rgb, 64, 64);
+/// assert_ne!(frame.hash, pdq_rgb8(&rgb, 64, 64, false).hash);
+/// assert_eq!(frame.hash.norm(), 128);
+/// ```
+pub fn pdq_rgb8_f32_luma(rgb: &[u8], width: usize, height: usize) -> Pdq {
+    pdq_rgb8_with(rgb, width, height, false, luma_row_f32)
+}
+
+#[inline(always)]
+fn luma_row_f32(rgb: &[u8], out: &mut [f32]) {
+    for (y, p) in out.iter_mut().zip(rgb.chunks_exact(3)) {
+        // Rust never fuses these into FMA: the same roundings as the C++.
+        *y = 0.299f32 * p[0] as f32 + 0.587f32 * p[1] as f32 + 0.114f32 * p[2] as f32;
+    }
 }
 
 /// Luma as [`PDQ_TAG`] defines it: f64 weighted sum rounded to f32.

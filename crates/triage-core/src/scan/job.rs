@@ -42,6 +42,8 @@ pub(super) struct JobContext<'a> {
     pub(super) root_is_file: bool,
     /// FFmpeg, or why there is none (when videos are hashed).
     pub(super) decoder: &'a Result<crate::perceptual::ffmpeg::Decoder, String>,
+    /// FFmpeg decoders one video may run at once (the scan's threads).
+    pub(super) video_workers: usize,
 }
 
 thread_local! {
@@ -267,6 +269,7 @@ pub(super) fn finish(
                 file_type,
                 &ctx.perceptual.video,
                 ctx.perceptual.limits.max_pixels,
+                ctx.video_workers,
                 &stop,
             ),
             Err(why) => Err(crate::perceptual::video::VideoError::NoDecoder(why.clone())),

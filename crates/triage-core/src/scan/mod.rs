@@ -466,6 +466,7 @@ impl Scanner {
                     expand_total: expand_total.clone(),
                     root_is_file: tree.image().is_none() && config.root.is_file(),
                     decoder: &decoder,
+                    video_workers: policy.threads,
                 };
                 let mut walker = tree.walk();
                 let recorded = &config.recorded;
