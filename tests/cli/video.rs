@@ -540,3 +540,57 @@ fn damaged_videos_and_videos_inside_archives() {
         assert_eq!(member["video"]["codec"], "h264");
     }
 }
+
+#[test]
+fn the_frame_limit_stops_a_video_where_it_says_and_is_recorded() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let ev = Evidence::new();
+    // 20 s at 10 frames a second, a keyframe every 2 s: long enough to be
+    // decoded in pieces, so the limit must cut the joined frames where one
+    // decode would.
+    let clip = ev.root().join("clip.mp4");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10:duration=20",
+            "-c:v",
+            "libx264",
+            "-g",
+            "20",
+        ],
+        &clip,
+    );
+    let scan = |extra: &[&str]| {
+        let mut cmd = triage();
+        cmd.arg("scan")
+            .arg(ev.root())
+            .args(["--no-case", "--video-seconds-per-hash", "0"])
+            .args(extra);
+        run(cmd, Duration::from_secs(120))
+    };
+    let whole = scan(&[]);
+    assert_eq!(code(&whole), 0, "{}", stderr(&whole));
+    let all = entry(&entries(&whole.stdout), "clip.mp4")["video"].clone();
+    assert_eq!(all["frames"].as_array().unwrap().len(), 200, "{all}");
+    assert_eq!(all["truncated"], false);
+    let cut = scan(&["--video-max-frames", "150"]);
+    assert_eq!(code(&cut), 0, "{}", stderr(&cut));
+    assert_eq!(records(&cut.stdout)[0]["video"]["max_frames"], 150);
+    let some = entry(&entries(&cut.stdout), "clip.mp4")["video"].clone();
+    assert_eq!(some["truncated"], true, "{some}");
+    assert_eq!(
+        some["frames"],
+        serde_json::json!(all["frames"].as_array().unwrap()[..150])
+    );
+    let zero = scan(&["--video-max-frames", "0"]);
+    assert_eq!(code(&zero), 2, "{}", stderr(&zero));
+    assert!(
+        stderr(&zero).contains("--video-max-frames must be at least 1"),
+        "{}",
+        stderr(&zero)
+    );
+}

@@ -102,7 +102,7 @@ pub struct ScanArgs {
     /// Continue the unfinished scan whose log is LOG (killed or
     /// interrupted): its prefix is verified, files it recorded are not read
     /// again, and the same chain goes on. Options come from its header.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "no_video", "video_seconds_per_hash", "video_prune", "video_timeout", "video_memory", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image", "expand", "max_depth", "max_member_bytes", "max_expand_bytes", "max_members", "max_ratio"], help_heading = "Audit log")]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["root", "output", "case_id", "no_case", "csv", "hashdeep", "hash", "hashsets", "perceptual", "dihedral", "all_frames", "fast_decode", "no_video", "video_seconds_per_hash", "video_prune", "video_timeout", "video_memory", "video_max_frames", "one_file_system", "no_link_targets", "image_as_file", "no_image_file_hashes", "verify_image", "expand", "max_depth", "max_member_bytes", "max_expand_bytes", "max_members", "max_ratio"], help_heading = "Audit log")]
     resume: Option<PathBuf>,
 
     /// Also write the records as CSV to FILE ('-': stdout, when the log
@@ -218,7 +218,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "SECS", help_heading = "Videos")]
     video_timeout: Option<u64>,
 
-    /// Address-space limit of each video's decoder, MiB.
+    /// Address-space limit of each video's decoder, MiB (a video decoded
+    /// in pieces runs one decoder a piece).
     #[arg(
         long,
         value_name = "MIB",
@@ -226,6 +227,16 @@ pub struct ScanArgs {
         help_heading = "Videos"
     )]
     video_memory: u64,
+
+    /// Hash at most this many frames of a video; the rest are not decoded
+    /// and the record says so (`truncated`).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        help_heading = "Videos"
+    )]
+    video_max_frames: u64,
 
     /// Look inside these containers, comma-separated (zip, tar, gzip, bzip2, xz, zstd, exif, pdf, thumbcache, thumbsdb, carve, 7z, heif), or
     /// all, or none: each member is hashed, typed, perceptually hashed and
@@ -917,12 +928,18 @@ fn video_config(args: &ScanArgs) -> Result<triage_core::perceptual::video::Video
     if args.video_timeout == Some(0) {
         return Err(usage("--video-timeout must be at least 1 second"));
     }
+    if args.video_max_frames == 0 {
+        return Err(usage(
+            "--video-max-frames must be at least 1 (--no-video hashes none)",
+        ));
+    }
     Ok(triage_core::perceptual::video::VideoConfig {
         enabled: !args.no_video,
         interval_ms: (s * 1000.0).round() as u32,
         prune_distance: args.video_prune,
         timeout: args.video_timeout.map(std::time::Duration::from_secs),
         max_memory: args.video_memory << 20,
+        max_frames: args.video_max_frames,
         ..Default::default()
     })
 }
