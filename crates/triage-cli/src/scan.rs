@@ -940,7 +940,6 @@ fn video_config(args: &ScanArgs) -> Result<triage_core::perceptual::video::Video
         timeout: args.video_timeout.map(std::time::Duration::from_secs),
         max_memory: args.video_memory << 20,
         max_frames: args.video_max_frames,
-        ..Default::default()
     })
 }
 
