@@ -528,11 +528,13 @@ pub fn hash_video(
         width: w as usize,
         height: h as usize,
         every,
+        fps: info.fps(),
         max_frames: config.max_frames,
     };
-    let decoded = match cuts.is_empty() {
-        true => None,
-        false => job.in_pieces(&Piece::between(&cuts))?,
+    let decoded = if cuts.is_empty() {
+        None
+    } else {
+        job.in_pieces(&Piece::between(&cuts))?
     };
     let (mut frames, truncated) = match decoded {
         Some(d) => d,
@@ -541,10 +543,6 @@ pub fn hash_video(
             (whole.frames, whole.truncated)
         }
     };
-    let fps = info.fps();
-    for f in &mut frames {
-        f.timestamp = timestamp(f.frame, fps);
-    }
     // vPDQ's pruning: drop a frame within the distance of the last kept.
     let mut pruned = 0u64;
     if let Some(d) = config.prune_distance {
@@ -580,12 +578,13 @@ struct Decode<'a> {
     width: usize,
     height: usize,
     every: u64,
+    fps: f64,
     max_frames: u64,
 }
 
 /// What one piece's FFmpeg gave out.
 struct PieceFrames {
-    /// Sampled frames, hashed (timestamps not yet set), in order.
+    /// Sampled frames, hashed, in order.
     frames: Vec<VideoFrame>,
     /// Stopped at the frame limit.
     truncated: bool,
@@ -725,7 +724,7 @@ impl Decode<'_> {
                                     frame,
                                     quality: p.quality,
                                     hash: p.hash,
-                                    timestamp: 0.0,
+                                    timestamp: timestamp(frame, self.fps),
                                 });
                             }
                             let _ = give_back.send(buf);
@@ -934,6 +933,7 @@ mod tests {
                 width: info.width as usize,
                 height: info.height as usize,
                 every,
+                fps: info.fps(),
                 max_frames: 100_000,
             };
             let whole = job.piece(None).unwrap();
