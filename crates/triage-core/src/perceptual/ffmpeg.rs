@@ -300,6 +300,11 @@ pub(crate) fn run<T, E>(
             "the decoder's pipes were not opened".into(),
         ));
     };
+    // A pipe of 1 MiB (Linux's limit without privilege) instead of 64 KiB:
+    // a 720p RGB frame is 2.7 MB, and each time the pipe fills both sides
+    // wait for each other. Only a hint: where it is refused, the pipe
+    // keeps its size.
+    let _ = rustix::pipe::fcntl_setpipe_size(&stdout, 1 << 20);
     let child = Mutex::new(child);
     let timed_out = AtomicBool::new(false);
     let stopped = AtomicBool::new(false);
