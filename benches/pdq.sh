@@ -51,7 +51,7 @@ EOF
 fi
 cat "$work"/* > /dev/null
 
-py_time() { # what: pdq | phash
+py_time() { # what: pdq | phash | decode
     python3 - "$work" "$1" <<'EOF'
 import pathlib, sys, time
 import numpy as np, pdqhash, imagehash
@@ -62,6 +62,10 @@ for p in files:
     img = Image.open(p)
     if sys.argv[2] == "pdq":
         pdqhash.compute(np.asarray(img.convert("RGB")))
+    elif sys.argv[2] == "decode":
+        # Decode only (libjpeg-turbo / zlib), to the RGB pdqhash is given:
+        # the rate the issue-15 target is stated against.
+        img.convert("RGB").load()
     else:
         imagehash.phash(img)
 print(f"{time.perf_counter() - t:.3f}")
@@ -77,17 +81,19 @@ files=$(find "$work" -name '*.jpg' -o -name '*.png' | wc -l)
 echo "files: $files"
 py_pdq=$(py_time pdq); echo "python pillow+pdqhash: $py_pdq s"
 py_phash=$(py_time phash); echo "python imagehash.phash: $py_phash s"
+py_decode=$(py_time decode); echo "python pillow decode only: $py_decode s"
 read -r t1 m1 < <(tri_time 1 pdq); echo "triage pdq 1 thread: $t1 s, $m1 KiB"
 read -r t2 m2 < <(tri_time 2 pdq); echo "triage pdq 2 threads: $t2 s, $m2 KiB"
 read -r tp mp < <(tri_time 1 phash); echo "triage phash 1 thread: $tp s, $mp KiB"
-python3 - "$py_pdq" "$py_phash" "$t1" "$t2" "$tp" "$m1" "$m2" <<'EOF'
+python3 - "$py_pdq" "$py_phash" "$t1" "$t2" "$tp" "$m1" "$m2" "$py_decode" <<'EOF'
 import sys
-py_pdq, py_phash, t1, t2, tp, m1, m2 = map(float, sys.argv[1:])
+py_pdq, py_phash, t1, t2, tp, m1, m2, py_decode = map(float, sys.argv[1:])
 print()
 print("| measure | value | target |")
 print("|---|---|---|")
 print(f"| PDQ, triage 1 thread vs Python pdqhash (decode included) | {py_pdq / t1:.2f}x | >= 4x |")
+print(f"| PDQ, triage 1 thread vs Pillow decode only (rate) | {py_decode / t1 * 100:.0f}% | >= 90% |")
 print(f"| PDQ, triage 2 threads vs 1 | {t1 / t2:.2f}x | >= 1.8x |")
-print(f"| pHash, triage 1 thread vs imagehash.phash | {py_phash / tp:.2f}x | >= 2x |")
+print(f"| pHash, triage 1 thread vs imagehash.phash | {py_phash / tp:.2f}x | >= 2.5x |")
 print(f"| peak RSS, triage 1 / 2 threads | {m1 / 1024:.0f} / {m2 / 1024:.0f} MiB | |")
 EOF

@@ -689,6 +689,9 @@ fn run_scan(
             ..totals.clone()
         };
         eprintln!("triage: {}", describe(&shown));
+        if let Some(r) = summary.reads.as_ref().filter(|r| !r.changes.is_empty()) {
+            eprintln!("triage: {}", describe_reads(r));
+        }
         eprintln!(
             "triage: {}",
             describe_matching(totals.files_matched, set_count, set_entries)
@@ -1058,6 +1061,27 @@ fn describe_matching(matched: u64, sets: usize, entries: u64) -> String {
 
 pub(crate) fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
+}
+
+/// One line: how the files read at once moved with measured throughput.
+fn describe_reads(r: &triage_core::record::ReadTuning) -> String {
+    let steps: Vec<String> = r
+        .changes
+        .iter()
+        .map(|c| format!("{} at {:.1} s", c.readers, c.at_secs))
+        .collect();
+    let more = if r.more_changes > 0 {
+        format!(" and {} more", r.more_changes)
+    } else {
+        String::new()
+    };
+    format!(
+        "files read at once: {} at the start, then {}{more}; {} at the end (by measured \
+         throughput; --readers N fixes it)",
+        r.start,
+        steps.join(", "),
+        r.end
+    )
 }
 
 /// One line: what was hashed, skipped and failed, how much, how fast.

@@ -123,7 +123,16 @@ pub struct Chunks {
     size: u64,
     pos: u64,
     mode: Mode,
+    /// Bytes up to here were announced to the source ([`Source::will_need`]).
+    hinted: u64,
 }
+
+/// How far ahead of the reading position a large item's bytes are
+/// announced ([`Source::will_need`]), and in what steps. The kernel's own
+/// read-ahead keeps one window in flight (128 KiB by default); hinting
+/// further keeps the device's queue full while the hashers work.
+const HINT_AHEAD: u64 = 32 << 20;
+const HINT_STEP: u64 = 8 << 20;
 
 impl Chunks {
     /// A reader from an item's start (the item is given to each
@@ -133,6 +142,7 @@ impl Chunks {
         Chunks {
             size: size_at_open,
             pos: 0,
+            hinted: 0,
             mode: if sparse {
                 Mode::Sparse {
                     zeros_until: 0,
@@ -217,6 +227,16 @@ impl Chunks {
                     }
                 }
                 Mode::Plain => {
+                    if self.size > HINT_STEP
+                        && self.size != TO_END
+                        && self.hinted < self.size
+                        && self.pos + HINT_AHEAD >= self.hinted + HINT_STEP
+                    {
+                        let from = self.hinted.max(self.pos);
+                        let to = (self.pos + HINT_AHEAD).min(self.size);
+                        src.will_need(from, to - from);
+                        self.hinted = to;
+                    }
                     let n = read_bounded(src, buf, self.pos, self.size).map_err(fail)?;
                     if n > 0 {
                         self.pos += n as u64;
@@ -325,6 +345,10 @@ mod tests {
         calls: usize,
         grow_by: usize,
         reads_of_holes: u64,
+        /// `(offset, len)` of each [`Source::will_need`] call, and the
+        /// reading position when it came.
+        hints: Vec<(u64, u64, u64)>,
+        last_read: u64,
     }
 
     impl Fake {
@@ -340,6 +364,8 @@ mod tests {
                     calls: 0,
                     grow_by: 0,
                     reads_of_holes: 0,
+                    hints: Vec::new(),
+                    last_read: 0,
                 }),
             }
         }
@@ -353,6 +379,7 @@ mod tests {
         fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
             let mut st = self.st();
             st.calls += 1;
+            st.last_read = offset;
             if self.eintr_every > 0 && st.calls.is_multiple_of(self.eintr_every) {
                 return Err(io::Error::from_raw_os_error(libc::EINTR));
             }
@@ -404,6 +431,38 @@ mod tests {
         fn size_now(&self) -> io::Result<u64> {
             Ok(self.st().data.len() as u64)
         }
+        fn will_need(&self, offset: u64, len: u64) {
+            let mut st = self.st();
+            let at = st.last_read;
+            st.hints.push((offset, len, at));
+        }
+    }
+
+    #[test]
+    fn a_large_item_is_announced_ahead_of_its_reads_once_each_byte() {
+        let size = (HINT_AHEAD * 3 + 12_345) as usize;
+        let f = Fake::new(pattern(size));
+        let (r, got) = run(&f, false, 1 << 20);
+        assert_eq!(r.unwrap(), size as u64);
+        assert_eq!(got, pattern(size));
+        let st = f.st();
+        // Contiguous, from 0 to the end, never past it, each byte once.
+        let mut next = 0;
+        for &(off, len, _) in &st.hints {
+            assert_eq!(off, next, "hints {:?}", st.hints);
+            assert!(len > 0);
+            next = off + len;
+        }
+        assert_eq!(next, size as u64);
+        // Each hint reaches at least a step past the read before it.
+        for &(off, len, at) in &st.hints {
+            assert!(off + len >= (at + HINT_STEP).min(size as u64));
+        }
+        drop(st);
+        // Small items are read in a call or two: no hints.
+        let small = Fake::new(pattern(HINT_STEP as usize));
+        run(&small, false, 1 << 20).0.unwrap();
+        assert!(small.st().hints.is_empty());
     }
 
     fn run(f: &Fake, sparse: bool, buf_len: usize) -> (Result<u64, Failure>, Vec<u8>) {

@@ -192,7 +192,7 @@ impl<W: Write> RecordWriter for Writer<W> {
 
     /// Writes the sealed footer. Its counts are those of every entry in the
     /// log (including those before a resume); times, directories, the
-    /// interrupted flag and outputs come from `summary`.
+    /// interrupted flag, outputs and read tuning come from `summary`.
     fn summary(&mut self, summary: &Summary) -> io::Result<()> {
         let footer = Summary {
             directories: summary.directories,
@@ -203,6 +203,7 @@ impl<W: Write> RecordWriter for Writer<W> {
             outputs: summary.outputs.clone(),
             image_segments: summary.image_segments.clone(),
             image_verification: summary.image_verification.clone(),
+            reads: summary.reads.clone(),
             ..self.chain.tally.clone()
         };
         self.line(&WireLine::summary(&footer), true)?;

@@ -412,6 +412,46 @@ pub struct Summary {
     /// digests against those stored at acquisition; `None` when not asked,
     /// not an image, or interrupted first.
     pub image_verification: Option<crate::item::MediaCheck>,
+    /// How many files were read at once, and how that changed as the scan
+    /// measured its throughput; `None` where the scan did not say (older
+    /// logs, scans not run by [`crate::scan::Scanner`]). Timing-dependent,
+    /// like the times above: not part of what a scan reproduces.
+    pub reads: Option<ReadTuning>,
+}
+
+/// The number of files read at once over a scan: where it started (from
+/// the device's class, or `--readers`), the changes the scan made while
+/// measuring throughput, and where it ended.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReadTuning {
+    /// Whether the number followed the measured throughput (false: fixed
+    /// by the caller).
+    pub adaptive: bool,
+    /// Files read at once at the start.
+    pub start: usize,
+    /// At the end.
+    pub end: usize,
+    /// Each change, in order (the first 64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ReadersChange>,
+    /// Changes made after the first 64, counted only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_changes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One change of [`ReadTuning`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReadersChange {
+    /// Seconds since the scan started, to a tenth.
+    pub at_secs: f64,
+    /// Files read at once from then on.
+    pub readers: usize,
+    /// Throughput over the measuring period before the change, MB/s.
+    pub mb_per_s: f64,
 }
 
 impl Summary {
@@ -516,6 +556,7 @@ impl Summary {
             outputs: Vec::new(),
             image_segments: Vec::new(),
             image_verification: None,
+            reads: None,
             ..s.clone()
         };
         counts(self) == counts(other)

@@ -498,6 +498,8 @@ pub(crate) struct WireSummary {
     image_segments: Vec<crate::item::SegmentDigest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     image_verification: Option<crate::item::MediaCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reads: Option<crate::record::ReadTuning>,
 }
 
 /// Key names of one lossless path field: UTF-8 text under `TEXT`, anything
@@ -1035,6 +1037,7 @@ impl WireLine {
             outputs: s.outputs.iter().map(WireOutput::from).collect(),
             image_segments: s.image_segments.clone(),
             image_verification: s.image_verification.clone(),
+            reads: s.reads.clone(),
         })
     }
 
@@ -1177,6 +1180,7 @@ impl WireSummary {
                 .collect(),
             image_segments: self.image_segments,
             image_verification: self.image_verification,
+            reads: self.reads,
         })
     }
 }

@@ -52,11 +52,13 @@ mod lanes;
 pub mod media;
 mod progress;
 mod recorded;
+mod tune;
 
 use gate::Gate;
 use job::{JobContext, ReaderSlot, process_file};
 pub use progress::{CancelHandle, Progress, ProgressSnapshot};
 pub use recorded::Recorded;
+use tune::Tuner;
 
 /// Entries walked but not yet handed to the sink, at most. Bounds memory
 /// (a few hundred bytes each) while letting small files flow past a big one.
@@ -399,15 +401,10 @@ impl Scanner {
             .build()
             .map_err(|e| ScanError::Threads(e.to_string()))?;
         let window = Gate::new(WINDOW);
-        // At most `readers` files are read at once. The pool already runs at
-        // most `threads` jobs, so when readers >= threads the bound only needs
-        // to keep the queue fed: make it deep, so the walker rarely waits.
-        let in_flight = if policy.readers < policy.threads {
-            policy.readers
-        } else {
-            policy.readers * 16
-        };
-        let readers = Gate::new(in_flight);
+        // At most `readers` files are read at once, a number the tuner
+        // moves as it measures throughput (unless `--readers` fixed it).
+        let tuner = Tuner::new(policy.readers, policy.threads, !policy.readers_overridden);
+        let readers = Gate::new(tune::gate_depth(tuner.readers(), policy.threads));
         // Files the walk opened itself (paths too long to open by name) hold
         // a descriptor until read: bound them well under RLIMIT_NOFILE.
         let opened = Gate::new(PREOPENED);
@@ -431,7 +428,17 @@ impl Scanner {
         } else {
             None
         };
-        let (directories, image_segments, media_check) = std::thread::scope(|s| {
+        let (directories, image_segments, media_check, reads) = std::thread::scope(|s| {
+            let tune_thread = {
+                let (tuner, readers, progress, finished) = (&tuner, &readers, &progress, &finished);
+                s.spawn(move || {
+                    tuner.run(
+                        || progress.0.bytes_done.load(Ordering::Relaxed),
+                        || finished.load(Ordering::Relaxed),
+                        |level| readers.set_max(tune::gate_depth(level, policy.threads)),
+                    )
+                })
+            };
             if config.count_totals {
                 let (progress, finished, tree) = (&progress, &finished, &*tree);
                 s.spawn(move || count_totals(tree, progress, finished));
@@ -474,7 +481,7 @@ impl Scanner {
                     let todo = walker
                         .by_ref()
                         .filter(|w| !recorded.skips(&w.path, w.location.as_ref()));
-                    let mut grouping = Grouping::new(algorithms, policy.readers);
+                    let mut grouping = Grouping::new(algorithms, &tuner);
                     let spawn_group = |files: Vec<(u64, Walked)>| {
                         readers.enter();
                         let tx = tx.clone();
@@ -668,7 +675,11 @@ impl Scanner {
                 Some(Ok(v)) => v.map(|v| v.record()),
                 Some(Err(p)) => std::panic::resume_unwind(p),
             };
-            (dirs, segs, check)
+            let reads = match tune_thread.join() {
+                Ok(r) => r,
+                Err(p) => std::panic::resume_unwind(p),
+            };
+            (dirs, segs, check, reads)
         });
 
         if let Some(e) = sink_error {
@@ -677,6 +688,7 @@ impl Scanner {
         summary.directories = directories;
         summary.image_segments = image_segments;
         summary.image_verification = media_check;
+        summary.reads = Some(reads);
         summary.interrupted = cancel.is_cancelled();
         summary.finished = Some(Timestamp::now());
         summary.duration_secs = t0.elapsed().as_secs_f64();
@@ -720,12 +732,13 @@ fn hand_over(seq: u64, e: Option<Entry>, ctx: &JobContext<'_>, tx: &mpsc::Sender
 /// Walked files collected for a lane group ([`lanes`]): runs of files in
 /// walk order, handed over when the lanes would be full, the group is
 /// large, or its first file has waited long enough.
-struct Grouping {
+struct Grouping<'t> {
     /// Files grouped at all: a digest wanted is computed in lanes here.
     on: bool,
-    /// Files larger than a piece may share lanes (read side by side): not
-    /// on one reader (a spinning disk reads one file at a time).
-    big_too: bool,
+    /// Files larger than a piece may share lanes (read side by side) only
+    /// while two or more files are read at once (a spinning disk reads one
+    /// at a time).
+    tuner: &'t Tuner,
     width: usize,
     files: Vec<(u64, Walked)>,
     big: usize,
@@ -740,11 +753,11 @@ const GROUP_BYTES: u64 = 16 << 20;
 /// well under [`WINDOW`].
 const GROUP_SPAN: u64 = 1024;
 
-impl Grouping {
-    fn new(algorithms: AlgorithmSet, readers: usize) -> Grouping {
+impl<'t> Grouping<'t> {
+    fn new(algorithms: AlgorithmSet, tuner: &'t Tuner) -> Grouping<'t> {
         Grouping {
             on: !lanes::in_lanes(algorithms).is_empty(),
-            big_too: readers >= 2,
+            tuner,
             width: lanes::width(),
             files: Vec::new(),
             big: 0,
@@ -759,7 +772,7 @@ impl Grouping {
             && w.file.is_none()
             && w.meta
                 .as_ref()
-                .is_some_and(|m| self.big_too || m.size <= lanes::PIECE as u64)
+                .is_some_and(|m| m.size <= lanes::PIECE as u64 || self.tuner.readers() >= 2)
     }
 
     /// Adds a file; the group when it is full.

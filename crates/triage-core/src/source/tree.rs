@@ -160,6 +160,10 @@ pub trait Source: Send + Sync {
     fn medium_offset(&self, _offset: u64) -> Option<u64> {
         None
     }
+    /// Advice: bytes `offset..offset + len` will be read soon, so the
+    /// source may start fetching them (`POSIX_FADV_WILLNEED` for a file).
+    /// Changes nothing that is read; sources without a use for it ignore it.
+    fn will_need(&self, _offset: u64, _len: u64) {}
 }
 
 /// All `len` bytes of `src` from offset 0, in one buffer: for the small

@@ -19,7 +19,14 @@ pub struct DeviceInfo {
     /// `Some(true)` for a spinning disk, `Some(false)` for an SSD, `None`
     /// when there is no block device (tmpfs, NFS, FUSE) or no flag.
     pub rotational: Option<bool>,
+    /// The disk is a hypervisor's virtual disk (virtio, Xen, Hyper-V,
+    /// VMware paravirtual): its rotational flag says nothing about the
+    /// storage behind it (virtio reports `1` by default).
+    pub virtual_disk: bool,
 }
+
+/// Kernel drivers of virtual disks (the basename of `device/driver`).
+const VIRTUAL_DRIVERS: [&str; 4] = ["virtio_blk", "xen_blkfront", "vbd", "hv_storvsc"];
 
 impl DeviceInfo {
     /// Looks up the device holding `path` in sysfs. Never fails: what cannot
@@ -28,6 +35,7 @@ impl DeviceInfo {
         let unknown = DeviceInfo {
             name: None,
             rotational: None,
+            virtual_disk: false,
         };
         let Ok(meta) = fs::metadata(path) else {
             return unknown;
@@ -51,7 +59,13 @@ impl DeviceInfo {
             dir = dir.parent()?.to_path_buf();
         }
         let flag = fs::read_to_string(dir.join("queue/rotational")).ok();
+        let driver = fs::canonicalize(dir.join("device/driver")).ok();
+        let virtual_disk = driver
+            .as_ref()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| VIRTUAL_DRIVERS.iter().any(|v| n == *v));
         Some(DeviceInfo {
+            virtual_disk,
             name: dir.file_name().map(|n| n.to_string_lossy().into_owned()),
             rotational: flag.and_then(|f| match f.trim() {
                 "1" => Some(true),
@@ -67,8 +81,10 @@ impl DeviceInfo {
 pub struct IoPolicy {
     /// Hashing threads (a rayon pool).
     pub threads: usize,
-    /// Files being read at once. 1 on a spinning disk; on an SSD a few per
-    /// thread so the queue never runs dry.
+    /// Files being read at once at the start. 1 on a spinning disk; on an
+    /// SSD a few per thread so the queue never runs dry. Unless set by the
+    /// caller, the scan then moves it by measured throughput (the class is
+    /// often wrong: virtio disks say rotational).
     pub readers: usize,
     /// The device this was derived from.
     pub device: DeviceInfo,
@@ -86,6 +102,9 @@ impl IoPolicy {
         let readers_overridden = readers.is_some_and(|r| r > 0);
         let readers = match readers.filter(|&r| r > 0) {
             Some(r) => r,
+            // A virtual disk may sit on anything: start between the
+            // classes and let the measured throughput decide.
+            None if device.virtual_disk => 2,
             None if device.rotational == Some(true) => 1,
             None => threads * 4,
         };
@@ -101,6 +120,7 @@ impl IoPolicy {
     pub fn describe(&self) -> String {
         let dev = self.device.name.as_deref().unwrap_or("no block device");
         let kind = match self.device.rotational {
+            _ if self.device.virtual_disk => "virtual disk (its rotational flag is not trusted)",
             Some(true) => "rotational (spinning disk)",
             Some(false) => "non-rotational (SSD)",
             None => "unknown type (treated as SSD)",
@@ -108,7 +128,7 @@ impl IoPolicy {
         let how = if self.readers_overridden {
             "set by --readers"
         } else {
-            "override with --readers"
+            "to start; then by measured throughput; fix it with --readers"
         };
         format!(
             "{dev}: {kind}; {} concurrent file read(s) ({how}), {} hashing thread(s)",
@@ -137,7 +157,17 @@ mod tests {
             let info = DeviceInfo::from_sysfs(&sys, 8, minor).unwrap();
             assert_eq!(info.name.as_deref(), Some("sdz"));
             assert_eq!(info.rotational, Some(true));
+            assert!(!info.virtual_disk);
         }
+        // The same disk behind virtio's driver.
+        fs::create_dir_all(sys.join("bus/virtio/drivers/virtio_blk")).unwrap();
+        fs::create_dir_all(disk.join("device")).unwrap();
+        std::os::unix::fs::symlink(
+            sys.join("bus/virtio/drivers/virtio_blk"),
+            disk.join("device/driver"),
+        )
+        .unwrap();
+        assert!(DeviceInfo::from_sysfs(&sys, 8, 1).unwrap().virtual_disk);
         assert!(DeviceInfo::from_sysfs(&sys, 8, 2).is_none());
         fs::remove_dir_all(&sys).unwrap();
     }
@@ -147,6 +177,7 @@ mod tests {
         let hdd = DeviceInfo {
             name: Some("sda".into()),
             rotational: Some(true),
+            virtual_disk: false,
         };
         let p = IoPolicy::new(hdd.clone(), Some(2), None);
         assert_eq!((p.threads, p.readers), (2, 1));
@@ -160,7 +191,20 @@ mod tests {
         let ssd = DeviceInfo {
             name: None,
             rotational: None,
+            virtual_disk: false,
         };
         assert_eq!(IoPolicy::new(ssd, Some(2), None).readers, 8);
+        let vda = DeviceInfo {
+            name: Some("vda".into()),
+            rotational: Some(true),
+            virtual_disk: true,
+        };
+        let p = IoPolicy::new(vda, Some(2), None);
+        assert_eq!(p.readers, 2);
+        assert!(
+            p.describe().contains("vda: virtual disk"),
+            "{}",
+            p.describe()
+        );
     }
 }

@@ -192,6 +192,14 @@ impl Source for File {
     fn size_now(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
+    fn will_need(&self, offset: u64, len: u64) {
+        let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+            return;
+        };
+        // SAFETY: plain syscall on a valid open descriptor. Advice only:
+        // the result does not matter.
+        unsafe { libc::posix_fadvise(self.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED) };
+    }
 }
 
 fn seek(f: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
