@@ -51,9 +51,61 @@ fn add_row_avx2(acc: &mut [u32], row: &[u8]) {
 }
 
 #[inline(always)]
-fn add_row_body(acc: &mut [u32], row: &[u8]) {
+fn add_row_body<T: Copy + From<u8> + std::ops::AddAssign>(acc: &mut [T], row: &[u8]) {
     for (a, &p) in acc.iter_mut().zip(row) {
-        *a += u32::from(p);
+        *a += T::from(p);
+    }
+}
+
+/// `acc[i] += row[i]` into 16-bit totals (for blocks of at most
+/// [`ROWS_16`] rows): twice the lanes of [`add_row`] per vector, and with
+/// AVX-512BW twice again.
+fn add_row16(acc: &mut [u16], row: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW, checked just above.
+            return unsafe { add_row16_avx512(acc, row) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { add_row16_avx2(acc, row) };
+        }
+    }
+    add_row_body(acc, row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn add_row16_avx512(acc: &mut [u16], row: &[u8]) {
+    add_row_body(acc, row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_row16_avx2(acc: &mut [u16], row: &[u8]) {
+    add_row_body(acc, row);
+}
+
+/// Rows a block may span for 16-bit column totals: 257 × 255 = 65,535.
+const ROWS_16: u32 = 257;
+
+/// The block's three channel averages, rounded as `image` rounds them,
+/// from the column totals of its rows.
+#[inline(always)]
+fn average<T: Copy + Into<u64>>(acc: &[T], left: u32, right: u32, rows: u32, out: &mut Vec<u8>) {
+    // `image` sums in u32; under the decode limits (64 MP) a block holds
+    // at most 2^18 pixels, far from overflowing either. One pass over the
+    // block's columns for all three channels.
+    let n = u64::from((right - left) * rows);
+    let mut sum = [0u64; 3];
+    for px in acc[left as usize * 3..right as usize * 3].chunks_exact(3) {
+        for (s, &v) in sum.iter_mut().zip(px) {
+            *s += v.into();
+        }
+    }
+    for s in sum {
+        out.push(((s + n / 2) / n).min(255) as u8);
     }
 }
 
@@ -81,29 +133,33 @@ pub(crate) fn thumbnail_rgb8(
     // u32 column totals: a block spans at most ceil(height / nh) + 1 rows,
     // and 255 × 2^24 rows would be needed to overflow (the decode limit is
     // 2^26 pixels in all).
-    let mut acc = vec![0u32; row_len];
+    let mut acc = Vec::new();
+    let mut acc16 = Vec::new();
     let mut out = Vec::with_capacity(nw as usize * nh as usize * 3);
     for oy in 0..nh {
         let (bottom, top) = span(oy, y_ratio, height);
         if bottom == top {
             return None;
         }
-        acc.fill(0);
-        for y in bottom..top {
-            add_row(
-                &mut acc,
-                &px[y as usize * row_len..(y as usize + 1) * row_len],
-            );
-        }
-        for &(left, right) in &cols {
-            // `image` sums in u32; under the decode limits (64 MP) a block
-            // holds at most 2^18 pixels, far from overflowing either.
-            let n = u64::from((right - left) * (top - bottom));
-            for c in 0..3 {
-                let s: u64 = (left..right)
-                    .map(|x| u64::from(acc[x as usize * 3 + c]))
-                    .sum();
-                out.push(((s + n / 2) / n).min(255) as u8);
+        let rows = bottom as usize..top as usize;
+        let row = |y: usize| &px[y * row_len..(y + 1) * row_len];
+        if top - bottom <= ROWS_16 {
+            acc16.clear();
+            acc16.resize(row_len, 0u16);
+            for y in rows {
+                add_row16(&mut acc16, row(y));
+            }
+            for &(left, right) in &cols {
+                average(&acc16, left, right, top - bottom, &mut out);
+            }
+        } else {
+            acc.clear();
+            acc.resize(row_len, 0u32);
+            for y in rows {
+                add_row(&mut acc, row(y));
+            }
+            for &(left, right) in &cols {
+                average(&acc, left, right, top - bottom, &mut out);
             }
         }
     }
@@ -141,6 +197,24 @@ mod tests {
             let got = thumbnail_rgb8(&px, w, h, 256).expect("a shrink");
             assert_eq!(got.dimensions(), want.dimensions(), "{w}x{h}");
             assert!(got == want, "{w}x{h}: pixels differ");
+        }
+    }
+
+    #[test]
+    fn blocks_at_the_16_bit_edge_and_past_it_equal_image() {
+        // One output row: 257 input rows a block (16-bit totals, white
+        // reaches 65,535 exactly) and 258 (32-bit totals).
+        for (w, h) in [(44_100u32, 257u32), (44_100, 258)] {
+            for fill in [255u8, 7] {
+                let px = vec![fill; (w * h * 3) as usize];
+                let img = image::RgbImage::from_raw(w, h, px.clone()).unwrap();
+                let want = image::DynamicImage::ImageRgb8(img)
+                    .thumbnail(256, 256)
+                    .into_rgb8();
+                let got = thumbnail_rgb8(&px, w, h, 256).expect("a shrink");
+                assert_eq!(got.dimensions(), (256, 1), "{w}x{h}");
+                assert!(got == want, "{w}x{h} filled with {fill}: pixels differ");
+            }
         }
     }
 }
