@@ -33,20 +33,33 @@ fn span(i: u32, ratio: f32, len: u32) -> (u32, u32) {
     (lo, hi)
 }
 
-/// `acc[i] += row[i]`: the whole cost of the shrink, so compiled for AVX2
-/// too (eight lanes instead of four) and chosen at run time.
-fn add_row(acc: &mut [u32], row: &[u8]) {
+/// `acc[i] += row[i]`: the whole cost of the shrink, so compiled for
+/// AVX-512BW and AVX2 too and chosen at run time. 16-bit totals (blocks of
+/// at most [`ROWS_16`] rows) take twice the lanes of 32-bit ones.
+fn add_row<T: Copy + From<u8> + std::ops::AddAssign>(acc: &mut [T], row: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { add_row_avx2(acc, row) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW, checked just above.
+            return unsafe { add_row_avx512(acc, row) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { add_row_avx2(acc, row) };
+        }
     }
     add_row_body(acc, row);
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn add_row_avx512<T: Copy + From<u8> + std::ops::AddAssign>(acc: &mut [T], row: &[u8]) {
+    add_row_body(acc, row);
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn add_row_avx2(acc: &mut [u32], row: &[u8]) {
+fn add_row_avx2<T: Copy + From<u8> + std::ops::AddAssign>(acc: &mut [T], row: &[u8]) {
     add_row_body(acc, row);
 }
 
@@ -55,36 +68,6 @@ fn add_row_body<T: Copy + From<u8> + std::ops::AddAssign>(acc: &mut [T], row: &[
     for (a, &p) in acc.iter_mut().zip(row) {
         *a += T::from(p);
     }
-}
-
-/// `acc[i] += row[i]` into 16-bit totals (for blocks of at most
-/// [`ROWS_16`] rows): twice the lanes of [`add_row`] per vector, and with
-/// AVX-512BW twice again.
-fn add_row16(acc: &mut [u16], row: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU has AVX-512BW, checked just above.
-            return unsafe { add_row16_avx512(acc, row) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { add_row16_avx2(acc, row) };
-        }
-    }
-    add_row_body(acc, row);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw")]
-fn add_row16_avx512(acc: &mut [u16], row: &[u8]) {
-    add_row_body(acc, row);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn add_row16_avx2(acc: &mut [u16], row: &[u8]) {
-    add_row_body(acc, row);
 }
 
 /// Rows a block may span for 16-bit column totals: 257 × 255 = 65,535.
@@ -147,7 +130,7 @@ pub(crate) fn thumbnail_rgb8(
             acc16.clear();
             acc16.resize(row_len, 0u16);
             for y in rows {
-                add_row16(&mut acc16, row(y));
+                add_row(&mut acc16, row(y));
             }
             for &(left, right) in &cols {
                 average(&acc16, left, right, top - bottom, &mut out);
